@@ -1,0 +1,81 @@
+// Batches of decoded, transformed images for training and evaluation, made by a pool of threads
+// ahead of the consumer.
+#ifndef LOADER_DATA_LOADER_H_
+#define LOADER_DATA_LOADER_H_
+
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "loader/dataset.h"
+
+namespace loader {
+
+enum class Mode {
+  kTrain,  // RandomResizedCrop(image_size, scale=(0.5, 1), ratio=(3/4, 4/3)), see transforms.h
+  kEval,   // Resize((image_size, image_size)): a square squash, no crop
+};
+
+struct LoaderOptions {
+  int image_size = 224;
+  int batch_size = 64;
+  int threads = 2;           // decoding threads, at least 1
+  int prefetch_batches = 4;  // batches being made or ready, at most; at least 1
+  bool shuffle = true;       // a new order each epoch, from (seed, epoch)
+  uint64_t seed = 42;
+  Mode mode = Mode::kTrain;
+  bool pin_memory = false;  // page-locked batches, honoured only when CUDA is available
+  // Decode a JPEG at 1/2, 1/4 or 1/8 size by DCT scaling when the crop is shrunk at least that
+  // much anyway, so the resize still shrinks. Faster, with pixel values slightly different from
+  // PIL's full-size decode (bench/RESULTS.md has the measured difference).
+  bool reduced_decode = false;
+};
+
+struct Batch {
+  torch::Tensor images;  // uint8 [N, 3, image_size, image_size], RGB; pinned if asked and possible
+  torch::Tensor labels;  // int64 [N]
+  std::vector<size_t> sample_indices;  // positions in the loader's samples, one per image
+};
+
+struct LoaderStats {
+  uint64_t decoded = 0;     // samples delivered since construction
+  uint64_t skipped = 0;     // samples that could not be read or decoded (each counted every epoch)
+  double wait_seconds = 0;  // time next() spent waiting for a batch
+  size_t max_batches_held = 0;  // most batches allocated by the loader at once (<= prefetch)
+};
+
+// Delivers one epoch at a time: start_epoch(e), then next() until it returns nullopt.
+// Batch b of an epoch holds the samples at positions [b * batch_size, (b + 1) * batch_size) of
+// the epoch's order (the last batch may be partial). A sample that cannot be read or decoded is
+// left out, so its batch is one image shorter; it is reported on stderr the first time, by name.
+// A batch left empty that way is not delivered. Each sample's crop comes from (seed, epoch, sample
+// index) alone, so the batches are identical for any number of threads.
+// Memory: the loader holds at most prefetch_batches batches (being made or ready); a batch
+// returned by next() belongs to the caller. Not thread-safe: one consumer thread.
+class DataLoader {
+ public:
+  DataLoader(std::vector<Sample> samples, LoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  // Starts epoch `epoch`, abandoning what remains of the current one.
+  void start_epoch(int64_t epoch);
+  // The epoch's next batch, in order; nullopt at the end of the epoch or before any start_epoch.
+  std::optional<Batch> next();
+  size_t batches_per_epoch() const;
+  size_t samples() const;
+  LoaderStats stats() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace loader
+
+#endif  // LOADER_DATA_LOADER_H_

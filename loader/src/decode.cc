@@ -1,0 +1,218 @@
+#include "loader/decode.h"
+
+#include <fcntl.h>
+#include <gif_lib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <opencv2/imgcodecs.hpp>
+
+namespace loader {
+namespace {
+
+bool starts_with(std::span<const uint8_t> bytes, std::string_view magic) {
+  return bytes.size() >= magic.size() && std::memcmp(bytes.data(), magic.data(), magic.size()) == 0;
+}
+
+bool is_jpeg(std::span<const uint8_t> bytes) { return starts_with(bytes, "\xFF\xD8\xFF"); }
+bool is_png(std::span<const uint8_t> bytes) { return starts_with(bytes, "\x89PNG\r\n\x1A\n"); }
+bool is_gif(std::span<const uint8_t> bytes) {
+  return starts_with(bytes, "GIF87a") || starts_with(bytes, "GIF89a");
+}
+
+uint32_t big_endian(std::span<const uint8_t> bytes, size_t at, int width) {
+  uint32_t value = 0;
+  for (int i = 0; i < width; ++i) value = value << 8 | bytes[at + i];
+  return value;
+}
+
+// Walks the JPEG marker segments up to the first start-of-scan. Calls on_segment(marker, payload
+// offset, payload length) for each; returns the offset of the SOS payload, or 0 if there is none.
+template <typename OnSegment>
+size_t walk_jpeg_header(std::span<const uint8_t> bytes, OnSegment on_segment) {
+  size_t at = 2;
+  while (at + 4 <= bytes.size()) {
+    if (bytes[at] != 0xFF) return 0;
+    uint8_t marker = bytes[at + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // no payload
+      at += 2;
+      continue;
+    }
+    size_t length = big_endian(bytes, at + 2, 2);
+    if (length < 2 || at + 2 + length > bytes.size()) return 0;
+    if (marker == 0xDA) return at + 4;
+    if (!on_segment(marker, at + 4, length - 2)) return 0;
+    at += 2 + length;
+  }
+  return 0;
+}
+
+// Entropy-coded data never holds FF D9 (a data FF is followed by 00 or a restart code), so a
+// complete JPEG has its end-of-image marker after the first scan starts; trailing bytes after it
+// are tolerated, as by libjpeg and PIL.
+bool jpeg_is_complete(std::span<const uint8_t> bytes) {
+  size_t scan = walk_jpeg_header(bytes, [](uint8_t, size_t, size_t) { return true; });
+  if (scan == 0) return false;
+  for (size_t at = bytes.size() - 1; at > scan; --at) {
+    if (bytes[at] == 0xD9 && bytes[at - 1] == 0xFF) return true;
+  }
+  return false;
+}
+
+std::optional<cv::Size> jpeg_size(std::span<const uint8_t> bytes) {
+  std::optional<cv::Size> size;
+  walk_jpeg_header(bytes, [&](uint8_t marker, size_t payload, size_t length) {
+    bool is_frame =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (!is_frame) return true;
+    if (length >= 5) {
+      size = cv::Size(static_cast<int>(big_endian(bytes, payload + 3, 2)),
+                      static_cast<int>(big_endian(bytes, payload + 1, 2)));
+    }
+    return false;
+  });
+  if (size && (size->width <= 0 || size->height <= 0)) return std::nullopt;
+  return size;
+}
+
+struct MemoryReader {
+  std::span<const uint8_t> bytes;
+  size_t at = 0;
+};
+
+int read_gif_bytes(GifFileType* gif, GifByteType* out, int wanted) {
+  auto* reader = static_cast<MemoryReader*>(gif->UserData);
+  size_t n = std::min(static_cast<size_t>(wanted), reader->bytes.size() - reader->at);
+  std::memcpy(out, reader->bytes.data() + reader->at, n);
+  reader->at += n;
+  return static_cast<int>(n);
+}
+
+struct GifCloser {
+  void operator()(GifFileType* gif) const {
+    int error;
+    DGifCloseFile(gif, &error);
+  }
+};
+
+// PIL paints the first frame on a canvas of the logical screen's size filled with the
+// transparent index if the frame has one, else index 0, and maps the indices through the palette.
+Decoded decode_gif(std::span<const uint8_t> bytes) {
+  MemoryReader reader{bytes};
+  int error = 0;
+  std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&reader, read_gif_bytes, &error));
+  if (!gif) return {{}, std::string("GIF: ") + GifErrorString(error)};
+  if (DGifSlurp(gif.get()) != GIF_OK)
+    return {{}, std::string("GIF: ") + GifErrorString(gif->Error)};
+  if (gif->ImageCount < 1) return {{}, "GIF: no image"};
+  const SavedImage& frame = gif->SavedImages[0];
+  const GifImageDesc& desc = frame.ImageDesc;
+  const ColorMapObject* palette = desc.ColorMap ? desc.ColorMap : gif->SColorMap;
+  if (palette == nullptr) return {{}, "GIF: no palette"};
+
+  int width = gif->SWidth > 0 ? gif->SWidth : desc.Width;
+  int height = gif->SHeight > 0 ? gif->SHeight : desc.Height;
+  GraphicsControlBlock control{};
+  control.TransparentColor = NO_TRANSPARENT_COLOR;
+  DGifSavedExtensionToGCB(gif.get(), 0, &control);
+  int background = std::max(control.TransparentColor, 0);
+  cv::Mat indices(height, width, CV_8U, cv::Scalar(background));
+  for (int y = std::max(desc.Top, 0); y < std::min(desc.Top + desc.Height, height); ++y) {
+    for (int x = std::max(desc.Left, 0); x < std::min(desc.Left + desc.Width, width); ++x) {
+      indices.at<uint8_t>(y, x) = frame.RasterBits[(y - desc.Top) * desc.Width + (x - desc.Left)];
+    }
+  }
+  cv::Mat bgr(height, width, CV_8UC3);
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* in = indices.ptr<uint8_t>(y);
+    uint8_t* out = bgr.ptr<uint8_t>(y);
+    for (int x = 0; x < width; ++x, out += 3) {
+      GifColorType c = in[x] < palette->ColorCount ? palette->Colors[in[x]] : GifColorType{0, 0, 0};
+      out[0] = c.Blue;
+      out[1] = c.Green;
+      out[2] = c.Red;
+    }
+  }
+  return {bgr, ""};
+}
+
+int imread_flags(int reduce) {
+  int color = cv::IMREAD_COLOR;
+  if (reduce == 2) color = cv::IMREAD_REDUCED_COLOR_2;
+  if (reduce == 4) color = cv::IMREAD_REDUCED_COLOR_4;
+  if (reduce == 8) color = cv::IMREAD_REDUCED_COLOR_8;
+  return color | cv::IMREAD_IGNORE_ORIENTATION;
+}
+
+}  // namespace
+
+Decoded decode_image(std::span<const uint8_t> bytes, int reduce) {
+  if (bytes.empty()) return {{}, "empty file"};
+  if (is_gif(bytes)) return decode_gif(bytes);
+  bool jpeg = is_jpeg(bytes);
+  if (jpeg && !jpeg_is_complete(bytes)) return {{}, "truncated JPEG"};
+  // imdecode only reads the buffer; the Mat header needs a non-const pointer.
+  cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
+  cv::Mat image;
+  try {
+    image = cv::imdecode(encoded, imread_flags(jpeg ? reduce : 1));
+  } catch (const cv::Exception& e) {
+    return {{}, std::string("OpenCV: ") + e.what()};
+  }
+  if (image.empty()) return {{}, "not a readable image"};
+  if (image.type() != CV_8UC3) return {{}, "unexpected decoded pixel type"};
+  return {image, ""};
+}
+
+std::optional<cv::Size> peek_image_size(std::span<const uint8_t> bytes) {
+  if (is_jpeg(bytes)) return jpeg_size(bytes);
+  if (is_png(bytes) && bytes.size() >= 24) {
+    int width = static_cast<int>(big_endian(bytes, 16, 4));
+    int height = static_cast<int>(big_endian(bytes, 20, 4));
+    if (width > 0 && height > 0) return cv::Size(width, height);
+  }
+  if (is_gif(bytes) && bytes.size() >= 10) {
+    int width = bytes[6] | bytes[7] << 8;
+    int height = bytes[8] | bytes[9] << 8;
+    if (width > 0 && height > 0) return cv::Size(width, height);
+  }
+  return std::nullopt;
+}
+
+std::string read_file(const std::string& path, std::vector<uint8_t>* bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return path + ": " + std::strerror(errno);
+  struct stat info;
+  std::string error;
+  if (::fstat(fd, &info) != 0) {
+    error = path + ": " + std::strerror(errno);
+  } else {
+    bytes->resize(static_cast<size_t>(info.st_size));
+    size_t done = 0;
+    while (done < bytes->size()) {
+      ssize_t n = ::read(fd, bytes->data() + done, bytes->size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = path + ": " + std::strerror(errno);
+        break;
+      }
+      if (n == 0) {  // the file shrank since fstat
+        bytes->resize(done);
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+  }
+  ::close(fd);
+  return error;
+}
+
+}  // namespace loader
