@@ -1,0 +1,33 @@
+// Pack: writes a .tar.zst made of independent zstd frames (each a few MiB of tar, ending on a
+// member boundary where possible) followed by a seek table in zstd's seekable format (a
+// skippable frame). `zstd -d | tar -x` reads it as usual; stage decodes its frames in parallel.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "staging/stage.h"
+#include "staging/status.h"
+
+namespace staging {
+
+struct PackOptions {
+  std::string from;                // a directory, or an archive (any kind stage reads)
+  std::string to;                  // the .tar.zst to write (atomically: temp file, rename)
+  int level = 3;                   // zstd level
+  uint64_t frame_bytes = 4 << 20;  // target bytes of tar per frame
+  int threads = 0;                 // compression threads; 0 = cores
+};
+
+struct PackReport {
+  uint64_t files = 0;             // regular files packed
+  uint64_t bytes = 0;             // bytes of tar stream
+  uint64_t compressed_bytes = 0;  // size of the result
+  uint64_t frames = 0;
+  double seconds = 0;
+  Status status;
+};
+
+PackReport Pack(const PackOptions& options, const ProgressCallback& on_progress = nullptr);
+
+}  // namespace staging

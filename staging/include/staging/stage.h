@@ -1,0 +1,79 @@
+// Staging: extract every archive under a source directory into a destination, copy every other
+// file, recursively, safely and in parallel. The `stage` program is a thin layer over this.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "staging/io_backend.h"
+#include "staging/status.h"
+
+namespace staging {
+
+struct StageOptions {
+  std::string from;             // source directory (or a single archive/file)
+  std::string to = ".";         // destination; created if missing
+  int jobs = 0;                 // archives staged at once; 0 = number of cores
+  IoKind io = IoKind::kAuto;    // io_uring where the kernel allows it, else plain system calls
+  bool keep_going = false;      // on a failed archive, stage the others and report at the end
+  bool force = false;           // re-stage even when the manifest says it is already staged
+  bool verify = false;          // check NAME.sha256 beside each archive before declaring it staged
+  bool sync = false;            // one syncfs of the destination at the end
+  bool wait_for_lock = true;    // false: fail at once when another stage run holds --to
+  bool parallel_decode = true;  // decode packed zstd / indexed gzip on several threads
+  std::string index_cache;      // where gzip indexes go when the source is read-only ("" = default)
+  uint64_t max_bytes = 1ull << 40;    // cap on bytes one archive may write (bomb guard)
+  uint64_t max_entries = 10'000'000;  // cap on entries in one archive
+  uint32_t max_path_length = 4096;    // longest member name accepted
+  uint32_t max_path_depth = 256;      // deepest member name accepted (components)
+};
+
+// What staging one source file produced.
+struct ArchiveReport {
+  std::string path;           // source file
+  std::string kind;           // "tar", "tar.gz", "tar.zst", "tar.xz", "tar.bz2", "file"
+  uint64_t files = 0;         // regular files written (a copied file counts one)
+  uint64_t bytes = 0;         // bytes of file data written
+  uint64_t source_bytes = 0;  // bytes read from the source
+  double seconds = 0;
+  bool already_staged = false;        // manifest matched: nothing was done
+  std::vector<std::string> warnings;  // skipped special files, cleared mode bits, ...
+  Status status;
+};
+
+struct StageReport {
+  std::vector<ArchiveReport> archives;
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  double seconds = 0;
+  std::string io_backend;  // "io_uring" or "plain"
+  bool ok() const;
+  // Failures, one line each: "<archive>: <entry>: <cause>".
+  std::vector<std::string> failures() const;
+};
+
+// Progress, sampled by the caller: totals so far. Called from a progress thread, never the
+// hot path; must be thread-safe on the caller's side.
+struct Progress {
+  uint64_t source_bytes_done = 0;   // bytes read from the sources
+  uint64_t source_bytes_total = 0;  // bytes of every source to stage
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint32_t archives_done = 0;
+  uint32_t archives_total = 0;
+};
+using ProgressCallback = std::function<void(const Progress&)>;
+
+// Stages `options.from` into `options.to`. Holds a lock on `to` for the duration. Never
+// throws; every failure is in the report (and the returned report's ok() is false).
+// `on_progress`, when set, is called about every `progress_interval_ms` from another thread.
+StageReport Stage(const StageOptions& options, const ProgressCallback& on_progress = nullptr,
+                  int progress_interval_ms = 200);
+
+// Removes everything the manifest under `to` lists, then the manifest itself.
+// `removed` (optional) receives the number of paths removed.
+Status Clean(const std::string& to, uint64_t* removed = nullptr);
+
+}  // namespace staging

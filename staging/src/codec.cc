@@ -1,0 +1,56 @@
+#include "codec.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <cstring>
+
+namespace staging {
+
+Codec DetectCodec(const std::byte* head, size_t size) {
+  auto starts_with = [&](std::initializer_list<unsigned char> magic) {
+    if (size < magic.size()) return false;
+    return std::memcmp(head, std::data(magic), magic.size()) == 0;
+  };
+  if (starts_with({0x1f, 0x8b, 0x08})) return Codec::kGzip;
+  if (starts_with({0x28, 0xb5, 0x2f, 0xfd})) return Codec::kZstd;
+  if (starts_with({0xfd, '7', 'z', 'X', 'Z', 0x00})) return Codec::kXz;
+  if (starts_with({'B', 'Z', 'h'})) return Codec::kBzip2;
+  return Codec::kNone;
+}
+
+std::string ArchiveKindName(Codec codec) {
+  switch (codec) {
+    case Codec::kGzip:
+      return "tar.gz";
+    case Codec::kZstd:
+      return "tar.zst";
+    case Codec::kXz:
+      return "tar.xz";
+    case Codec::kBzip2:
+      return "tar.bz2";
+    case Codec::kNone:
+      break;
+  }
+  return "tar";
+}
+
+bool LooksLikeTarArchive(const std::byte* head, size_t size) {
+  if (size == 0) return false;
+  archive* a = archive_read_new();
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_format_tar(a);
+  bool is_tar = false;
+  if (archive_read_open_memory(a, head, size) == ARCHIVE_OK) {
+    archive_entry* entry = nullptr;
+    int rc = archive_read_next_header(a, &entry);
+    is_tar = rc == ARCHIVE_OK || rc == ARCHIVE_WARN;
+  }
+  archive_read_free(a);
+  return is_tar;
+}
+
+}  // namespace staging

@@ -1,0 +1,386 @@
+#include "extractor.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <unordered_set>
+
+#include "dir_tree.h"
+#include "unique_fd.h"
+#include "write_all.h"
+
+namespace staging {
+namespace {
+
+// Bits an archive may set on what it creates: no setuid, setgid or sticky bit, no group or
+// other write permission.
+constexpr mode_t kAllowedModeBits = 0777 & ~(S_IWGRP | S_IWOTH);
+constexpr size_t kCopyBlockSize = 1 << 20;
+constexpr size_t kCopyBlocks = 8;
+
+// Feeds libarchive from the decoded queue, keeping the block it is reading alive.
+class DecodedStream {
+ public:
+  DecodedStream(BoundedQueue<BlockRef>& decoded, EntryWriter& writer)
+      : decoded_(decoded), writer_(writer) {}
+
+  static la_ssize_t Read(archive*, void* self, const void** buffer) {
+    return static_cast<DecodedStream*>(self)->Next(buffer);
+  }
+
+  const BlockRef& current() const { return current_; }
+  uint64_t consumed() const { return consumed_; }
+
+ private:
+  la_ssize_t Next(const void** buffer) {
+    current_.reset();
+    // While no block is ready, finish queued writes: they hold the blocks the decoder waits for.
+    std::optional<BlockRef> block = decoded_.TryPop();
+    while (!block && writer_.Busy()) {
+      writer_.Poll();
+      block = decoded_.TryPop();
+      if (!block && writer_.Busy()) {
+        writer_.Drain();
+        block = decoded_.TryPop();
+      }
+    }
+    if (!block) block = decoded_.Pop();
+    if (!block) return 0;
+    current_ = std::move(*block);
+    *buffer = current_->data.get();
+    consumed_ += current_->size;
+    return static_cast<la_ssize_t>(current_->size);
+  }
+
+  BoundedQueue<BlockRef>& decoded_;
+  EntryWriter& writer_;
+  BlockRef current_;
+  uint64_t consumed_ = 0;
+};
+
+class Extractor {
+ public:
+  Extractor(int root_fd, EntryWriter& writer, const ExtractOptions& options, ExtractResult* result,
+            std::atomic<uint64_t>* progress)
+      : root_fd_(root_fd),
+        writer_(writer),
+        options_(options),
+        result_(result),
+        progress_(progress),
+        dirs_(root_fd, options.implicit_dir_mode),
+        copies_(kCopyBlocks, kCopyBlockSize) {
+    dirs_.set_before_forget([this] { writer_.Drain(); });
+  }
+
+  Status Run(archive* a, DecodedStream& stream) {
+    stream_ = &stream;
+    archive_entry* entry;
+    while (true) {
+      int rc = archive_read_next_header(a, &entry);
+      if (rc == ARCHIVE_EOF) break;
+      if (rc == ARCHIVE_WARN) {
+        result_->warnings.push_back(Describe(entry) + ": " + archive_error_string(a));
+      } else if (rc != ARCHIVE_OK) {
+        return Status::Error(Position(a, entry, /*in_header=*/true) + archive_error_string(a));
+      }
+      Status status = Entry(a, entry);
+      if (!status.ok()) return status.WithContext(Describe(entry));
+      STAGING_RETURN_IF_ERROR(writer_.Poll());
+    }
+    STAGING_RETURN_IF_ERROR(writer_.Drain());
+    return FinishDirectories();
+  }
+
+ private:
+  struct DirectoryMetadata {
+    std::string path;
+    mode_t mode;
+    timespec mtime;
+  };
+
+  std::string Describe(archive_entry* entry) {
+    const char* name = entry ? archive_entry_pathname(entry) : nullptr;
+    return std::string("entry '") + (name ? name : "?") + "'";
+  }
+
+  std::string Position(archive* a, archive_entry* entry, bool in_header) {
+    std::string where =
+        in_header ? "after " + Describe(last_entry_ ? last_entry_.get() : entry) : Describe(entry);
+    return where + " (decoded byte " + std::to_string(archive_filter_bytes(a, -1)) + "): ";
+  }
+
+  Status Entry(archive* a, archive_entry* entry) {
+    if (!last_entry_) last_entry_.reset(archive_entry_new());
+    archive_entry_copy_pathname(last_entry_.get(), archive_entry_pathname(entry));
+    if (++result_->entries > options_.max_entries) {
+      return Status::Error("more than " + std::to_string(options_.max_entries) +
+                           " entries (entry count limit)");
+    }
+    const char* raw_name = archive_entry_pathname(entry);
+    MemberPath path;
+    STAGING_RETURN_IF_ERROR(ParseMemberPath(raw_name ? raw_name : "", options_.path_limits, &path));
+    if (path.stripped_leading_slash) {
+      result_->warnings.push_back(Describe(entry) + ": leading '/' removed");
+    }
+    mode_t type = archive_entry_filetype(entry);
+    if (path.is_root()) {
+      // "./" heads many archives: the destination itself, which an archive may not change.
+      if (type == AE_IFDIR) return Status::Ok();
+      return Status::Error("refused: names the destination itself");
+    }
+    if (const char* target = archive_entry_hardlink(entry)) return HardLink(entry, path, target);
+    switch (type) {
+      case AE_IFREG:
+        return RegularFile(a, entry, path);
+      case AE_IFDIR:
+        return Directory(entry, path);
+      case AE_IFLNK:
+        return SymLink(entry, path);
+      default:
+        result_->warnings.push_back(Describe(entry) + ": skipped (device, FIFO or socket)");
+        return Status::Ok();
+    }
+  }
+
+  // Makes room for a new entry at `path`: an earlier entry of the same name goes (last one
+  // wins), after the writes queued for it have landed.
+  Status Replace(int dirfd, const MemberPath& path, bool keep_directory) {
+    uint64_t key = std::hash<std::string>{}(path.joined());
+    if (seen_.insert(key).second) return Status::Ok();
+    STAGING_RETURN_IF_ERROR(writer_.Drain());
+    struct stat st;
+    if (fstatat(dirfd, path.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return Status::Ok();
+    if (S_ISDIR(st.st_mode)) {
+      if (keep_directory) return Status::Ok();
+      if (unlinkat(dirfd, path.name().c_str(), AT_REMOVEDIR) < 0) {
+        return Status::FromErrno("cannot replace the directory of the same name", errno);
+      }
+    } else if (unlinkat(dirfd, path.name().c_str(), 0) < 0) {
+      return Status::FromErrno("cannot replace the earlier entry of the same name", errno);
+    }
+    dirs_.Forget();  // a cached directory may have been the one replaced
+    return Status::Ok();
+  }
+
+  Status Parent(const MemberPath& path, int* fd) { return dirs_.Directory(path.parent(), fd); }
+
+  Status RegularFile(archive* a, archive_entry* entry, const MemberPath& path) {
+    int dirfd;
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/false));
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    mode_t mode = archive_entry_perm(entry) & kAllowedModeBits;
+    uint64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
+    if (result_->bytes + size > options_.max_bytes) return ByteLimit();
+    timespec mtime{archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
+    result_->created.push_back(path.joined());
+    if (archive_entry_sparse_count(entry) > 0) return SparseFile(a, dirfd, path, mode, size, mtime);
+    STAGING_RETURN_IF_ERROR(
+        writer_.BeginFile(dirfd, path.name(), path.joined(), mode, size, mtime));
+    const void* data;
+    size_t len;
+    la_int64_t offset;
+    int rc;
+    while ((rc = archive_read_data_block(a, &data, &len, &offset)) == ARCHIVE_OK) {
+      if (len == 0) continue;
+      STAGING_RETURN_IF_ERROR(Append(static_cast<const std::byte*>(data), len));
+    }
+    if (rc != ARCHIVE_EOF) return DataError(a);
+    ++result_->files;
+    return writer_.EndFile();
+  }
+
+  // Hands bytes to the writer: in place when they lie in the decoded block at hand, else copied
+  // (libarchive's own buffers, as with xz and bzip2, are reused at its next call).
+  Status Append(const std::byte* data, size_t len) {
+    result_->bytes += len;
+    if (progress_) progress_->fetch_add(len, std::memory_order_relaxed);
+    if (result_->bytes > options_.max_bytes) return ByteLimit();
+    const BlockRef& block = stream_->current();
+    if (block && data >= block->data.get() && data + len <= block->data.get() + block->size) {
+      return writer_.Append(block, data, len);
+    }
+    while (len > 0) {
+      if (!copy_ || copy_->size == copy_->capacity) {
+        copy_ = copies_.TryAcquire().value_or(BlockRef());
+        if (!copy_) {
+          STAGING_RETURN_IF_ERROR(writer_.Drain());
+          copy_ = copies_.Acquire();
+        }
+      }
+      size_t n = std::min(len, copy_->capacity - copy_->size);
+      std::byte* dst = copy_->data.get() + copy_->size;
+      std::memcpy(dst, data, n);
+      copy_->size += n;
+      STAGING_RETURN_IF_ERROR(writer_.Append(copy_, dst, n));
+      data += n;
+      len -= n;
+    }
+    return Status::Ok();
+  }
+
+  Status SparseFile(archive* a, int dirfd, const MemberPath& path, mode_t mode, uint64_t size,
+                    const timespec& mtime) {
+    int fd = openat(dirfd, path.name().c_str(), kCreateFlags, mode);
+    if (fd < 0) return Status::FromErrno("create", errno);
+    UniqueFd owned(fd);
+    const void* data;
+    size_t len;
+    la_int64_t offset;
+    int rc;
+    while ((rc = archive_read_data_block(a, &data, &len, &offset)) == ARCHIVE_OK) {
+      result_->bytes += len;
+      if (result_->bytes > options_.max_bytes) return ByteLimit();
+      STAGING_RETURN_IF_ERROR(
+          PwriteAll(::pwrite, fd, static_cast<const std::byte*>(data), len, offset, path.joined()));
+    }
+    if (rc != ARCHIVE_EOF) return DataError(a);
+    if (ftruncate(fd, static_cast<off_t>(size)) < 0) return Status::FromErrno("truncate", errno);
+    owned.reset();
+    ++result_->files;
+    return ApplyFileMetadata(dirfd, path.name(), path.joined(), mode, mtime);
+  }
+
+  Status Directory(archive_entry* entry, const MemberPath& path) {
+    int dirfd;
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/true));
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    // Owner-writable until the end, so that a read-only directory can still be filled.
+    if (mkdirat(dirfd, path.name().c_str(), 0700) < 0 && errno != EEXIST) {
+      return Status::FromErrno("create directory", errno);
+    }
+    if (errno == EEXIST) {
+      int fd;
+      STAGING_RETURN_IF_ERROR(dirs_.Directory(path.joined(), &fd));
+    }
+    result_->created.push_back(path.joined());
+    directories_.push_back({path.joined(),
+                            archive_entry_perm(entry) & kAllowedModeBits,
+                            {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)}});
+    return Status::Ok();
+  }
+
+  Status SymLink(archive_entry* entry, const MemberPath& path) {
+    const char* target = archive_entry_symlink(entry);
+    if (!target || !SymlinkTargetStaysBeneath(path, target)) {
+      return Status::Error(std::string("refused: symlink target '") + (target ? target : "") +
+                           "' leaves the destination");
+    }
+    int dirfd;
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/false));
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    if (symlinkat(target, dirfd, path.name().c_str()) < 0) {
+      return Status::FromErrno("create symlink", errno);
+    }
+    result_->created.push_back(path.joined());
+    const timespec times[2] = {{0, UTIME_OMIT},
+                               {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)}};
+    utimensat(dirfd, path.name().c_str(), times, AT_SYMLINK_NOFOLLOW);
+    return Status::Ok();
+  }
+
+  Status HardLink(archive_entry* entry, const MemberPath& path, const char* raw_target) {
+    if (archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0) {
+      return Status::Error("refused: hardlink carrying data");
+    }
+    MemberPath target;
+    Status parsed = ParseMemberPath(raw_target, options_.path_limits, &target);
+    if (!parsed.ok())
+      return parsed.WithContext(std::string("refused: hardlink target '") + raw_target + "'");
+    if (target.is_root()) return Status::Error("refused: hardlink to the destination itself");
+    // The target must exist with its bytes written, and be a regular file beneath the root.
+    STAGING_RETURN_IF_ERROR(writer_.Drain());
+    int target_dir;
+    Status found = dirs_.Directory(target.parent(), &target_dir);
+    struct stat st;
+    if (!found.ok() || fstatat(target_dir, target.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      return Status::Error(std::string("refused: hardlink target '") + raw_target +
+                           "' is not an earlier entry of this archive");
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return Status::Error(std::string("refused: hardlink target '") + raw_target +
+                           "' is not a regular file");
+    }
+    UniqueFd target_fd(openat(target_dir, target.name().c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!target_fd.valid()) return Status::FromErrno("open hardlink target", errno);
+    int dirfd;
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/false));
+    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    if (linkat(target_fd.get(), "", dirfd, path.name().c_str(), AT_EMPTY_PATH) < 0) {
+      return Status::FromErrno("create hardlink", errno);
+    }
+    result_->created.push_back(path.joined());
+    return Status::Ok();
+  }
+
+  // Directory modes and times last: creating entries inside changed them.
+  Status FinishDirectories() {
+    dirs_.Forget();
+    for (auto it = directories_.rbegin(); it != directories_.rend(); ++it) {
+      UniqueFd fd(OpenBeneath(root_fd_, it->path, O_RDONLY | O_DIRECTORY));
+      if (!fd.valid()) continue;  // replaced by a later entry
+      if (fchmod(fd.get(), it->mode) < 0)
+        return Status::FromErrno("chmod '" + it->path + "'", errno);
+      const timespec times[2] = {{0, UTIME_OMIT}, it->mtime};
+      futimens(fd.get(), times);
+    }
+    return Status::Ok();
+  }
+
+  Status ByteLimit() {
+    return Status::Error("more than " + std::to_string(options_.max_bytes) +
+                         " bytes of data (size limit; a decompression bomb?)");
+  }
+
+  Status DataError(archive* a) {
+    return Status::Error(std::string(archive_error_string(a)) + " (decoded byte " +
+                         std::to_string(archive_filter_bytes(a, -1)) + ")");
+  }
+
+  int root_fd_;
+  EntryWriter& writer_;
+  const ExtractOptions& options_;
+  ExtractResult* result_;
+  std::atomic<uint64_t>* progress_;
+  DirTree dirs_;
+  BlockPool copies_;
+  BlockRef copy_;
+  DecodedStream* stream_ = nullptr;
+  std::unordered_set<uint64_t> seen_;  // hashes of names created: duplicates need a drain
+  std::vector<DirectoryMetadata> directories_;
+  std::unique_ptr<archive_entry, decltype(&archive_entry_free)> last_entry_{nullptr,
+                                                                            archive_entry_free};
+};
+
+}  // namespace
+
+Status ExtractTar(BoundedQueue<BlockRef>& decoded, Codec libarchive_filter, int root_fd,
+                  EntryWriter& writer, const ExtractOptions& options, ExtractResult* result,
+                  std::atomic<uint64_t>* bytes_progress) {
+  std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+  // Only tar, and only the filters the decoder leaves to libarchive: the exotic readers are
+  // where libarchive's vulnerabilities have been.
+  archive_read_support_format_tar(a.get());
+  if (libarchive_filter == Codec::kXz) archive_read_support_filter_xz(a.get());
+  if (libarchive_filter == Codec::kBzip2) archive_read_support_filter_bzip2(a.get());
+  DecodedStream stream(decoded, writer);
+  if (archive_read_open(a.get(), &stream, nullptr, &DecodedStream::Read, nullptr) != ARCHIVE_OK) {
+    return Status::Error(std::string("not a readable tar stream: ") +
+                         archive_error_string(a.get()));
+  }
+  Extractor extractor(root_fd, writer, options, result, bytes_progress);
+  Status status = extractor.Run(a.get(), stream);
+  if (!status.ok()) writer.Drain();
+  return status;
+}
+
+}  // namespace staging

@@ -1,0 +1,43 @@
+// The tar stage: libarchive parses the decoded stream, every member is checked, then created
+// beneath the root through DirTree and EntryWriter. File bytes go to the writer without a copy
+// when they lie in a decoded block.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "block.h"
+#include "codec.h"
+#include "entry_writer.h"
+#include "member_path.h"
+#include "staging/status.h"
+
+namespace staging {
+
+struct ExtractOptions {
+  PathLimits path_limits;
+  uint64_t max_bytes = 1ull << 40;
+  uint64_t max_entries = 10'000'000;
+  mode_t implicit_dir_mode = 0755;
+};
+
+struct ExtractResult {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint64_t entries = 0;
+  std::vector<std::string> warnings;
+  std::vector<std::string> created;  // every path made, relative to the root, in archive order
+};
+
+// Reads the tar stream in `decoded` (already decompressed, except for xz/bzip2 which libarchive
+// filters itself: pass that codec as `libarchive_filter`) and extracts it beneath `root_fd`.
+// Errors name the entry; the caller adds the archive's name.
+Status ExtractTar(BoundedQueue<BlockRef>& decoded, Codec libarchive_filter, int root_fd,
+                  EntryWriter& writer, const ExtractOptions& options, ExtractResult* result,
+                  std::atomic<uint64_t>* bytes_progress);
+
+}  // namespace staging

@@ -1,0 +1,157 @@
+#include "manifest.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "sha256.h"
+#include "unique_fd.h"
+#include "write_all.h"
+
+namespace staging {
+namespace {
+
+constexpr size_t kIdentitySpan = 64 * 1024;
+
+std::string FileNameFor(const std::string& source_path) {
+  Sha256 hash;
+  hash.Update(source_path.data(), source_path.size());
+  return hash.HexDigest().substr(0, 24) + ".json";
+}
+
+nlohmann::json ToJson(const ManifestEntry& e) {
+  return {{"source",
+           {{"path", e.source.path},
+            {"size", e.source.size},
+            {"mtime_ns", e.source.mtime_ns},
+            {"head_sha256", e.source.head_sha256}}},
+          {"kind", e.kind},
+          {"dest", e.dest},
+          {"files", e.files},
+          {"bytes", e.bytes},
+          {"paths", e.paths}};
+}
+
+std::optional<ManifestEntry> FromJson(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  ManifestEntry e;
+  try {
+    e.source.path = j.at("source").at("path").get<std::string>();
+    e.source.size = j.at("source").at("size").get<uint64_t>();
+    e.source.mtime_ns = j.at("source").at("mtime_ns").get<int64_t>();
+    e.source.head_sha256 = j.at("source").at("head_sha256").get<std::string>();
+    e.kind = j.at("kind").get<std::string>();
+    e.dest = j.at("dest").get<std::string>();
+    e.files = j.at("files").get<uint64_t>();
+    e.bytes = j.at("bytes").get<uint64_t>();
+    e.paths = j.at("paths").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // a damaged record counts as absent: the source is staged again
+  }
+  return e;
+}
+
+bool ReadWhole(int dirfd, const std::string& name, std::string* out) {
+  UniqueFd fd(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  char buf[65536];
+  ssize_t n;
+  out->clear();
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) out->append(buf, n);
+  return n == 0;
+}
+
+}  // namespace
+
+Status IdentifySource(int fd, const std::string& path, SourceIdentity* out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return Status::FromErrno(path + ": stat", errno);
+  out->path = path;
+  out->size = st.st_size;
+  out->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  Sha256 hash;
+  std::vector<char> buf(kIdentitySpan);
+  for (uint64_t start : {uint64_t{0}, out->size > kIdentitySpan ? out->size - kIdentitySpan : 0}) {
+    ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(start));
+    if (n < 0) return Status::FromErrno(path + ": read", errno);
+    hash.Update(buf.data(), n);
+  }
+  out->head_sha256 = hash.HexDigest();
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(int dirfd, const std::string& name, const std::string& content) {
+  std::string temp = "." + name + ".tmp." + std::to_string(getpid());
+  unlinkat(dirfd, temp.c_str(), 0);
+  UniqueFd fd(
+      openat(dirfd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno("create " + temp, errno);
+  STAGING_RETURN_IF_ERROR(PwriteAll(::pwrite, fd.get(),
+                                    reinterpret_cast<const std::byte*>(content.data()),
+                                    content.size(), 0, temp));
+  // A failed fsync is final: the kernel may have dropped the pages, a retry could lie.
+  if (fsync(fd.get()) < 0) return Status::FromErrno("fsync " + temp, errno);
+  fd.reset();
+  if (renameat(dirfd, temp.c_str(), dirfd, name.c_str()) < 0) {
+    return Status::FromErrno("rename " + temp, errno);
+  }
+  if (fsync(dirfd) < 0) return Status::FromErrno("fsync of the directory of " + name, errno);
+  return Status::Ok();
+}
+
+Status Manifest::Open(int dest_fd, Manifest* out) {
+  for (const char* dir : {kStageDir, ".stage/manifest"}) {
+    if (mkdirat(dest_fd, dir, 0755) < 0 && errno != EEXIST) {
+      return Status::FromErrno(std::string("create ") + dir, errno);
+    }
+  }
+  int fd = openat(dest_fd, ".stage/manifest", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open .stage/manifest", errno);
+  out->dir_fd_ = std::make_shared<UniqueFd>(fd);
+  return Status::Ok();
+}
+
+std::optional<ManifestEntry> Manifest::Find(const std::string& source_path) const {
+  std::string text;
+  if (!ReadWhole(dir_fd_->get(), FileNameFor(source_path), &text)) return std::nullopt;
+  std::optional<ManifestEntry> entry = FromJson(text);
+  if (entry && entry->source.path != source_path) return std::nullopt;
+  return entry;
+}
+
+Status Manifest::Record(const ManifestEntry& entry) const {
+  return WriteFileAtomically(dir_fd_->get(), FileNameFor(entry.source.path), ToJson(entry).dump(1));
+}
+
+Status Manifest::Forget(const std::string& source_path) const {
+  if (unlinkat(dir_fd_->get(), FileNameFor(source_path).c_str(), 0) < 0 && errno != ENOENT) {
+    return Status::FromErrno("remove manifest record", errno);
+  }
+  fsync(dir_fd_->get());
+  return Status::Ok();
+}
+
+std::vector<ManifestEntry> Manifest::All() const {
+  std::vector<ManifestEntry> entries;
+  int fd = dup(dir_fd_->get());
+  DIR* dir = fd >= 0 ? fdopendir(fd) : nullptr;
+  if (!dir) return entries;
+  rewinddir(dir);
+  while (dirent* d = readdir(dir)) {
+    std::string name = d->d_name;
+    if (name.size() < 5 || name[0] == '.' || name.substr(name.size() - 5) != ".json") continue;
+    std::string text;
+    if (!ReadWhole(dir_fd_->get(), name, &text)) continue;
+    if (auto entry = FromJson(text)) entries.push_back(std::move(*entry));
+  }
+  closedir(dir);
+  return entries;
+}
+
+}  // namespace staging

@@ -1,0 +1,56 @@
+// The manifest under DEST/.stage/: what was staged from which source, so a re-run can skip what
+// is already there and `stage clean` removes exactly what staging made. One JSON file per source,
+// each written atomically (temp file, fsync, rename, fsync of the directory).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "staging/status.h"
+#include "unique_fd.h"
+
+namespace staging {
+
+inline constexpr char kStageDir[] = ".stage";
+
+// What identifies a source file's content without reading all of it.
+struct SourceIdentity {
+  std::string path;  // absolute
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string head_sha256;  // of its first and last 64 KiB
+  bool operator==(const SourceIdentity&) const = default;
+};
+
+Status IdentifySource(int fd, const std::string& path, SourceIdentity* out);
+
+struct ManifestEntry {
+  SourceIdentity source;
+  std::string kind;                // "tar.gz", "file", ...
+  std::string dest;                // directory under DEST it was staged into ("" = DEST)
+  std::vector<std::string> paths;  // every path made, relative to DEST
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
+// Writes `content` to `name` in `dirfd` so that a crash leaves either the old file or the new.
+Status WriteFileAtomically(int dirfd, const std::string& name, const std::string& content);
+
+class Manifest {
+ public:
+  // `dest_fd`: the destination directory; DEST/.stage/manifest is created when missing.
+  static Status Open(int dest_fd, Manifest* out);
+
+  std::optional<ManifestEntry> Find(const std::string& source_path) const;
+  Status Record(const ManifestEntry& entry) const;
+  Status Forget(const std::string& source_path) const;
+  std::vector<ManifestEntry> All() const;
+
+ private:
+  std::shared_ptr<UniqueFd> dir_fd_;  // DEST/.stage/manifest
+};
+
+}  // namespace staging

@@ -1,0 +1,117 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "entry_writer.h"
+#include "unique_fd.h"
+#include "write_all.h"
+
+namespace staging {
+
+const WriterSyscalls& WriterSyscalls::Real() {
+  static const WriterSyscalls real{
+      [](int dirfd, const char* name, int flags, mode_t mode) {
+        return ::openat(dirfd, name, flags, mode);
+      },
+      [](int fd, const void* data, size_t len, off_t offset) {
+        return ::pwrite(fd, data, len, offset);
+      },
+      [](int fd, off_t length) { return ::fallocate(fd, 0, 0, length); },
+  };
+  return real;
+}
+
+namespace {
+// Read, not set-and-restore: umask() is process-wide and other threads are creating files.
+mode_t CurrentUmask() {
+  FILE* status = fopen("/proc/self/status", "re");
+  if (!status) return 022;
+  char line[256];
+  unsigned value = 022;
+  while (fgets(line, sizeof line, status)) {
+    if (sscanf(line, "Umask: %o", &value) == 1) break;
+  }
+  fclose(status);
+  return static_cast<mode_t>(value);
+}
+}  // namespace
+
+Status ApplyFileMetadata(int dirfd, const std::string& name, const std::string& label, mode_t mode,
+                         const timespec& mtime) {
+  static const mode_t umask_bits = CurrentUmask();
+  if (mode & umask_bits) {
+    struct stat st;
+    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        fchmodat(dirfd, name.c_str(), mode, 0) < 0) {
+      return Status::FromErrno(label + ": chmod", errno);
+    }
+  }
+  const timespec times[2] = {{0, UTIME_OMIT}, mtime};
+  if (utimensat(dirfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) < 0) {
+    return Status::FromErrno(label + ": set modification time", errno);
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+class PlainWriter : public EntryWriter {
+ public:
+  explicit PlainWriter(const WriterSyscalls& calls) : calls_(calls) {}
+
+  Status BeginFile(int dirfd, const std::string& name, const std::string& label, mode_t mode,
+                   uint64_t size, const timespec& mtime) override {
+    label_ = label;
+    dirfd_ = dirfd;
+    name_ = name;
+    mode_ = mode;
+    mtime_ = mtime;
+    offset_ = 0;
+    int fd;
+    do {
+      fd = calls_.openat(dirfd, name.c_str(), kCreateFlags, mode);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return Status::FromErrno(label + ": create", errno);
+    fd_.reset(fd);
+    if (size >= kPreallocateFrom && calls_.fallocate(fd, static_cast<off_t>(size)) < 0 &&
+        errno == ENOSPC) {
+      return Status::FromErrno(label + ": reserve " + std::to_string(size) + " bytes", ENOSPC);
+    }
+    return Status::Ok();
+  }
+
+  Status Append(const BlockRef&, const std::byte* data, size_t len) override {
+    STAGING_RETURN_IF_ERROR(PwriteAll(calls_.pwrite, fd_.get(), data, len, offset_, label_));
+    offset_ += len;
+    return Status::Ok();
+  }
+
+  Status EndFile() override {
+    int fd = fd_.release();
+    if (close(fd) < 0 && errno != EINTR) return Status::FromErrno(label_ + ": close", errno);
+    return ApplyFileMetadata(dirfd_, name_, label_, mode_, mtime_);
+  }
+
+  Status Drain() override { return Status::Ok(); }
+  Status Poll() override { return Status::Ok(); }
+  bool Busy() const override { return false; }
+
+ private:
+  const WriterSyscalls& calls_;
+  UniqueFd fd_;
+  std::string label_, name_;
+  int dirfd_ = -1;
+  mode_t mode_ = 0;
+  timespec mtime_{};
+  uint64_t offset_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<EntryWriter> MakePlainWriter(const WriterSyscalls& calls) {
+  return std::make_unique<PlainWriter>(calls);
+}
+
+}  // namespace staging

@@ -1,0 +1,168 @@
+#include "source_reader.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+
+namespace staging {
+namespace {
+
+Status ShortFile(uint64_t offset) {
+  return Status::Error("file ended at byte " + std::to_string(offset) +
+                       ", before its size when opened (changed while staging?)");
+}
+
+class PlainSourceReader : public SourceReader {
+ public:
+  PlainSourceReader(int fd, uint64_t size, uint64_t start, BlockPool& pool)
+      : fd_(fd), size_(size), offset_(start), pool_(pool) {
+    posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+
+  Status Next(BlockRef& out) override {
+    out.reset();
+    if (offset_ >= size_) return Status::Ok();
+    BlockRef block = pool_.Acquire();
+    if (!block) return Status::Error("aborted");
+    size_t want = std::min<uint64_t>(block->capacity, size_ - offset_);
+    block->offset = offset_;
+    while (block->size < want) {
+      ssize_t n =
+          pread(fd_, block->data.get() + block->size, want - block->size, offset_ + block->size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno("read at byte " + std::to_string(offset_), errno);
+      if (n == 0) return ShortFile(offset_ + block->size);
+      block->size += n;
+    }
+    offset_ += block->size;
+    out = std::move(block);
+    return Status::Ok();
+  }
+
+ private:
+  int fd_;
+  uint64_t size_, offset_;
+  BlockPool& pool_;
+};
+
+// Reads ahead: up to `depth` blocks in flight, handed out in file order. A short read is
+// resubmitted for the rest of its block.
+class UringSourceReader : public SourceReader {
+ public:
+  UringSourceReader(int fd, uint64_t size, uint64_t start, BlockPool& pool, int depth)
+      : fd_(fd), size_(size), next_offset_(start), pool_(pool), depth_(depth) {}
+  ~UringSourceReader() override {
+    // Every read must land before its block can go back to the pool.
+    while (in_flight_ > 0) Reap(/*wait=*/true);
+    if (ring_ready_) io_uring_queue_exit(&ring_);
+  }
+
+  Status Init() {
+    int rc = io_uring_queue_init(depth_ * 2, &ring_, 0);
+    if (rc < 0) return Status::FromErrno("io_uring_queue_init", -rc);
+    ring_ready_ = true;
+    posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return Status::Ok();
+  }
+
+  Status Next(BlockRef& out) override {
+    out.reset();
+    if (!error_.ok()) return error_;
+    Fill();
+    if (pending_.empty()) return Status::Ok();
+    Pending& head = pending_.front();
+    while (head.done < head.want && error_.ok()) Reap(/*wait=*/true);
+    if (!error_.ok()) return error_;
+    out = std::move(head.block);
+    pending_.pop_front();
+    Fill();
+    return Status::Ok();
+  }
+
+ private:
+  struct Pending {
+    BlockRef block;
+    size_t want = 0;
+    size_t done = 0;
+  };
+
+  void Fill() {
+    while (static_cast<int>(pending_.size()) < depth_ && next_offset_ < size_) {
+      std::optional<BlockRef> block =
+          pending_.empty() ? std::optional<BlockRef>(pool_.Acquire()) : pool_.TryAcquire();
+      if (!block || !*block) break;
+      Pending& p = pending_.emplace_back();
+      p.block = std::move(*block);
+      p.want = std::min<uint64_t>(p.block->capacity, size_ - next_offset_);
+      p.block->offset = next_offset_;
+      p.block->size = p.want;
+      next_offset_ += p.want;
+      Submit(p);
+    }
+    io_uring_submit(&ring_);
+  }
+
+  void Submit(Pending& p) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (!sqe) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    io_uring_prep_read(sqe, fd_, p.block->data.get() + p.done, p.want - p.done,
+                       p.block->offset + p.done);
+    io_uring_sqe_set_data(sqe, &p);
+    ++in_flight_;
+  }
+
+  void Reap(bool wait) {
+    io_uring_cqe* cqe = nullptr;
+    int rc = wait ? io_uring_wait_cqe(&ring_, &cqe) : io_uring_peek_cqe(&ring_, &cqe);
+    if (rc == -EINTR || rc == -EAGAIN) return;
+    if (rc < 0) {
+      error_ = Status::FromErrno("io_uring_wait_cqe", -rc);
+      return;
+    }
+    auto* p = static_cast<Pending*>(io_uring_cqe_get_data(cqe));
+    int res = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    --in_flight_;
+    if (res == -EINTR || res == -EAGAIN) {
+      Submit(*p);
+    } else if (res < 0) {
+      if (error_.ok())
+        error_ = Status::FromErrno("read at byte " + std::to_string(p->block->offset), -res);
+    } else if (res == 0) {
+      if (error_.ok()) error_ = ShortFile(p->block->offset + p->done);
+    } else {
+      p->done += res;
+      if (p->done < p->want) Submit(*p);
+    }
+    io_uring_submit(&ring_);
+  }
+
+  int fd_;
+  uint64_t size_, next_offset_;
+  BlockPool& pool_;
+  int depth_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  int in_flight_ = 0;
+  std::deque<Pending> pending_;  // deque: element addresses stay put while reads are in flight
+  Status error_;
+};
+
+}  // namespace
+
+std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, uint64_t start,
+                                               BlockPool& pool, int in_flight) {
+  if (ResolveIoKind(kind) == IoKind::kUring) {
+    auto reader = std::make_unique<UringSourceReader>(fd, size, start, pool, in_flight);
+    if (reader->Init().ok()) return reader;
+  }
+  return std::make_unique<PlainSourceReader>(fd, size, start, pool);
+}
+
+}  // namespace staging

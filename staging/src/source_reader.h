@@ -1,0 +1,27 @@
+// SourceReader: streams one source file into pooled blocks, in order. The io_uring version keeps
+// several large reads in flight; the plain version uses pread. Not thread-safe: one consumer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "block.h"
+#include "staging/io_backend.h"
+#include "staging/status.h"
+
+namespace staging {
+
+class SourceReader {
+ public:
+  virtual ~SourceReader() = default;
+  // Sets `out` to the next block of the file (size > 0), or leaves it empty at the end.
+  // A file that ends before the size it had when opened is an error.
+  virtual Status Next(BlockRef& out) = 0;
+};
+
+// `fd` must stay open for the reader's life; `size` is the file size from fstat; reads start at
+// `start`. `in_flight` bounds the reads queued at once (io_uring only).
+std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, uint64_t start,
+                                               BlockPool& pool, int in_flight);
+
+}  // namespace staging

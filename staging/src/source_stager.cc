@@ -1,0 +1,304 @@
+#include "source_stager.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "codec.h"
+#include "decoder.h"
+#include "dir_tree.h"
+#include "entry_writer.h"
+#include "extractor.h"
+#include "sha256.h"
+#include "source_reader.h"
+#include "tree_ops.h"
+#include "unique_fd.h"
+
+namespace staging {
+namespace {
+
+constexpr size_t kSourceBlockSize = 4 << 20;
+constexpr size_t kSourceBlocks = 6;
+constexpr int kReadsInFlight = 4;
+constexpr size_t kDecodedBlockSize = 4 << 20;
+constexpr size_t kDecodedBlocks = 10;
+
+std::string JoinPath(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return a + "/" + b;
+}
+
+// The expected digest from NAME.sha256 beside the source, in sha256sum's format.
+Status ExpectedDigest(const std::string& source, std::string* digest) {
+  std::ifstream in(source + ".sha256");
+  if (!in) return Status::Error("--verify: no checksum file " + source + ".sha256");
+  std::string line;
+  std::getline(in, line);
+  std::istringstream fields(line);
+  fields >> *digest;
+  if (digest->size() != 64)
+    return Status::Error("--verify: " + source + ".sha256 is not in sha256sum format");
+  for (char& c : *digest) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return Status::Ok();
+}
+
+// Free space and inodes against what staging will write, with the numbers when short.
+Status CheckRoom(int fd, uint64_t bytes, uint64_t inodes) {
+  struct statvfs vfs;
+  if (fstatvfs(fd, &vfs) < 0) return Status::Ok();
+  uint64_t free_bytes = uint64_t{vfs.f_bavail} * vfs.f_frsize;
+  if (bytes > free_bytes) {
+    return Status::Error("not enough space in the destination: needs " + std::to_string(bytes) +
+                             " bytes, " + std::to_string(free_bytes) + " free",
+                         ENOSPC);
+  }
+  if (vfs.f_files > 0 && inodes > vfs.f_favail) {
+    return Status::Error("not enough inodes in the destination: needs " + std::to_string(inodes) +
+                             ", " + std::to_string(vfs.f_favail) + " free",
+                         ENOSPC);
+  }
+  return Status::Ok();
+}
+
+class SourceStager {
+ public:
+  SourceStager(const SourceJob& job, const StageOptions& options, int dest_fd,
+               const Manifest& manifest, StageCounters& counters)
+      : job_(job), options_(options), dest_fd_(dest_fd), manifest_(manifest), counters_(counters) {}
+
+  ArchiveReport Run() {
+    auto start = std::chrono::steady_clock::now();
+    report_.path = job_.path;
+    Status status = Stage();
+    report_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!status.ok()) report_.status = status.WithContext(job_.path);
+    if (!area_name_.empty()) RemoveTree(tmp_fd_.get(), area_name_);
+    return report_;
+  }
+
+ private:
+  Status Stage() {
+    UniqueFd source(open(job_.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!source.valid()) return Status::FromErrno("open", errno);
+    SourceIdentity identity;
+    STAGING_RETURN_IF_ERROR(IdentifySource(source.get(), job_.path, &identity));
+    std::optional<ManifestEntry> previous = manifest_.Find(job_.path);
+    if (previous && previous->source == identity && !options_.force && StillThere(*previous)) {
+      report_.already_staged = true;
+      report_.kind = previous->kind;
+      report_.files = previous->files;
+      report_.bytes = previous->bytes;
+      counters_.source_bytes += identity.size;
+      return Status::Ok();
+    }
+    STAGING_RETURN_IF_ERROR(Detect(source.get(), identity.size));
+    STAGING_RETURN_IF_ERROR(MakeArea());
+    STAGING_RETURN_IF_ERROR(CheckRoom(dest_fd_, identity.size, 1));
+    UniqueFd dest_dir;
+    {
+      DirTree tree(dest_fd_, 0755);
+      int fd;
+      STAGING_RETURN_IF_ERROR(tree.Directory(job_.rel_dir, &fd));
+      dest_dir.reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    }
+    ExtractResult result;
+    STAGING_RETURN_IF_ERROR(Transfer(source.get(), identity.size, &result));
+    if (options_.verify) STAGING_RETURN_IF_ERROR(Verify());
+    // Forget the old record first: a crash from here on re-stages rather than trusting it.
+    if (previous) {
+      STAGING_RETURN_IF_ERROR(manifest_.Forget(job_.path));
+      RemoveListed(*previous);
+    }
+    UniqueFd dest(OpenBeneath(dest_fd_, job_.rel_dir, O_RDONLY | O_DIRECTORY));
+    if (!dest.valid()) return Status::FromErrno("open destination directory", errno);
+    STAGING_RETURN_IF_ERROR(MergeTree(area_fd_.get(), dest.get(), job_.rel_dir));
+    ManifestEntry entry;
+    entry.source = identity;
+    entry.kind = report_.kind;
+    entry.dest = job_.rel_dir;
+    entry.files = report_.files;
+    entry.bytes = report_.bytes;
+    for (const std::string& path : result.created)
+      entry.paths.push_back(JoinPath(job_.rel_dir, path));
+    report_.warnings = std::move(result.warnings);
+    return manifest_.Record(entry);
+  }
+
+  bool StillThere(const ManifestEntry& entry) {
+    for (const std::string& path : entry.paths) {
+      struct stat st;
+      if (fstatat(dest_fd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return false;
+    }
+    return true;
+  }
+
+  void RemoveListed(const ManifestEntry& entry) {
+    for (auto it = entry.paths.rbegin(); it != entry.paths.rend(); ++it) {
+      struct stat st;
+      if (fstatat(dest_fd_, it->c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+      unlinkat(dest_fd_, it->c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+    }
+  }
+
+  Status Detect(int fd, uint64_t size) {
+    std::vector<std::byte> head(std::min<uint64_t>(size, 1 << 20));
+    ssize_t n = pread(fd, head.data(), head.size(), 0);
+    if (n < 0) return Status::FromErrno("read", errno);
+    codec_ = DetectCodec(head.data(), n);
+    is_archive_ = LooksLikeTarArchive(head.data(), n);
+    report_.kind = is_archive_ ? ArchiveKindName(codec_) : "file";
+    return Status::Ok();
+  }
+
+  Status MakeArea() {
+    if (mkdirat(dest_fd_, ".stage/tmp", 0700) < 0 && errno != EEXIST) {
+      return Status::FromErrno("create .stage/tmp", errno);
+    }
+    tmp_fd_.reset(openat(dest_fd_, ".stage/tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!tmp_fd_.valid()) return Status::FromErrno("open .stage/tmp", errno);
+    static std::atomic<int> counter{0};
+    std::string name = std::to_string(getpid()) + "." + std::to_string(counter++);
+    if (mkdirat(tmp_fd_.get(), name.c_str(), 0700) < 0) {
+      return Status::FromErrno("create staging area", errno);
+    }
+    area_name_ = name;
+    area_fd_.reset(
+        openat(tmp_fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!area_fd_.valid()) return Status::FromErrno("open staging area", errno);
+    return Status::Ok();
+  }
+
+  // Reader thread -> decoder thread -> this thread (parse and write).
+  Status Transfer(int fd, uint64_t size, ExtractResult* result) {
+    BlockPool source_pool(kSourceBlocks, kSourceBlockSize);
+    BlockPool decoded_pool(kDecodedBlocks, kDecodedBlockSize);
+    BoundedQueue<BlockRef> compressed(kSourceBlocks);
+    BoundedQueue<BlockRef> decoded(kDecodedBlocks);
+    Status read_status, decode_status;
+    bool hash = options_.verify;
+    std::thread reader([&] {
+      auto source = MakeSourceReader(options_.io, fd, size, 0, source_pool, kReadsInFlight);
+      BlockRef block;
+      while ((read_status = source->Next(block)).ok() && block) {
+        counters_.source_bytes += block->size;
+        report_.source_bytes += block->size;
+        if (hash) sha_.Update(block->data.get(), block->size);
+        if (!compressed.Push(std::move(block))) break;
+      }
+      if (read_status.ok()) {
+        compressed.Close();
+      } else {
+        compressed.Fail();
+      }
+    });
+    bool decode_here = is_archive_ && (codec_ == Codec::kGzip || codec_ == Codec::kZstd);
+    std::thread decoder([&] {
+      decode_status =
+          DecodeStream(decode_here ? codec_ : Codec::kNone, compressed, decoded_pool, decoded);
+      if (decode_status.ok() && read_status.ok()) {
+        decoded.Close();
+      } else {
+        decoded.Fail();
+        compressed.Fail();
+      }
+    });
+    std::unique_ptr<EntryWriter> writer = MakeEntryWriter(options_.io);
+    Status status;
+    if (is_archive_) {
+      ExtractOptions extract;
+      extract.path_limits = {options_.max_path_length, options_.max_path_depth};
+      extract.max_bytes = options_.max_bytes;
+      extract.max_entries = options_.max_entries;
+      status = ExtractTar(decoded, decode_here ? Codec::kNone : codec_, area_fd_.get(), *writer,
+                          extract, result, &counters_.bytes);
+      report_.files = result->files;
+      report_.bytes = result->bytes;
+      counters_.files += result->files;
+    } else {
+      status = Copy(decoded, *writer, size, result);
+    }
+    if (!status.ok()) {
+      decoded.Fail();
+      compressed.Fail();
+      source_pool.Close();
+      decoded_pool.Close();
+    } else {
+      // libarchive stops at the end-of-archive marker: read on so the source is read whole.
+      while (decoded.Pop()) {
+      }
+    }
+    writer.reset();
+    reader.join();
+    decoder.join();
+    // The reader's and decoder's errors are the root cause of any parse error they led to.
+    if (!read_status.ok()) return read_status;
+    if (!decode_status.ok()) {
+      return status.ok() ? decode_status
+                         : Status::Error(status.message() + " (" + decode_status.message() + ")");
+    }
+    return status;
+  }
+
+  Status Copy(BoundedQueue<BlockRef>& blocks, EntryWriter& writer, uint64_t size,
+              ExtractResult* result) {
+    std::string name = job_.path.substr(job_.path.rfind('/') + 1);
+    struct stat st;
+    if (stat(job_.path.c_str(), &st) < 0) return Status::FromErrno("stat", errno);
+    STAGING_RETURN_IF_ERROR(
+        writer.BeginFile(area_fd_.get(), name, job_.rel_name, st.st_mode & 0755, size, st.st_mtim));
+    while (std::optional<BlockRef> block = blocks.Pop()) {
+      STAGING_RETURN_IF_ERROR(writer.Append(*block, (*block)->data.get(), (*block)->size));
+      counters_.bytes += (*block)->size;
+      report_.bytes += (*block)->size;
+    }
+    if (!blocks.finished()) return Status::Error("copy aborted");
+    STAGING_RETURN_IF_ERROR(writer.EndFile());
+    STAGING_RETURN_IF_ERROR(writer.Drain());
+    report_.files = 1;
+    counters_.files += 1;
+    result->files = 1;
+    result->created.push_back(name);
+    return Status::Ok();
+  }
+
+  Status Verify() {
+    std::string expected;
+    STAGING_RETURN_IF_ERROR(ExpectedDigest(job_.path, &expected));
+    std::string actual = sha_.HexDigest();
+    if (actual != expected) {
+      return Status::Error("--verify: SHA-256 mismatch: file has " + actual + ", " + job_.path +
+                           ".sha256 says " + expected);
+    }
+    return Status::Ok();
+  }
+
+  const SourceJob& job_;
+  const StageOptions& options_;
+  int dest_fd_;
+  const Manifest& manifest_;
+  StageCounters& counters_;
+  ArchiveReport report_;
+  Codec codec_ = Codec::kNone;
+  bool is_archive_ = false;
+  UniqueFd tmp_fd_, area_fd_;
+  std::string area_name_;
+  Sha256 sha_;
+};
+
+}  // namespace
+
+ArchiveReport StageSource(const SourceJob& job, const StageOptions& options, int dest_fd,
+                          const Manifest& manifest, StageCounters& counters) {
+  return SourceStager(job, options, dest_fd, manifest, counters).Run();
+}
+
+}  // namespace staging

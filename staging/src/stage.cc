@@ -1,0 +1,254 @@
+// Stage(): walks the source tree, takes the destination's lock, stages sources on `jobs` threads
+// (largest first, so one big archive does not start last), and samples progress.
+#include "staging/stage.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "manifest.h"
+#include "source_stager.h"
+#include "tree_ops.h"
+#include "unique_fd.h"
+
+namespace staging {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsOwnFile(const std::string& name) {
+  // Our own bookkeeping beside sources: gzip indexes and checksum files are not data.
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return name == kStageDir || ends_with(".stageidx");
+}
+
+Status CollectSources(const fs::path& root, std::vector<SourceJob>* jobs) {
+  std::error_code ec;
+  fs::file_status root_status = fs::status(root, ec);
+  if (ec) return Status::Error(root.string() + ": " + ec.message(), ec.value());
+  if (fs::is_regular_file(root_status)) {
+    jobs->push_back({fs::absolute(root).lexically_normal().string(), "", root.filename().string(),
+                     static_cast<uint64_t>(fs::file_size(root, ec))});
+    return Status::Ok();
+  }
+  if (!fs::is_directory(root_status)) return Status::Error(root.string() + ": not a directory");
+  fs::path base = fs::absolute(root).lexically_normal();
+  fs::recursive_directory_iterator it(base, fs::directory_options::follow_directory_symlink, ec),
+      end;
+  if (ec) return Status::Error(root.string() + ": " + ec.message(), ec.value());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::Error(it->path().string() + ": " + ec.message(), ec.value());
+    std::string name = it->path().filename().string();
+    if (IsOwnFile(name)) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    fs::path rel = it->path().lexically_relative(base);
+    jobs->push_back({it->path().string(), rel.parent_path().string(), rel.string(),
+                     static_cast<uint64_t>(it->file_size(ec))});
+  }
+  std::sort(jobs->begin(), jobs->end(), [](const SourceJob& a, const SourceJob& b) {
+    return a.size != b.size ? a.size > b.size : a.path < b.path;
+  });
+  return Status::Ok();
+}
+
+// Serialises stage runs into one destination: flock on DEST/.stage/lock.
+Status Lock(int dest_fd, bool wait, UniqueFd* lock) {
+  if (mkdirat(dest_fd, kStageDir, 0755) < 0 && errno != EEXIST) {
+    return Status::FromErrno("create .stage", errno);
+  }
+  lock->reset(openat(dest_fd, ".stage/lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!lock->valid()) return Status::FromErrno("open .stage/lock", errno);
+  int rc;
+  do {
+    rc = flock(lock->get(), LOCK_EX | (wait ? 0 : LOCK_NB));
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0 && errno == EWOULDBLOCK) {
+    return Status::Error("another stage run holds the destination's lock (.stage/lock)",
+                         EWOULDBLOCK);
+  }
+  if (rc < 0) return Status::FromErrno("lock .stage/lock", errno);
+  return Status::Ok();
+}
+
+Status OpenDestination(const std::string& to, UniqueFd* fd) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return Status::Error(to + ": cannot create: " + ec.message(), ec.value());
+  fd->reset(open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd->valid()) return Status::FromErrno(to, errno);
+  if (faccessat(fd->get(), ".", W_OK, AT_EACCESS) < 0) {
+    return Status::FromErrno(to + ": destination is not writable", errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool StageReport::ok() const {
+  return std::all_of(archives.begin(), archives.end(),
+                     [](const ArchiveReport& a) { return a.status.ok(); });
+}
+
+std::vector<std::string> StageReport::failures() const {
+  std::vector<std::string> lines;
+  for (const ArchiveReport& a : archives) {
+    if (!a.status.ok()) lines.push_back(a.status.message());
+  }
+  return lines;
+}
+
+StageReport Stage(const StageOptions& options, const ProgressCallback& on_progress,
+                  int progress_interval_ms) {
+  auto start = std::chrono::steady_clock::now();
+  StageReport report;
+  report.io_backend = IoKindName(options.io);
+  auto fail = [&](const Status& status) {
+    ArchiveReport failed;
+    failed.path = options.from;
+    failed.status = status;
+    report.archives.push_back(failed);
+    return report;
+  };
+  if (options.from.empty()) return fail(Status::Error("no source given (--from)"));
+  std::vector<SourceJob> jobs;
+  Status status = CollectSources(options.from, &jobs);
+  if (!status.ok()) return fail(status);
+  UniqueFd dest, lock;
+  status = OpenDestination(options.to, &dest);
+  if (status.ok()) status = Lock(dest.get(), options.wait_for_lock, &lock);
+  // Leftovers of a run that was killed: nobody else holds the lock, so they are dead.
+  if (status.ok()) status = RemoveTree(dest.get(), ".stage/tmp");
+  Manifest manifest;
+  if (status.ok()) status = Manifest::Open(dest.get(), &manifest);
+  if (!status.ok()) return fail(status.WithContext(options.to));
+
+  StageCounters counters;
+  Progress totals;
+  totals.archives_total = static_cast<uint32_t>(jobs.size());
+  for (const SourceJob& job : jobs) totals.source_bytes_total += job.size;
+  report.archives.resize(jobs.size());
+
+  std::mutex mu;
+  std::condition_variable done_cv;
+  size_t next = 0;
+  bool stop = false;
+  auto worker = [&] {
+    while (true) {
+      size_t index;
+      {
+        std::lock_guard guard(mu);
+        if (next >= jobs.size() || stop) return;
+        index = next++;
+      }
+      ArchiveReport result = StageSource(jobs[index], options, dest.get(), manifest, counters);
+      std::lock_guard guard(mu);
+      if (!result.status.ok() && !options.keep_going) stop = true;
+      report.archives[index] = std::move(result);
+      counters.archives_done++;
+    }
+  };
+  int threads =
+      options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(jobs.size())));
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
+
+  std::thread progress;
+  bool finished = false;
+  if (on_progress) {
+    progress = std::thread([&] {
+      std::unique_lock guard(mu);
+      while (!finished) {
+        done_cv.wait_for(guard, std::chrono::milliseconds(progress_interval_ms));
+        Progress p = totals;
+        p.source_bytes_done = counters.source_bytes;
+        p.files = counters.files;
+        p.bytes = counters.bytes;
+        p.archives_done = counters.archives_done;
+        guard.unlock();
+        on_progress(p);
+        guard.lock();
+      }
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  {
+    std::lock_guard guard(mu);
+    finished = true;
+  }
+  done_cv.notify_all();
+  if (progress.joinable()) progress.join();
+
+  // Sources never started because an earlier one failed are not reported as staged.
+  std::erase_if(report.archives, [](const ArchiveReport& a) { return a.path.empty(); });
+  if (options.sync && syncfs(dest.get()) < 0) {
+    ArchiveReport failed;
+    failed.path = options.to;
+    failed.status = Status::FromErrno(options.to + ": syncfs", errno);
+    report.archives.push_back(failed);
+  }
+  RemoveTree(dest.get(), ".stage/tmp");
+  for (const ArchiveReport& a : report.archives) {
+    report.files += a.files;
+    report.bytes += a.bytes;
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+Status Clean(const std::string& to, uint64_t* removed) {
+  uint64_t count = 0;
+  UniqueFd dest(open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dest.valid()) return Status::FromErrno(to, errno);
+  struct stat st;
+  if (fstatat(dest.get(), kStageDir, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (removed) *removed = 0;
+    return Status::Ok();  // nothing was ever staged here
+  }
+  UniqueFd lock;
+  STAGING_RETURN_IF_ERROR(Lock(dest.get(), /*wait=*/true, &lock).WithContext(to));
+  Manifest manifest;
+  STAGING_RETURN_IF_ERROR(Manifest::Open(dest.get(), &manifest).WithContext(to));
+  for (const ManifestEntry& entry : manifest.All()) {
+    // Deepest first: files, then the directories they emptied.
+    std::vector<std::string> paths = entry.paths;
+    std::sort(paths.begin(), paths.end(), std::greater<>());
+    for (const std::string& path : paths) {
+      if (fstatat(dest.get(), path.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+      bool dir = S_ISDIR(st.st_mode);
+      if (dir) {
+        if (unlinkat(dest.get(), path.c_str(), AT_REMOVEDIR) == 0) ++count;
+      } else if (unlinkat(dest.get(), path.c_str(), 0) == 0) {
+        ++count;
+      }
+      // Directories staging made implicitly go too, once empty.
+      for (fs::path parent = fs::path(path).parent_path(); !parent.empty();
+           parent = parent.parent_path()) {
+        if (unlinkat(dest.get(), parent.c_str(), AT_REMOVEDIR) < 0) break;
+      }
+    }
+    STAGING_RETURN_IF_ERROR(manifest.Forget(entry.source.path).WithContext(to));
+  }
+  lock.reset();
+  STAGING_RETURN_IF_ERROR(RemoveTree(dest.get(), kStageDir).WithContext(to));
+  if (removed) *removed = count;
+  return Status::Ok();
+}
+
+}  // namespace staging

@@ -1,0 +1,101 @@
+#include "tree_ops.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "unique_fd.h"
+
+namespace staging {
+namespace {
+
+std::vector<std::string> ListDirectory(int dirfd) {
+  std::vector<std::string> names;
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* dir = fd >= 0 ? fdopendir(fd) : nullptr;
+  if (!dir) {
+    if (fd >= 0) close(fd);
+    return names;
+  }
+  while (dirent* d = readdir(dir)) {
+    std::string name = d->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  closedir(dir);
+  return names;
+}
+
+std::string Join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "/" + name;
+}
+
+}  // namespace
+
+Status RemoveTree(int dirfd, const std::string& name) {
+  struct stat st;
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    return errno == ENOENT ? Status::Ok() : Status::FromErrno("stat " + name, errno);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    UniqueFd sub(openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub.valid()) return Status::FromErrno("open " + name, errno);
+    // A read-only directory from an archive must become writable to be emptied.
+    if ((st.st_mode & 0700) != 0700) fchmod(sub.get(), 0700);
+    for (const std::string& child : ListDirectory(sub.get())) {
+      STAGING_RETURN_IF_ERROR(RemoveTree(sub.get(), child).WithContext(name));
+    }
+    if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) {
+      return Status::FromErrno("remove " + name, errno);
+    }
+    return Status::Ok();
+  }
+  if (unlinkat(dirfd, name.c_str(), 0) < 0 && errno != ENOENT) {
+    return Status::FromErrno("remove " + name, errno);
+  }
+  return Status::Ok();
+}
+
+Status MergeTree(int from_fd, int to_fd, const std::string& prefix) {
+  for (const std::string& name : ListDirectory(from_fd)) {
+    std::string path = Join(prefix, name);
+    struct stat src, dst;
+    if (fstatat(from_fd, name.c_str(), &src, AT_SYMLINK_NOFOLLOW) < 0) {
+      return Status::FromErrno("stat staged " + path, errno);
+    }
+    if (fstatat(to_fd, name.c_str(), &dst, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno != ENOENT) return Status::FromErrno("stat " + path, errno);
+      if (renameat(from_fd, name.c_str(), to_fd, name.c_str()) < 0) {
+        return Status::FromErrno("move " + path + " into place", errno);
+      }
+      continue;
+    }
+    bool src_dir = S_ISDIR(src.st_mode), dst_dir = S_ISDIR(dst.st_mode);
+    if (src_dir && dst_dir) {
+      UniqueFd sub_from(
+          openat(from_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd sub_to(openat(to_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub_from.valid() || !sub_to.valid()) return Status::FromErrno("open " + path, errno);
+      STAGING_RETURN_IF_ERROR(MergeTree(sub_from.get(), sub_to.get(), path));
+      // The staged directory's mode and time are the archive's: carry them over.
+      fchmod(sub_to.get(), src.st_mode & 07777);
+      const timespec times[2] = {{0, UTIME_OMIT}, src.st_mtim};
+      futimens(sub_to.get(), times);
+      continue;
+    }
+    if (src_dir != dst_dir) {
+      return Status::Error("'" + path + "' already exists in the destination as " +
+                           (dst_dir ? "a directory" : "a non-directory (file or symlink)") +
+                           "; refusing to replace it");
+    }
+    if (renameat(from_fd, name.c_str(), to_fd, name.c_str()) < 0) {
+      return Status::FromErrno("replace " + path, errno);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace staging

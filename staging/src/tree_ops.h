@@ -1,0 +1,19 @@
+// Whole-tree operations beneath a directory descriptor, never following a symlink.
+#pragma once
+
+#include <string>
+
+#include "staging/status.h"
+
+namespace staging {
+
+// Removes `name` in `dirfd` and, if it is a directory, everything below it. Missing is fine.
+Status RemoveTree(int dirfd, const std::string& name);
+
+// Moves every entry of directory `from_fd` into `to_fd`: a name new to `to_fd` is renamed in
+// whole (one rename for a whole subtree); directories on both sides are merged; any other
+// existing name is replaced. A directory meeting a non-directory (a symlink included) is an
+// error naming the path: nothing is ever moved through a link. `prefix` is for messages.
+Status MergeTree(int from_fd, int to_fd, const std::string& prefix);
+
+}  // namespace staging

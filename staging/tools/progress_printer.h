@@ -1,0 +1,25 @@
+// Progress on stderr: a redrawn bar with bytes, rate and ETA on a terminal; otherwise a plain
+// line every few seconds, so logs stay short.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "staging/stage.h"
+
+namespace staging {
+
+class ProgressPrinter {
+ public:
+  ProgressPrinter(std::string verb, bool terminal);
+  void Update(const Progress& progress);
+  void Finish();  // clears the bar
+
+ private:
+  std::string verb_;
+  bool terminal_;
+  bool drew_ = false;
+  std::chrono::steady_clock::time_point start_, last_line_;
+};
+
+}  // namespace staging

@@ -1,0 +1,211 @@
+// stage: the command-line face of libstaging. Parses flags, shows progress, prints the summary.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <clocale>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "progress_printer.h"
+#include "staging/pack.h"
+#include "staging/stage.h"
+
+namespace po = boost::program_options;
+using staging::StageOptions;
+
+namespace {
+
+constexpr char kUsage[] = R"(Usage:
+  stage --from DIR [--to DIR] [options]     extract archives, copy other files
+  stage pack --from DIR|ARCHIVE --to FILE.tar.zst
+  stage clean [--to DIR]                    remove everything staging put in DIR
+
+Stages a dataset from persistent storage onto local disk: every archive under --from
+(tar, tar.gz, tar.zst, tar.xz, tar.bz2, recognised by content) is extracted into --to,
+every other file is copied, subdirectories go to the same relative place. Archives are
+untrusted: nothing is written outside --to, and an archive appears only once complete.
+
+Examples:
+  stage --from ../persistent-disk/cv_example
+  stage --from /mnt/data/imagenet --to /scratch/imagenet --jobs 8 --json
+  stage --from ../persistent-disk/cv_example --verify     # checks NAME.sha256 files
+  stage pack --from images.tar.gz --to images.tar.zst     # parallel-friendly re-pack
+  stage clean
+
+Options)";
+
+bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
+
+void UseUtf8Names() {
+  // libarchive converts pax UTF-8 names to the locale's charset: make that UTF-8.
+  if (!std::setlocale(LC_CTYPE, "")) std::setlocale(LC_CTYPE, "C.UTF-8");
+  std::string current = std::setlocale(LC_CTYPE, nullptr);
+  if (current == "C" || current == "POSIX") std::setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+int RunClean(const std::vector<std::string>& args) {
+  std::string to = ".";
+  po::options_description desc("stage clean options");
+  desc.add_options()("help,h", "show this help")("to", po::value(&to), "destination (default: .)");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << "Usage: stage clean [--to DIR]\n\nRemoves every path the manifest in DIR/.stage "
+                 "lists, then the manifest.\n\nExample:\n  stage clean --to job-execution\n\n"
+              << desc;
+    return 0;
+  }
+  uint64_t removed = 0;
+  staging::Status status = staging::Clean(to, &removed);
+  if (!status.ok()) {
+    std::cerr << "stage clean: " << status.message() << "\n";
+    return 1;
+  }
+  std::cerr << "stage clean: removed " << removed << " paths from " << to << "\n";
+  return 0;
+}
+
+int RunPack(const std::vector<std::string>& args) {
+  staging::PackOptions options;
+  bool json = false;
+  po::options_description desc("stage pack options");
+  desc.add_options()("help,h", "show this help")("from", po::value(&options.from)->required(),
+                                                 "a directory, or an archive to re-pack")(
+      "to", po::value(&options.to)->required(), "the .tar.zst to write")(
+      "level", po::value(&options.level)->default_value(options.level), "zstd level")(
+      "frame-size", po::value(&options.frame_bytes)->default_value(options.frame_bytes),
+      "target bytes of tar per independent frame")(
+      "threads", po::value(&options.threads)->default_value(0), "compression threads (0 = cores)")(
+      "json", po::bool_switch(&json), "print the summary as JSON on stdout");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  if (vm.count("help")) {
+    std::cout
+        << "Usage: stage pack --from DIR|ARCHIVE --to FILE.tar.zst\n\n"
+           "Writes a tar cut into independent zstd frames with a seek table (zstd's seekable\n"
+           "format), so stage decodes it on every core while zstd -d and tar read it as usual.\n\n"
+           "Examples:\n  stage pack --from images.tar.gz --to images.tar.zst\n"
+           "  stage pack --from ./images --to images.tar.zst --level 3\n\n"
+        << desc;
+    return 0;
+  }
+  po::notify(vm);
+  staging::ProgressPrinter printer("pack", StderrIsTerminal());
+  staging::PackReport report =
+      staging::Pack(options, [&](const staging::Progress& p) { printer.Update(p); });
+  printer.Finish();
+  if (!report.status.ok()) {
+    std::cerr << "stage pack: " << report.status.message() << "\n";
+    return 1;
+  }
+  if (json) {
+    std::cout << nlohmann::json{{"path", options.to},
+                                {"files", report.files},
+                                {"bytes", report.bytes},
+                                {"frames", report.frames},
+                                {"compressed_bytes", report.compressed_bytes},
+                                {"seconds", report.seconds}}
+                     .dump()
+              << "\n";
+  }
+  std::cerr << "stage pack: " << report.files << " files, " << report.bytes << " bytes -> "
+            << report.compressed_bytes << " bytes in " << report.frames << " frames, "
+            << report.seconds << " s\n";
+  return 0;
+}
+
+int RunStage(const std::vector<std::string>& args) {
+  StageOptions options;
+  bool json = false, no_wait = false, plain = false;
+  po::options_description desc("Options");
+  desc.add_options()("help,h", "show this help")("from", po::value(&options.from),
+                                                 "source directory (or one file) to stage")(
+      "to", po::value(&options.to)->default_value("."), "destination directory")(
+      "jobs,j", po::value(&options.jobs)->default_value(0), "sources staged at once (0 = cores)")(
+      "json", po::bool_switch(&json), "print the summary as one JSON object on stdout")(
+      "verify", po::bool_switch(&options.verify), "check each source against NAME.sha256")(
+      "keep-going", po::bool_switch(&options.keep_going),
+      "stage the other sources after a failure")("force", po::bool_switch(&options.force),
+                                                 "stage again even when already staged")(
+      "sync", po::bool_switch(&options.sync), "flush the destination to disk at the end (syncfs)")(
+      "no-wait", po::bool_switch(&no_wait), "fail at once if another stage run holds --to")(
+      "plain-io", po::bool_switch(&plain), "use plain system calls instead of io_uring")(
+      "max-bytes", po::value(&options.max_bytes)->default_value(options.max_bytes),
+      "cap on bytes one archive may write")(
+      "max-entries", po::value(&options.max_entries)->default_value(options.max_entries),
+      "cap on entries in one archive");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << kUsage << ":\n" << desc;
+    return 0;
+  }
+  if (options.from.empty()) {
+    std::cerr << "stage: --from DIR is required (see stage --help)\n";
+    return 2;
+  }
+  options.wait_for_lock = !no_wait;
+  if (plain) options.io = staging::IoKind::kPlain;
+  if (!plain && !staging::UringAvailable()) {
+    std::cerr << "stage: io_uring unavailable (" << staging::UringUnavailableReason()
+              << "); using plain system calls\n";
+  }
+  staging::ProgressPrinter printer("stage", StderrIsTerminal());
+  staging::StageReport report =
+      staging::Stage(options, [&](const staging::Progress& p) { printer.Update(p); });
+  printer.Finish();
+
+  uint32_t already = 0;
+  for (const auto& a : report.archives) {
+    for (const auto& w : a.warnings) std::cerr << "stage: warning: " << a.path << ": " << w << "\n";
+    if (a.already_staged) {
+      ++already;
+      std::cerr << "stage: " << a.path << ": already staged\n";
+    }
+  }
+  for (const std::string& failure : report.failures())
+    std::cerr << "stage: error: " << failure << "\n";
+  double mbps = report.seconds > 0 ? report.bytes / report.seconds / 1e6 : 0;
+  std::fprintf(
+      stderr,
+      "stage: %zu sources (%u already staged), %llu files, %llu bytes, %.2f s, %.0f MB/s%s\n",
+      report.archives.size(), already, static_cast<unsigned long long>(report.files),
+      static_cast<unsigned long long>(report.bytes), report.seconds, mbps,
+      report.ok() ? "" : ", FAILED");
+  if (json) {
+    nlohmann::json archives = nlohmann::json::array();
+    for (const auto& a : report.archives) {
+      nlohmann::json item = {{"path", a.path},       {"kind", a.kind},
+                             {"files", a.files},     {"bytes", a.bytes},
+                             {"seconds", a.seconds}, {"already_staged", a.already_staged},
+                             {"ok", a.status.ok()}};
+      if (!a.status.ok()) item["error"] = a.status.message();
+      archives.push_back(item);
+    }
+    std::cout << nlohmann::json{{"archives", archives},    {"files", report.files},
+                                {"bytes", report.bytes},   {"seconds", report.seconds},
+                                {"io", report.io_backend}, {"ok", report.ok()}}
+                     .dump()
+              << "\n";
+  }
+  return report.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  UseUtf8Names();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (!args.empty() && args[0] == "clean") return RunClean({args.begin() + 1, args.end()});
+    if (!args.empty() && args[0] == "pack") return RunPack({args.begin() + 1, args.end()});
+    return RunStage(args);
+  } catch (const po::error& e) {
+    std::cerr << "stage: " << e.what() << " (see stage --help)\n";
+    return 2;
+  }
+}
