@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "dir_tree.h"
+#include "manifest.h"
 #include "unique_fd.h"
 #include "write_all.h"
 
@@ -127,6 +128,10 @@ class Extractor {
     STAGING_RETURN_IF_ERROR(ParseMemberPath(raw_name ? raw_name : "", options_.path_limits, &path));
     if (path.stripped_leading_slash) {
       result_->warnings.push_back(Describe(entry) + ": leading '/' removed");
+    }
+    if (!path.is_root() && path.components.front() == kStageDir) {
+      // Merged into --to, a forged manifest record would tell `stage clean` what to remove.
+      return Status::Error("refused: '.stage' is staging's own bookkeeping");
     }
     mode_t type = archive_entry_filetype(entry);
     if (path.is_root()) {

@@ -143,9 +143,7 @@ class SourceStager {
 
   void RemoveListed(const ManifestEntry& entry) {
     for (auto it = entry.paths.rbegin(); it != entry.paths.rend(); ++it) {
-      struct stat st;
-      if (fstatat(dest_fd_, it->c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-      unlinkat(dest_fd_, it->c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+      RemoveBeneath(dest_fd_, *it);
     }
   }
 

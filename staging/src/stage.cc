@@ -230,17 +230,12 @@ Status Clean(const std::string& to, uint64_t* removed) {
     std::vector<std::string> paths = entry.paths;
     std::sort(paths.begin(), paths.end(), std::greater<>());
     for (const std::string& path : paths) {
-      if (fstatat(dest.get(), path.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-      bool dir = S_ISDIR(st.st_mode);
-      if (dir) {
-        if (unlinkat(dest.get(), path.c_str(), AT_REMOVEDIR) == 0) ++count;
-      } else if (unlinkat(dest.get(), path.c_str(), 0) == 0) {
-        ++count;
-      }
+      // Beneath --to only, never through a symlink: the records are files anyone may edit.
+      if (RemoveBeneath(dest.get(), path)) ++count;
       // Directories staging made implicitly go too, once empty.
       for (fs::path parent = fs::path(path).parent_path(); !parent.empty();
            parent = parent.parent_path()) {
-        if (unlinkat(dest.get(), parent.c_str(), AT_REMOVEDIR) < 0) break;
+        if (!RemoveBeneath(dest.get(), parent.string(), /*directory_only=*/true)) break;
       }
     }
     STAGING_RETURN_IF_ERROR(manifest.Forget(entry.source.path).WithContext(to));

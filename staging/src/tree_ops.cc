@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <vector>
 
+#include "dir_tree.h"
+#include "member_path.h"
 #include "unique_fd.h"
 
 namespace staging {
@@ -57,6 +59,22 @@ Status RemoveTree(int dirfd, const std::string& name) {
     return Status::FromErrno("remove " + name, errno);
   }
   return Status::Ok();
+}
+
+bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only) {
+  MemberPath path;
+  if (!ParseMemberPath(rel, PathLimits{}, &path).ok() || path.stripped_leading_slash ||
+      path.is_root()) {
+    return false;
+  }
+  UniqueFd parent(OpenBeneath(dirfd, path.parent(), O_PATH | O_DIRECTORY));
+  struct stat st;
+  if (!parent.valid() ||
+      fstatat(parent.get(), path.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+      (directory_only && !S_ISDIR(st.st_mode))) {
+    return false;
+  }
+  return unlinkat(parent.get(), path.name().c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == 0;
 }
 
 Status MergeTree(int from_fd, int to_fd, const std::string& prefix) {

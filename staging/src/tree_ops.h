@@ -10,6 +10,11 @@ namespace staging {
 // Removes `name` in `dirfd` and, if it is a directory, everything below it. Missing is fine.
 Status RemoveTree(int dirfd, const std::string& name);
 
+// Removes the one path `rel` (a file, a symlink, or an empty directory; only a directory when
+// `directory_only`) beneath `dirfd`, never following a symlink on the way. A name with '..' or a
+// leading '/' is never removed. True when something was removed.
+bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only = false);
+
 // Moves every entry of directory `from_fd` into `to_fd`: a name new to `to_fd` is renamed in
 // whole (one rename for a whole subtree); directories on both sides are merged; any other
 // existing name is replaced. A directory meeting a non-directory (a symlink included) is an
