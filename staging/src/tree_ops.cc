@@ -69,8 +69,7 @@ bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only) {
   }
   UniqueFd parent(OpenBeneath(dirfd, path.parent(), O_PATH | O_DIRECTORY));
   struct stat st;
-  if (!parent.valid() ||
-      fstatat(parent.get(), path.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+  if (!parent.valid() || fstatat(parent.get(), path.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
       (directory_only && !S_ISDIR(st.st_mode))) {
     return false;
   }
