@@ -1,0 +1,531 @@
+#include "trainer.h"
+
+#include <ATen/Context.h>
+#include <torch/torch.h>
+
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "checkpoint.h"
+#include "loader/data_loader.h"
+#include "loader/dataset.h"
+#include "one_cycle.h"
+#include "resnet.h"
+#include "safetensors.h"
+#include "torch_compat.h"
+
+namespace cv_example {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int fail(const std::string& message) {
+  std::cerr << "cv_example: " << message << "\n";
+  return 1;
+}
+
+int default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// The N of "--checkpointing_steps N", or 0 when it is not a positive number.
+int64_t checkpoint_every(const std::string& text) {
+  int64_t every = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), every);
+  return error == std::errc() && end == text.data() + text.size() && every > 0 ? every : 0;
+}
+
+// Checks the values the command line cannot; an empty string when the configuration is usable.
+std::string validate(const TrainConfig& c, bool cuda) {
+  if (c.epochs < 1 || c.batch_size < 1) return "--epochs and --batch_size must be at least 1";
+  if (c.image_size < 32) return "--image_size must be at least 32";
+  if (!(c.lr > 0)) return "--lr must be positive";
+  if (c.mixed_precision != "no" && c.mixed_precision != "bf16" && c.mixed_precision != "fp16") {
+    return "--mixed_precision must be no, bf16 or fp16, not " + c.mixed_precision;
+  }
+  if (c.mixed_precision == "fp16" && !cuda) {
+    return "--mixed_precision fp16 needs a CUDA device; on the CPU use bf16";
+  }
+  if (!resnet_config(c.model)) {
+    std::string known;
+    for (const auto& name : resnet_names()) known += " " + name;
+    return "unknown --model " + c.model + " (known:" + known + ")";
+  }
+  if (!c.checkpointing_steps.empty() && c.checkpointing_steps != "epoch" &&
+      checkpoint_every(c.checkpointing_steps) < 1) {
+    return "--checkpointing_steps must be epoch or a positive step count";
+  }
+  if ((!c.checkpointing_steps.empty() || c.resume_from_checkpoint == "latest") &&
+      c.output_dir.empty()) {
+    return "--checkpointing_steps and --resume_from_checkpoint latest need --output_dir";
+  }
+  if (c.eval_only && !c.resume_from_checkpoint.empty()) {
+    return "--eval_only takes --weights (training writes OUTPUT_DIR/model.safetensors), "
+           "not a checkpoint";
+  }
+  return {};
+}
+
+// The images' way onto the device: uint8 NCHW in, normalised float out,
+// (x / 255 - mean) / std with ImageNet's statistics folded into one multiply-add.
+class Normalizer {
+ public:
+  Normalizer(torch::Device device, bool channels_last) : channels_last_(channels_last) {
+    const auto options = torch::TensorOptions().device(device);
+    const torch::Tensor mean = torch::tensor({0.485f, 0.456f, 0.406f}, options).view({1, 3, 1, 1});
+    const torch::Tensor std = torch::tensor({0.229f, 0.224f, 0.225f}, options).view({1, 3, 1, 1});
+    scale_ = 1.0f / (255.0f * std);
+    shift_ = -mean / std;
+  }
+  torch::Tensor operator()(const torch::Tensor& images) const {
+    torch::Tensor x = images.to(scale_.device(), /*non_blocking=*/true).to(torch::kFloat32);
+    x = torch::addcmul(shift_, x, scale_);
+    return channels_last_ ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+  }
+
+ private:
+  bool channels_last_;
+  torch::Tensor scale_, shift_;
+};
+
+// Autocast on for the guard's lifetime when mixed precision is asked.
+class AutocastGuard {
+ public:
+  AutocastGuard(std::optional<torch::ScalarType> dtype, c10::DeviceType device)
+      : dtype_(dtype), device_(device) {
+    if (dtype_) compat::set_autocast(device_, *dtype_, true);
+  }
+  ~AutocastGuard() {
+    if (dtype_) compat::set_autocast(device_, *dtype_, false);
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  std::optional<torch::ScalarType> dtype_;
+  c10::DeviceType device_;
+};
+
+// Dynamic loss scaling for fp16, with GradScaler's defaults: scale 2^16, halved (and the step
+// skipped) when a gradient overflows, doubled after 2000 clean steps. LibTorch has no GradScaler.
+// Checking for overflow reads one value back from the device per step, a sync GradScaler avoids;
+// with only the classifier trained that costs little.
+class LossScaler {
+ public:
+  explicit LossScaler(bool enabled) : enabled_(enabled) {}
+  torch::Tensor scale(const torch::Tensor& loss) const { return enabled_ ? loss * scale_ : loss; }
+  // Unscales the gradients; false when one is not finite, and the optimizer step must be skipped.
+  bool unscale(const std::vector<torch::Tensor>& params) {
+    if (!enabled_) return true;
+    bool finite = true;
+    for (const auto& p : params) {
+      if (!p.grad().defined()) continue;
+      p.grad().mul_(1.0 / scale_);
+      finite = finite && torch::isfinite(p.grad()).all().item<bool>();
+    }
+    if (!finite) {
+      scale_ /= 2;
+      clean_steps_ = 0;
+    } else if (++clean_steps_ == 2000) {
+      scale_ *= 2;
+      clean_steps_ = 0;
+    }
+    return finite;
+  }
+
+ private:
+  bool enabled_;
+  double scale_ = 65536.0;
+  int clean_steps_ = 0;
+};
+
+struct Prediction {
+  size_t sample;  // position in the evaluated samples
+  int64_t predicted;
+  float logit;  // the predicted class's logit
+};
+
+struct EvalResult {
+  int64_t correct = 0, total = 0;
+  std::vector<Prediction> predictions;
+  double accuracy() const { return total ? 100.0 * correct / total : 0.0; }
+};
+
+// Everything one run holds, built by setup() and driven by train() or evaluate_only().
+class Trainer {
+ public:
+  explicit Trainer(const TrainConfig& config) : config_(config) {}
+  std::string setup();
+  std::string train();
+  std::string evaluate_only();
+
+ private:
+  std::string load_data();
+  std::string load_weights();
+  std::string resume();
+  std::string train_epoch(int64_t epoch);
+  // Moves the losses still on the device into progress_, in step order.
+  void collect_losses(std::vector<torch::Tensor>* pending);
+  bool due_for_checkpoint() const;
+  std::string save();
+  EvalResult evaluate(loader::DataLoader& loader, bool keep_predictions);
+  std::string write_predictions(const EvalResult& result, const std::vector<loader::Sample>& set);
+  struct EpochTimes {
+    double train_seconds, wait_seconds, eval_seconds;
+    int64_t images;
+  };
+  void report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times);
+
+  const TrainConfig& config_;
+  torch::Device device_{torch::kCPU};
+  std::optional<torch::ScalarType> autocast_;
+  std::vector<std::string> classes_;
+  std::vector<loader::Sample> train_set_, eval_set_;
+  std::unique_ptr<loader::DataLoader> train_loader_, eval_loader_;
+  ResNet model_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::unique_ptr<OneCycle> schedule_;
+  std::unique_ptr<Normalizer> normalize_;
+  std::unique_ptr<LossScaler> scaler_;
+  Progress progress_;
+  int64_t steps_per_epoch_ = 0;
+};
+
+std::string Trainer::setup() {
+  const bool cuda = !config_.cpu && torch::cuda::is_available();
+  if (std::string error = validate(config_, cuda); !error.empty()) return error;
+  device_ = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  // Debian's LibTorch starts with one intra-op thread whatever the core count.
+  at::set_num_threads(config_.threads > 0 ? config_.threads : default_threads());
+  torch::manual_seed(config_.seed);
+  if (cuda) at::globalContext().setBenchmarkCuDNN(true);
+  if (config_.mixed_precision == "bf16") autocast_ = torch::kBFloat16;
+  if (config_.mixed_precision == "fp16") autocast_ = torch::kFloat16;
+  scaler_ = std::make_unique<LossScaler>(config_.mixed_precision == "fp16");
+  normalize_ = std::make_unique<Normalizer>(device_, /*channels_last=*/cuda);
+
+  if (std::string error = load_data(); !error.empty()) return error;
+  model_ = ResNet(*resnet_config(config_.model), static_cast<int64_t>(classes_.size()));
+  if (std::string error = load_weights(); !error.empty()) return error;
+  for (auto& item : model_->named_parameters()) {
+    item.value().set_requires_grad(config_.train_all || item.key().rfind("fc.", 0) == 0);
+  }
+  model_->to(device_);
+  if (cuda) {
+    for (auto& p : model_->parameters()) {
+      if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+  if (config_.eval_only) return {};
+
+  steps_per_epoch_ = static_cast<int64_t>(train_loader_->batches_per_epoch());
+  schedule_ = std::make_unique<OneCycle>(
+      OneCycleOptions{.max_lr = config_.lr, .total_steps = config_.epochs * steps_per_epoch_});
+  // Adam over all parameters, as the recipe: frozen ones never get a gradient, so never move.
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      model_->parameters(), torch::optim::AdamOptions(schedule_->initial_lr())
+                                .betas(std::make_tuple(schedule_->beta1(0), 0.999)));
+  std::ostringstream fingerprint;
+  fingerprint << config_.model << ", " << classes_.size() << " classes, " << train_set_.size()
+              << " train images, " << config_.epochs << "x" << steps_per_epoch_ << " steps, batch "
+              << config_.batch_size << ", size " << config_.image_size << ", lr " << config_.lr
+              << ", seed " << config_.seed << (config_.train_all ? ", all layers" : ", fc only");
+  progress_.fingerprint = fingerprint.str();
+  std::cerr << "cv_example: " << progress_.fingerprint << ", " << eval_set_.size()
+            << " eval images, on " << (cuda ? "cuda" : "cpu") << " (" << at::get_num_threads()
+            << " intra-op threads), "
+            << "mixed precision " << config_.mixed_precision << "\n";
+  return resume();
+}
+
+std::string Trainer::load_data() {
+  loader::LabeledSet set = loader::label_images(config_.data_dir, loader::pets_label);
+  if (set.samples.empty()) return config_.data_dir + ": no .jpg files";
+  classes_ = std::move(set.classes);
+  loader::LoaderOptions options{
+      .image_size = config_.image_size,
+      .batch_size = config_.batch_size,
+      .threads = config_.workers > 0 ? config_.workers : default_threads(),
+      .shuffle = false,
+      .seed = config_.seed,
+      .mode = loader::Mode::kEval,
+      .pin_memory = device_.is_cuda(),
+      .reduced_decode = config_.fast_decode};
+  if (config_.eval_only) {
+    eval_set_ = std::move(set.samples);
+  } else {
+    const loader::Split split = loader::split_indices(set.samples.size(), 0.8, config_.seed);
+    for (size_t i : split.train) train_set_.push_back(set.samples[i]);
+    for (size_t i : split.eval) eval_set_.push_back(set.samples[i]);
+    if (train_set_.empty() || eval_set_.empty()) {
+      return config_.data_dir + ": too few images for an 80/20 split";
+    }
+    loader::LoaderOptions train_options = options;
+    train_options.shuffle = true;
+    train_options.mode = loader::Mode::kTrain;
+    train_loader_ = std::make_unique<loader::DataLoader>(train_set_, train_options);
+  }
+  eval_loader_ = std::make_unique<loader::DataLoader>(eval_set_, options);
+  return {};
+}
+
+std::string Trainer::load_weights() {
+  if (config_.weights.empty()) {
+    if (config_.eval_only) std::cerr << "cv_example: no --weights: evaluating a random model\n";
+    return {};
+  }
+  TensorMap tensors;
+  if (std::string error = read_safetensors(config_.weights, &tensors); !error.empty()) {
+    return error;
+  }
+  bool classifier_skipped = false;
+  if (std::string error =
+          load_state_dict(*model_, tensors, config_.weights, "fc.", &classifier_skipped);
+      !error.empty()) {
+    return error;
+  }
+  if (classifier_skipped) {
+    if (config_.eval_only) {
+      return config_.weights + ": its classifier has " +
+             std::to_string(tensors["fc.weight"].size(0)) + " classes, " + config_.data_dir +
+             " has " + std::to_string(classes_.size());
+    }
+    std::cerr << "cv_example: " << config_.weights << ": classifier fc re-initialised for "
+              << classes_.size() << " classes (the file has " << tensors["fc.weight"].size(0)
+              << ")\n";
+  }
+  return {};
+}
+
+std::string Trainer::resume() {
+  std::string path = config_.resume_from_checkpoint;
+  if (path.empty()) return {};
+  if (path == "latest") {
+    std::optional<std::string> latest = latest_checkpoint(config_.output_dir);
+    if (!latest) {
+      std::cerr << "cv_example: no checkpoint in " << config_.output_dir << ", starting afresh\n";
+      return {};
+    }
+    path = *latest;
+  }
+  if (std::string error = load_checkpoint(path, *model_, *optimizer_, &progress_); !error.empty()) {
+    return error;
+  }
+  std::cerr << "cv_example: resumed from " << path << " at epoch " << progress_.epoch << ", step "
+            << progress_.step_in_epoch << " of " << steps_per_epoch_ << "\n";
+  return {};
+}
+
+std::string Trainer::train() {
+  while (progress_.epoch < config_.epochs) {
+    if (std::string error = train_epoch(progress_.epoch); !error.empty()) return error;
+  }
+  if (config_.output_dir.empty()) return {};
+  const std::string path = (std::filesystem::path(config_.output_dir) / "model.safetensors");
+  if (std::string error = write_safetensors(path, state_dict(*model_)); !error.empty()) {
+    return error;
+  }
+  std::cerr << "cv_example: wrote " << path << "\n";
+  return {};
+}
+
+std::string Trainer::train_epoch(int64_t epoch) {
+  const auto start = Clock::now();
+  double wait_seconds = 0;
+  int64_t images = 0, steps = 0;
+  train_loader_->start_epoch(epoch);
+  // A resumed epoch replays the batches already trained on without training on them, so the
+  // rest of the epoch sees exactly the batches (and augmentations) of an uninterrupted run.
+  for (int64_t skipped = 0; skipped < progress_.step_in_epoch; ++skipped) train_loader_->next();
+
+  model_->train();
+  const std::vector<torch::Tensor> params = model_->parameters();
+  // Losses stay on the device until a checkpoint or the epoch's end needs them: reading each one
+  // back would make every step wait for the device.
+  std::vector<torch::Tensor> pending_losses;
+  for (;;) {
+    const auto wait_start = Clock::now();
+    std::optional<loader::Batch> batch = train_loader_->next();
+    wait_seconds += seconds_since(wait_start);
+    if (!batch) break;
+
+    const int64_t step = progress_.global_step;
+    for (auto& group : optimizer_->param_groups()) {
+      auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
+      options.lr(schedule_->lr(step));
+      options.betas(std::make_tuple(schedule_->beta1(step), std::get<1>(options.betas())));
+    }
+    const torch::Tensor inputs = (*normalize_)(batch->images);
+    const torch::Tensor labels = batch->labels.to(device_, /*non_blocking=*/true);
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(autocast_, device_.type());
+      loss = torch::nn::functional::cross_entropy(model_->forward(inputs), labels);
+    }
+    optimizer_->zero_grad();
+    scaler_->scale(loss).backward();
+    if (scaler_->unscale(params)) optimizer_->step();
+    pending_losses.push_back(loss.detach());
+
+    images += batch->labels.size(0);
+    ++steps;
+    ++progress_.global_step;
+    ++progress_.step_in_epoch;
+    if (due_for_checkpoint()) {
+      collect_losses(&pending_losses);
+      if (std::string error = save(); !error.empty()) return error;
+    }
+  }
+  collect_losses(&pending_losses);
+  const double train_seconds = seconds_since(start);
+
+  const auto eval_start = Clock::now();
+  const bool last = epoch + 1 == config_.epochs;
+  const EvalResult eval = evaluate(*eval_loader_, last && !config_.predictions_out.empty());
+  report_epoch(epoch, eval,
+               {.train_seconds = train_seconds,
+                .wait_seconds = wait_seconds,
+                .eval_seconds = seconds_since(eval_start),
+                .images = images});
+  if (last && !config_.predictions_out.empty()) {
+    if (std::string error = write_predictions(eval, eval_set_); !error.empty()) return error;
+  }
+  progress_.epoch = epoch + 1;
+  progress_.step_in_epoch = 0;
+  progress_.epoch_losses.clear();
+  return config_.checkpointing_steps == "epoch" ? save() : std::string();
+}
+
+void Trainer::collect_losses(std::vector<torch::Tensor>* pending) {
+  if (pending->empty()) return;
+  const torch::Tensor losses = torch::stack(*pending).to(torch::kCPU, torch::kFloat64);
+  for (int64_t i = 0; i < losses.numel(); ++i) {
+    progress_.epoch_losses.push_back(losses.data_ptr<double>()[i]);
+  }
+  pending->clear();
+}
+
+bool Trainer::due_for_checkpoint() const {
+  const int64_t every = checkpoint_every(config_.checkpointing_steps);
+  return every > 0 && progress_.global_step % every == 0;
+}
+
+std::string Trainer::save() {
+  const std::string path = checkpoint_path(config_.output_dir, progress_.global_step);
+  if (std::string error = save_checkpoint(path, *model_, *optimizer_, progress_); !error.empty()) {
+    return error;
+  }
+  return prune_checkpoints(config_.output_dir, config_.keep_checkpoints);
+}
+
+EvalResult Trainer::evaluate(loader::DataLoader& loader, bool keep_predictions) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  EvalResult result;
+  loader.start_epoch(0);
+  while (std::optional<loader::Batch> batch = loader.next()) {
+    torch::Tensor logits;
+    {
+      AutocastGuard autocast(autocast_, device_.type());
+      logits = model_->forward((*normalize_)(batch->images));
+    }
+    const auto [best, predicted] = logits.to(torch::kFloat32).max(/*dim=*/1);
+    const torch::Tensor labels = batch->labels.to(device_, /*non_blocking=*/true);
+    result.correct += predicted.eq(labels).sum().item<int64_t>();
+    result.total += batch->labels.size(0);
+    if (!keep_predictions) continue;
+    const torch::Tensor best_cpu = best.cpu(), predicted_cpu = predicted.cpu();
+    for (size_t i = 0; i < batch->sample_indices.size(); ++i) {
+      result.predictions.push_back({batch->sample_indices[i],
+                                    predicted_cpu[static_cast<int64_t>(i)].item<int64_t>(),
+                                    best_cpu[static_cast<int64_t>(i)].item<float>()});
+    }
+  }
+  return result;
+}
+
+std::string Trainer::write_predictions(const EvalResult& result,
+                                       const std::vector<loader::Sample>& set) {
+  std::ostringstream csv;
+  csv << "file,true_label,predicted_label,logit\n";
+  for (const Prediction& p : result.predictions) {
+    const loader::Sample& sample = set[p.sample];
+    char logit[32];
+    std::snprintf(logit, sizeof(logit), "%.6g", p.logit);
+    csv << std::filesystem::path(sample.path).filename().string() << "," << classes_[sample.label]
+        << "," << classes_[p.predicted] << "," << logit << "\n";
+  }
+  std::ofstream out(config_.predictions_out, std::ios::binary | std::ios::trunc);
+  out << csv.str();
+  out.close();
+  if (!out) return config_.predictions_out + ": cannot write";
+  return {};
+}
+
+void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times) {
+  // The recipe's line, on stdout alone, so scripts comparing runs can read it as is.
+  std::printf("epoch %" PRId64 ": %.2f\n", epoch, eval.accuracy());
+  std::fflush(stdout);
+  double loss_sum = 0;
+  for (double loss : progress_.epoch_losses) loss_sum += loss;
+  const double mean_loss =
+      progress_.epoch_losses.empty() ? 0.0 : loss_sum / progress_.epoch_losses.size();
+  const double images_per_second = times.train_seconds > 0 ? times.images / times.train_seconds : 0;
+  const double wait_fraction =
+      times.train_seconds > 0 ? times.wait_seconds / times.train_seconds : 0;
+  std::fprintf(stderr,
+               "epoch %" PRId64
+               ": train loss %.4f, %.1f images/s, waiting for data %.1f%% of "
+               "step time, eval %.1f s\n",
+               epoch, mean_loss, images_per_second, 100 * wait_fraction, times.eval_seconds);
+  if (!config_.json) return;
+  const nlohmann::json line = {{"epoch", epoch},
+                               {"accuracy", eval.accuracy()},
+                               {"train_loss", mean_loss},
+                               {"losses", progress_.epoch_losses},
+                               {"images_per_second", images_per_second},
+                               {"data_wait_fraction", wait_fraction},
+                               {"train_seconds", times.train_seconds},
+                               {"eval_seconds", times.eval_seconds}};
+  std::printf("%s\n", line.dump().c_str());
+  std::fflush(stdout);
+}
+
+std::string Trainer::evaluate_only() {
+  const auto start = Clock::now();
+  const EvalResult eval = evaluate(*eval_loader_, !config_.predictions_out.empty());
+  std::printf("eval: %.2f\n", eval.accuracy());
+  std::fflush(stdout);
+  std::fprintf(stderr, "eval: %" PRId64 " of %" PRId64 " images right, %.1f images/s\n",
+               eval.correct, eval.total, eval.total / std::max(1e-9, seconds_since(start)));
+  if (config_.predictions_out.empty()) return {};
+  return write_predictions(eval, eval_set_);
+}
+
+}  // namespace
+
+int run(const TrainConfig& config) {
+  try {
+    Trainer trainer(config);
+    if (std::string error = trainer.setup(); !error.empty()) return fail(error);
+    const std::string error = config.eval_only ? trainer.evaluate_only() : trainer.train();
+    return error.empty() ? 0 : fail(error);
+  } catch (const c10::Error& e) {
+    // LibTorch reports misuse and device failures (out of memory, for one) by exception.
+    return fail(e.what_without_backtrace());
+  }
+}
+
+}  // namespace cv_example

@@ -1,0 +1,166 @@
+// cv_example end to end on small synthetic sets from make_pets, on the CPU.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+namespace {
+
+using cv_example_test::program;
+using cv_example_test::read_text;
+using cv_example_test::run;
+using cv_example_test::Outcome;
+using cv_example_test::TempDir;
+using ::testing::HasSubstr;
+
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] == '{') lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
+}
+
+size_t count_lines(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+class CvExampleTest : public ::testing::Test {
+ protected:
+  // Makes `count` synthetic images in data_dir().
+  void make_data(int count) {
+    const Outcome made = run(
+        {program("make_pets"), "--out", data_.path(), "--count", std::to_string(count)}, scratch_);
+    ASSERT_EQ(made.status, 0) << made.err;
+  }
+  // cv_example on data_dir() with the small, deterministic CPU settings plus `args`.
+  Outcome train(std::vector<std::string> args) {
+    std::vector<std::string> all = {
+        program("cv_example"), "--data_dir", data_.path(), "--cpu",     "--model",
+        "resnet10t",           "--threads",  "1",          "--workers", "1"};
+    all.insert(all.end(), args.begin(), args.end());
+    return run(all, scratch_);
+  }
+  TempDir scratch_, data_;
+};
+
+TEST_F(CvExampleTest, HelpShowsExamples) {
+  const Outcome help = run({program("cv_example"), "--help"}, scratch_);
+  EXPECT_EQ(help.status, 0);
+  EXPECT_THAT(help.out, HasSubstr("Examples:"));
+  EXPECT_THAT(help.out, HasSubstr("--resume_from_checkpoint"));
+}
+
+TEST_F(CvExampleTest, LearnsTinySyntheticSet) {
+  make_data(370);
+  const Outcome trained = train({"--image_size", "64", "--batch_size", "16", "--epochs", "4",
+                             "--train_all", "--lr", "3e-3", "--threads", "2", "--json"});
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  // The recipe's line after each epoch, then the throughput figures on stderr.
+  EXPECT_TRUE(std::regex_search(trained.out, std::regex(R"(^epoch 0: \d+\.\d\d\n)")))
+      << trained.out;
+  EXPECT_THAT(trained.err, HasSubstr("images/s, waiting for data"));
+  const auto epochs = json_lines(trained.out);
+  ASSERT_EQ(epochs.size(), 4u);
+  // 37 classes: chance is 2.7%.
+  EXPECT_GT(epochs.back()["accuracy"].get<double>(), 40.0) << trained.out;
+  EXPECT_LT(epochs.back()["train_loss"].get<double>(), epochs.front()["train_loss"].get<double>());
+}
+
+TEST_F(CvExampleTest, ResumeAfterKillMatchesUninterruptedRun) {
+  make_data(74);
+  const std::vector<std::string> args = {"--image_size", "32", "--batch_size", "8",
+                                         "--epochs",     "2",  "--json",       "--train_all"};
+  TempDir whole, killed;
+  std::vector<std::string> uninterrupted = args;
+  uninterrupted.insert(uninterrupted.end(), {"--output_dir", whole.path()});
+  const Outcome reference = train(uninterrupted);
+  ASSERT_EQ(reference.status, 0) << reference.err;
+
+  std::vector<std::string> interrupted = args;
+  interrupted.insert(interrupted.end(), {"--output_dir", killed.path(), "--checkpointing_steps",
+                                         "3", "--keep_checkpoints", "2"});
+  std::vector<std::string> command = {
+      program("cv_example"), "--data_dir", data_.path(), "--cpu",     "--model",
+      "resnet10t",           "--threads",  "1",          "--workers", "1"};
+  command.insert(command.end(), interrupted.begin(), interrupted.end());
+  const pid_t pid =
+      cv_example_test::start(command, scratch_.file("killed.out"), scratch_.file("killed.err"));
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::filesystem::exists(killed.file("checkpoint-6.pt")) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(cv_example_test::wait_for(pid), 128 + SIGKILL) << "finished before it was killed";
+  EXPECT_FALSE(std::filesystem::exists(killed.file("model.safetensors")));
+
+  interrupted.insert(interrupted.end(), {"--resume_from_checkpoint", "latest"});
+  const Outcome resumed = train(interrupted);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resumed from"));
+  const auto expected = json_lines(reference.out), got = json_lines(resumed.out);
+  ASSERT_EQ(expected.size(), 2u);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back()["accuracy"], expected.back()["accuracy"]);
+  EXPECT_EQ(got.back()["losses"], expected.back()["losses"]);
+  EXPECT_TRUE(read_text(whole.file("model.safetensors")) ==
+              read_text(killed.file("model.safetensors")));
+  // Every step saved a checkpoint at 3, 6, ...; only the newest two are left.
+  size_t checkpoints = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(killed.path())) {
+    checkpoints += entry.path().extension() == ".pt";
+  }
+  EXPECT_EQ(checkpoints, 2u);
+}
+
+TEST_F(CvExampleTest, EvalOnlyWritesOneRowPerImage) {
+  make_data(40);
+  TempDir out;
+  const Outcome trained = train(
+      {"--image_size", "32", "--batch_size", "8", "--epochs", "1", "--output_dir", out.path()});
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  const Outcome evaluated =
+      train({"--image_size", "32", "--eval_only", "--weights", out.file("model.safetensors"),
+             "--predictions_out", out.file("predictions.csv")});
+  ASSERT_EQ(evaluated.status, 0) << evaluated.err;
+  EXPECT_TRUE(std::regex_search(evaluated.out, std::regex(R"(^eval: \d+\.\d\d\n)")));
+  const std::string csv = read_text(out.file("predictions.csv"));
+  EXPECT_EQ(count_lines(csv), 41u);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "file,true_label,predicted_label,logit");
+  EXPECT_TRUE(
+      std::regex_search(csv, std::regex(R"(\nAbyssinian_1\.jpg,Abyssinian,\w+,-?[\d.e+-]+\n)")))
+      << csv;
+}
+
+TEST_F(CvExampleTest, DamagedWeightsFailWithOneLine) {
+  make_data(40);
+  cv_example_test::write_text(scratch_.file("bad.safetensors"), std::string(16, '\x7f'));
+  const Outcome failed = train({"--weights", scratch_.file("bad.safetensors")});
+  EXPECT_EQ(failed.status, 1);
+  EXPECT_THAT(failed.err, HasSubstr("bad.safetensors: bad header"));
+  EXPECT_EQ(count_lines(failed.err), 1u) << failed.err;
+}
+
+TEST_F(CvExampleTest, BadArgumentsAreNamed) {
+  make_data(40);
+  EXPECT_THAT(train({"--model", "resnet51"}).err, HasSubstr("unknown --model resnet51"));
+  EXPECT_THAT(train({"--mixed_precision", "fp16"}).err, HasSubstr("fp16 needs a CUDA device"));
+  EXPECT_THAT(train({"--checkpointing_steps", "often", "--output_dir", scratch_.path()}).err,
+              HasSubstr("--checkpointing_steps must be epoch or a positive step count"));
+  EXPECT_EQ(run({program("cv_example")}, scratch_).status, 2);
+}
+
+}  // namespace
