@@ -127,9 +127,10 @@ class UringWriter : public EntryWriter {
     return Poll();
   }
 
+  // Waits for the operations in flight; the file being appended to stays open.
   Status Drain() override {
     Submit();
-    while (!files_.empty()) WaitOne();
+    while (in_flight_ > 0) WaitOne();
     return first_error_;
   }
 
@@ -140,7 +141,7 @@ class UringWriter : public EntryWriter {
     return first_error_;
   }
 
-  bool Busy() const override { return !files_.empty(); }
+  bool Busy() const override { return in_flight_ > 0; }
 
  private:
   io_uring_sqe* Sqe() {
@@ -150,6 +151,7 @@ class UringWriter : public EntryWriter {
       sqe = io_uring_get_sqe(&ring_);
     }
     ++unsubmitted_;
+    ++in_flight_;
     return sqe;
   }
 
@@ -201,6 +203,7 @@ class UringWriter : public EntryWriter {
     uint64_t data = io_uring_cqe_get_data64(cqe);
     int res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
+    --in_flight_;
     if ((data & 1) == kPieceOp) {
       CompletePiece(reinterpret_cast<Piece*>(data & ~uintptr_t{1}), res);
     } else {
@@ -284,6 +287,7 @@ class UringWriter : public EntryWriter {
   std::list<FileRequest> files_;
   FileRequest* current_ = nullptr;
   unsigned unsubmitted_ = 0;
+  size_t in_flight_ = 0;  // operations queued or submitted, not yet completed
   Status first_error_;
 };
 
