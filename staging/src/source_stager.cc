@@ -16,6 +16,7 @@
 #include "dir_tree.h"
 #include "entry_writer.h"
 #include "extractor.h"
+#include "parallel_zstd.h"
 #include "sha256.h"
 #include "source_reader.h"
 #include "tree_ops.h"
@@ -199,9 +200,16 @@ class SourceStager {
       }
     });
     bool decode_here = is_archive_ && (codec_ == Codec::kGzip || codec_ == Codec::kZstd);
+    // Packed zstd (independent frames plus a seek table) decodes on every core. Declared before
+    // the writer, which may still hold its blocks; nullptr falls back to the sequential decoder.
+    std::unique_ptr<ParallelZstdDecoder> parallel;
+    if (decode_here && codec_ == Codec::kZstd && options_.parallel_decode) {
+      parallel = MakeParallelZstdDecoder(fd, size);
+    }
     std::thread decoder([&] {
-      decode_status =
-          DecodeStream(decode_here ? codec_ : Codec::kNone, compressed, decoded_pool, decoded);
+      decode_status = parallel ? parallel->Decode(compressed, decoded)
+                               : DecodeStream(decode_here ? codec_ : Codec::kNone, compressed,
+                                              decoded_pool, decoded);
       if (decode_status.ok() && read_status.ok()) {
         decoded.Close();
       } else {
@@ -229,6 +237,7 @@ class SourceStager {
       compressed.Fail();
       source_pool.Close();
       decoded_pool.Close();
+      if (parallel) parallel->Abort();
     } else {
       // libarchive stops at the end-of-archive marker: read on so the source is read whole.
       while (decoded.Pop()) {

@@ -1,0 +1,647 @@
+// Pack: a tar stream written by libarchive into memory, cut into frames at member boundaries,
+// compressed on worker threads and written in order, then the seek table.
+//
+// Directory input is walked in byte order of names, parents before children; members are named
+// relative to the directory without a "./" prefix (the directory itself is not a member), so
+// extracting gives the same tree as `tar -C DIR -c .`. Regular files, directories, symlinks and
+// hardlinks are packed; sockets, fifos and devices are skipped, as staging would skip them.
+// Members are written in GNU tar's format: names are raw bytes that survive any locale, long
+// names and big sizes have GNU extensions that GNU tar and libarchive both read.
+#include "staging/pack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "unique_fd.h"
+#include "zstd_seek_table.h"
+
+namespace staging {
+namespace {
+
+constexpr size_t kReadChunk = 1 << 20;
+constexpr uint64_t kMinFrameBytes = 64 << 10;
+constexpr uint64_t kMaxFrameBytes = 1ull << 30;  // twice this must fit the table's u32
+constexpr int kFramesInFlightPerThread = 2;
+constexpr auto kProgressInterval = std::chrono::milliseconds(200);
+
+using ArchivePtr = std::unique_ptr<archive, decltype(&archive_write_free)>;
+using ReadArchivePtr = std::unique_ptr<archive, decltype(&archive_read_free)>;
+using EntryPtr = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
+
+Status WriteFully(int fd, const std::byte* data, size_t len, const std::string& label) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) return Status::FromErrno(label + ": write", errno);
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+// Compresses frames on `threads` workers, each independently (ZSTD_compress2 with a content
+// checksum, so `zstd -d` verifies it), and appends them to `fd` in submission order. At most
+// kFramesInFlightPerThread * threads frames are held at once. Submit from one thread.
+class FrameCompressor {
+ public:
+  FrameCompressor(int fd, std::string label, int level, int threads)
+      : fd_(fd),
+        label_(std::move(label)),
+        level_(level),
+        max_in_flight_(static_cast<size_t>(threads) * kFramesInFlightPerThread) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~FrameCompressor() { Stop(); }
+
+  // Queues `frame`; waits while too many are in flight. Returns the first error so far.
+  Status Submit(std::vector<std::byte> frame) {
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return in_flight_ < max_in_flight_ || !status_.ok(); });
+    if (!status_.ok()) return status_;
+    jobs_.push_back({submitted_++, std::move(frame)});
+    ++in_flight_;
+    work_.notify_one();
+    return Status::Ok();
+  }
+
+  // Waits for every frame to be written; `frames` receives their sizes in file order.
+  Status Finish(std::vector<ZstdFrameInfo>* frames, uint64_t* compressed_bytes) {
+    {
+      std::unique_lock lock(mu_);
+      space_.wait(lock, [&] { return written_ == submitted_ || !status_.ok(); });
+    }
+    Stop();
+    *frames = std::move(frames_);
+    *compressed_bytes = compressed_bytes_;
+    return status_;
+  }
+
+ private:
+  struct Job {
+    uint64_t index;
+    std::vector<std::byte> data;
+  };
+  struct Compressed {
+    std::vector<std::byte> data;
+    uint32_t decompressed_size;
+  };
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      work_.notify_all();
+    }
+    for (std::thread& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  void Work() {
+    std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level_);
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      Compressed out{{}, static_cast<uint32_t>(job.data.size())};
+      out.data.resize(ZSTD_compressBound(job.data.size()));
+      size_t n = ZSTD_compress2(cctx.get(), out.data.data(), out.data.size(), job.data.data(),
+                                job.data.size());
+      job.data = {};
+      std::unique_lock lock(mu_);
+      if (ZSTD_isError(n)) {
+        Fail(Status::Error(label_ + ": zstd compression of frame " + std::to_string(job.index) +
+                           " failed: " + ZSTD_getErrorName(n)));
+        continue;
+      }
+      out.data.resize(n);
+      done_.emplace(job.index, std::move(out));
+      WriteReady(lock);
+    }
+  }
+
+  // Writes the frames that are next in order. One thread writes at a time, without the lock.
+  void WriteReady(std::unique_lock<std::mutex>& lock) {
+    if (writing_) return;
+    writing_ = true;
+    for (auto it = done_.find(written_); status_.ok() && it != done_.end();
+         it = done_.find(written_)) {
+      Compressed frame = std::move(it->second);
+      done_.erase(it);
+      lock.unlock();
+      Status status = WriteFully(fd_, frame.data.data(), frame.data.size(), label_);
+      lock.lock();
+      if (!status.ok()) Fail(status);
+      ZstdFrameInfo info;
+      info.compressed_offset = compressed_bytes_;
+      info.compressed_size = static_cast<uint32_t>(frame.data.size());
+      info.decompressed_size = frame.decompressed_size;
+      frames_.push_back(info);
+      compressed_bytes_ += frame.data.size();
+      ++written_;
+      --in_flight_;
+      space_.notify_all();
+    }
+    writing_ = false;
+  }
+
+  void Fail(const Status& status) {
+    if (status_.ok()) status_ = status;
+    space_.notify_all();
+  }
+
+  int fd_;
+  std::string label_;
+  int level_;
+  size_t max_in_flight_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable work_, space_;
+  std::deque<Job> jobs_;
+  std::map<uint64_t, Compressed> done_;
+  std::vector<ZstdFrameInfo> frames_;
+  uint64_t submitted_ = 0, written_ = 0, compressed_bytes_ = 0;
+  size_t in_flight_ = 0;
+  bool writing_ = false, stopping_ = false;
+  Status status_;
+};
+
+// Receives the tar stream from libarchive and cuts it into frames: a frame closes at the first
+// member boundary once it holds frame_bytes; a member of at least frame_bytes is cut inside
+// whenever the frame reaches frame_bytes, so no frame exceeds twice frame_bytes.
+class TarFramer {
+ public:
+  TarFramer(FrameCompressor& compressor, uint64_t frame_bytes)
+      : compressor_(compressor), frame_bytes_(frame_bytes) {}
+
+  static la_ssize_t Write(archive*, void* self, const void* buffer, size_t length) {
+    auto* framer = static_cast<TarFramer*>(self);
+    if (!framer->Append(static_cast<const std::byte*>(buffer), length).ok()) return -1;
+    return static_cast<la_ssize_t>(length);
+  }
+
+  void BeginMember(uint64_t size) { split_inside_ = size >= frame_bytes_; }
+  Status EndMember() {
+    split_inside_ = false;
+    return frame_.size() >= frame_bytes_ ? Cut() : Status::Ok();
+  }
+  Status Finish() { return frame_.empty() ? Status::Ok() : Cut(); }
+
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  const Status& status() const { return status_; }
+
+ private:
+  Status Append(const std::byte* data, size_t len) {
+    while (len > 0 && status_.ok()) {
+      uint64_t limit = split_inside_ ? frame_bytes_ : 2 * frame_bytes_;
+      if (frame_.size() >= limit) {
+        status_ = Cut();
+        continue;
+      }
+      size_t n = static_cast<size_t>(std::min<uint64_t>(len, limit - frame_.size()));
+      if (frame_.capacity() == 0) frame_.reserve(frame_bytes_ + frame_bytes_ / 4);
+      frame_.insert(frame_.end(), data, data + n);
+      bytes_.fetch_add(n, std::memory_order_relaxed);
+      data += n;
+      len -= n;
+      if (frame_.size() >= limit) status_ = Cut();
+    }
+    return status_;
+  }
+
+  Status Cut() {
+    Status status = compressor_.Submit(std::move(frame_));
+    frame_ = {};
+    if (!status.ok() && status_.ok()) status_ = status;
+    return status;
+  }
+
+  FrameCompressor& compressor_;
+  uint64_t frame_bytes_;
+  std::vector<std::byte> frame_;
+  bool split_inside_ = false;
+  std::atomic<uint64_t> bytes_{0};
+  Status status_;
+};
+
+// Calls the progress callback every kProgressInterval from its own thread, and once at the end.
+class ProgressThread {
+ public:
+  ProgressThread(const ProgressCallback& callback, std::function<Progress()> sample)
+      : callback_(callback), sample_(std::move(sample)) {
+    if (callback_) thread_ = std::thread([this] { Loop(); });
+  }
+  ~ProgressThread() {
+    if (!callback_) return;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      cv_.notify_all();
+    }
+    thread_.join();
+    callback_(sample_());
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, kProgressInterval, [&] { return done_; })) callback_(sample_());
+  }
+
+  const ProgressCallback& callback_;
+  std::function<Progress()> sample_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// Makes libarchive read names in UTF-8 on this thread (pax headers hold UTF-8), whatever the
+// process locale, and restores the previous locale on exit.
+class Utf8Locale {
+ public:
+  Utf8Locale() : locale_(newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0))) {
+    if (locale_) previous_ = uselocale(locale_);
+  }
+  ~Utf8Locale() {
+    if (!locale_) return;
+    uselocale(previous_);
+    freelocale(locale_);
+  }
+
+ private:
+  locale_t locale_;
+  locale_t previous_ = static_cast<locale_t>(0);
+};
+
+// Shared by both inputs: the output archive and the counters progress reads.
+struct PackState {
+  archive* out = nullptr;
+  TarFramer* framer = nullptr;
+  std::atomic<uint64_t> files{0};
+  std::atomic<uint64_t> source_done{0};
+  uint64_t source_total = 0;
+  dev_t skip_dev = 0;  // the temp file being written, when inside the input directory
+  ino_t skip_ino = 0;
+
+  // libarchive's message, preferring the framer's own error (the root cause of a failed write).
+  Status WriteError(const std::string& entry) const {
+    if (!framer->status().ok()) return framer->status().WithContext(entry);
+    return Status::Error(entry + ": " + archive_error_string(out));
+  }
+  Status WriteHeader(archive_entry* entry, const std::string& label) {
+    framer->BeginMember(archive_entry_size(entry));
+    if (archive_write_header(out, entry) < ARCHIVE_WARN) return WriteError(label);
+    return Status::Ok();
+  }
+  Status WriteData(const void* data, size_t len, const std::string& label) {
+    if (archive_write_data(out, data, len) < 0) return WriteError(label);
+    return Status::Ok();
+  }
+  Status EndEntry(const std::string& label) {
+    if (archive_write_finish_entry(out) < ARCHIVE_WARN) return WriteError(label);
+    return framer->EndMember().WithContext(label);
+  }
+};
+
+// Sums the bytes of regular files under `dirfd`, for the progress total.
+uint64_t TreeBytes(int dirfd) {
+  DIR* dir = fdopendir(dup(dirfd));
+  if (!dir) return 0;
+  rewinddir(dir);  // the duplicate shares its offset with dirfd
+  uint64_t total = 0;
+  while (dirent* d = readdir(dir)) {
+    if (!std::strcmp(d->d_name, ".") || !std::strcmp(d->d_name, "..")) continue;
+    struct stat st;
+    if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    if (S_ISREG(st.st_mode)) total += st.st_size;
+    if (!S_ISDIR(st.st_mode)) continue;
+    UniqueFd child(openat(dirfd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (child.valid()) total += TreeBytes(child.get());
+  }
+  closedir(dir);
+  return total;
+}
+
+class DirectoryPacker {
+ public:
+  DirectoryPacker(const std::string& root, PackState& state) : root_(root), state_(state) {}
+
+  Status Run(int root_fd) { return Walk(root_fd, ""); }
+
+ private:
+  Status Walk(int dirfd, const std::string& prefix) {
+    std::vector<std::string> names;
+    STAGING_RETURN_IF_ERROR(SortedNames(dirfd, prefix, &names));
+    for (const std::string& name : names) {
+      std::string rel = prefix + name;
+      struct stat st;
+      if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return Status::FromErrno(Label(rel) + ": stat", errno);
+      }
+      if (st.st_dev == state_.skip_dev && st.st_ino == state_.skip_ino) continue;
+      if (S_ISDIR(st.st_mode)) {
+        STAGING_RETURN_IF_ERROR(Member(dirfd, name, rel, st));
+        UniqueFd child(
+            openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!child.valid()) return Status::FromErrno(Label(rel) + ": open directory", errno);
+        STAGING_RETURN_IF_ERROR(Walk(child.get(), rel + "/"));
+      } else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+        STAGING_RETURN_IF_ERROR(Member(dirfd, name, rel, st));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status SortedNames(int dirfd, const std::string& prefix, std::vector<std::string>* names) {
+    DIR* dir = fdopendir(dup(dirfd));
+    if (!dir) return Status::FromErrno(Label(prefix) + ": open directory", errno);
+    rewinddir(dir);  // the duplicate shares its offset with dirfd
+    errno = 0;
+    while (dirent* d = readdir(dir)) {
+      if (std::strcmp(d->d_name, ".") && std::strcmp(d->d_name, "..")) names->push_back(d->d_name);
+    }
+    int err = errno;
+    closedir(dir);
+    if (err) return Status::FromErrno(Label(prefix) + ": read directory", err);
+    std::sort(names->begin(), names->end());
+    return Status::Ok();
+  }
+
+  Status Member(int dirfd, const std::string& name, const std::string& rel, const struct stat& st) {
+    EntryPtr entry(archive_entry_new(), archive_entry_free);
+    archive_entry_copy_stat(entry.get(), &st);
+    archive_entry_copy_pathname(entry.get(), rel.c_str());
+    // Only mtime is kept, so packing the same tree twice gives the same bytes.
+    archive_entry_unset_atime(entry.get());
+    archive_entry_unset_ctime(entry.get());
+    archive_entry_unset_birthtime(entry.get());
+    if (S_ISDIR(st.st_mode)) archive_entry_set_size(entry.get(), 0);
+    if (S_ISLNK(st.st_mode)) {
+      archive_entry_set_size(entry.get(), 0);
+      std::string target;
+      STAGING_RETURN_IF_ERROR(ReadLink(dirfd, name, rel, &target));
+      archive_entry_copy_symlink(entry.get(), target.c_str());
+    }
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      auto [it, first] = links_.try_emplace({st.st_dev, st.st_ino}, rel);
+      if (!first) {
+        archive_entry_set_size(entry.get(), 0);
+        archive_entry_copy_hardlink(entry.get(), it->second.c_str());
+        STAGING_RETURN_IF_ERROR(state_.WriteHeader(entry.get(), Label(rel)));
+        return state_.EndEntry(Label(rel));
+      }
+    }
+    STAGING_RETURN_IF_ERROR(state_.WriteHeader(entry.get(), Label(rel)));
+    if (S_ISREG(st.st_mode)) {
+      STAGING_RETURN_IF_ERROR(CopyFile(dirfd, name, rel, st.st_size));
+      state_.files.fetch_add(1, std::memory_order_relaxed);
+    }
+    return state_.EndEntry(Label(rel));
+  }
+
+  Status ReadLink(int dirfd, const std::string& name, const std::string& rel, std::string* target) {
+    std::vector<char> buf(256);
+    for (;;) {
+      ssize_t n = readlinkat(dirfd, name.c_str(), buf.data(), buf.size());
+      if (n < 0) return Status::FromErrno(Label(rel) + ": readlink", errno);
+      if (static_cast<size_t>(n) < buf.size()) {
+        target->assign(buf.data(), n);
+        return Status::Ok();
+      }
+      buf.resize(buf.size() * 2);
+    }
+  }
+
+  // Copies exactly `size` bytes (the size in the header already written); a file that changed
+  // size meanwhile is an error rather than a silently padded or truncated member.
+  Status CopyFile(int dirfd, const std::string& name, const std::string& rel, uint64_t size) {
+    UniqueFd fd(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return Status::FromErrno(Label(rel) + ": open", errno);
+    posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (buffer_.empty()) buffer_.resize(kReadChunk);
+    uint64_t done = 0;
+    while (done < size) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buffer_.size(), size - done));
+      ssize_t n = read(fd.get(), buffer_.data(), want);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno(Label(rel) + ": read", errno);
+      if (n == 0) {
+        return Status::Error(Label(rel) + ": file shrank while packing (" + std::to_string(done) +
+                             " of " + std::to_string(size) + " bytes)");
+      }
+      STAGING_RETURN_IF_ERROR(state_.WriteData(buffer_.data(), n, Label(rel)));
+      done += n;
+      state_.source_done.fetch_add(n, std::memory_order_relaxed);
+    }
+    return Status::Ok();
+  }
+
+  std::string Label(const std::string& rel) const { return root_ + "/" + rel; }
+
+  const std::string& root_;
+  PackState& state_;
+  std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first path of each multi-link file
+  std::vector<char> buffer_;
+};
+
+// Re-writes every entry of an archive (tar, possibly gzip/zstd/xz/bzip2 compressed): same names,
+// types, modes, times, owners, link targets and bytes.
+Status PackArchive(int fd, const std::string& path, PackState& state) {
+  ReadArchivePtr in(archive_read_new(), archive_read_free);
+  archive_read_support_format_tar(in.get());
+  archive_read_support_filter_gzip(in.get());
+  archive_read_support_filter_zstd(in.get());
+  archive_read_support_filter_xz(in.get());
+  archive_read_support_filter_bzip2(in.get());
+  if (archive_read_open_fd(in.get(), fd, kReadChunk) != ARCHIVE_OK) {
+    return Status::Error(path + ": not an archive stage reads: " + archive_error_string(in.get()));
+  }
+  std::vector<char> buffer(kReadChunk);
+  for (uint64_t index = 0;; ++index) {
+    archive_entry* entry = nullptr;
+    int rc = archive_read_next_header(in.get(), &entry);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc < ARCHIVE_WARN) {
+      return Status::Error(path + ": entry " + std::to_string(index) + ": " +
+                           archive_error_string(in.get()));
+    }
+    const char* name = archive_entry_pathname(entry);
+    std::string label = path + ": " + (name ? name : "entry " + std::to_string(index));
+    // Holes come back from the reader as zeros and are written as data.
+    archive_entry_sparse_clear(entry);
+    bool hardlink = archive_entry_hardlink(entry) != nullptr;
+    bool regular = !hardlink && archive_entry_filetype(entry) == AE_IFREG;
+    if (!regular) archive_entry_set_size(entry, 0);
+    STAGING_RETURN_IF_ERROR(state.WriteHeader(entry, label));
+    while (regular) {
+      la_ssize_t n = archive_read_data(in.get(), buffer.data(), buffer.size());
+      if (n < 0) return Status::Error(label + ": " + archive_error_string(in.get()));
+      if (n == 0) break;
+      STAGING_RETURN_IF_ERROR(state.WriteData(buffer.data(), static_cast<size_t>(n), label));
+      state.source_done.store(archive_filter_bytes(in.get(), -1), std::memory_order_relaxed);
+    }
+    if (regular) state.files.fetch_add(1, std::memory_order_relaxed);
+    STAGING_RETURN_IF_ERROR(state.EndEntry(label));
+  }
+  state.source_done.store(state.source_total, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status CheckOptions(const PackOptions& options) {
+  if (options.from.empty() || options.to.empty())
+    return Status::Error("pack: --from and --to are required");
+  if (options.frame_bytes < kMinFrameBytes || options.frame_bytes > kMaxFrameBytes) {
+    return Status::Error("pack: --frame-size must be between " + std::to_string(kMinFrameBytes) +
+                         " and " + std::to_string(kMaxFrameBytes) + " bytes");
+  }
+  if (options.level < ZSTD_minCLevel() || options.level > ZSTD_maxCLevel()) {
+    return Status::Error("pack: --level must be between " + std::to_string(ZSTD_minCLevel()) +
+                         " and " + std::to_string(ZSTD_maxCLevel()));
+  }
+  if (options.threads < 0) return Status::Error("pack: --threads must not be negative");
+  return Status::Ok();
+}
+
+// The output's directory, for the fsync that makes the rename durable.
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+class Packer {
+ public:
+  Packer(const PackOptions& options, const ProgressCallback& on_progress)
+      : options_(options), on_progress_(on_progress) {}
+
+  Status Run(PackReport* report) {
+    STAGING_RETURN_IF_ERROR(CheckOptions(options_));
+    UniqueFd input(open(options_.from.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!input.valid()) return Status::FromErrno(options_.from + ": open", errno);
+    struct stat st;
+    if (fstat(input.get(), &st) < 0) return Status::FromErrno(options_.from + ": stat", errno);
+    tmp_path_ = options_.to + ".tmp." + std::to_string(getpid());
+    UniqueFd out(open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!out.valid()) return Status::FromErrno(tmp_path_ + ": create", errno);
+    Status status = Write(input.get(), st, out.get(), report);
+    if (status.ok() && fsync(out.get()) < 0)
+      status = Status::FromErrno(tmp_path_ + ": fsync", errno);
+    if (status.ok() && rename(tmp_path_.c_str(), options_.to.c_str()) < 0) {
+      status = Status::FromErrno(options_.to + ": rename from " + tmp_path_, errno);
+    }
+    if (!status.ok()) {
+      unlink(tmp_path_.c_str());
+      return status;
+    }
+    UniqueFd dir(open(DirName(options_.to).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.valid()) fsync(dir.get());
+    return Status::Ok();
+  }
+
+ private:
+  Status Write(int input, const struct stat& input_st, int out, PackReport* report) {
+    struct stat out_st;
+    if (fstat(out, &out_st) < 0) return Status::FromErrno(tmp_path_ + ": stat", errno);
+    PackState state;
+    state.skip_dev = out_st.st_dev;
+    state.skip_ino = out_st.st_ino;
+    bool is_dir = S_ISDIR(input_st.st_mode);
+    state.source_total = is_dir ? TreeBytes(input) : static_cast<uint64_t>(input_st.st_size);
+    int threads = options_.threads > 0
+                      ? options_.threads
+                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    FrameCompressor compressor(out, tmp_path_, options_.level, threads);
+    TarFramer framer(compressor, options_.frame_bytes);
+    state.framer = &framer;
+    Status status;
+    {
+      ProgressThread progress(on_progress_, [&] {
+        Progress p;
+        p.source_bytes_done = state.source_done.load(std::memory_order_relaxed);
+        p.source_bytes_total = state.source_total;
+        p.files = state.files.load(std::memory_order_relaxed);
+        p.bytes = framer.bytes();
+        p.archives_total = 1;
+        return p;
+      });
+      status = WriteTar(input, is_dir, state);
+    }
+    std::vector<ZstdFrameInfo> frames;
+    uint64_t compressed = 0;
+    Status finished = compressor.Finish(&frames, &compressed);
+    if (!status.ok()) return status;
+    STAGING_RETURN_IF_ERROR(finished);
+    std::string table = EncodeSeekTable(frames);
+    STAGING_RETURN_IF_ERROR(
+        WriteFully(out, reinterpret_cast<const std::byte*>(table.data()), table.size(), tmp_path_));
+    report->files = state.files;
+    report->bytes = framer.bytes();
+    report->frames = frames.size();
+    report->compressed_bytes = compressed + table.size();
+    return Status::Ok();
+  }
+
+  Status WriteTar(int input, bool is_dir, PackState& state) {
+    Utf8Locale utf8;
+    ArchivePtr out(archive_write_new(), archive_write_free);
+    state.out = out.get();
+    archive_write_set_format_gnutar(out.get());
+    // Unblocked: every byte reaches the framer at once, so member ends are frame boundaries.
+    archive_write_set_bytes_per_block(out.get(), 0);
+    if (archive_write_open(out.get(), state.framer, nullptr, &TarFramer::Write, nullptr) !=
+        ARCHIVE_OK) {
+      return Status::Error(options_.to + ": " + archive_error_string(out.get()));
+    }
+    Status status = is_dir ? DirectoryPacker(options_.from, state).Run(input)
+                           : PackArchive(input, options_.from, state);
+    if (!status.ok()) return status;
+    if (archive_write_close(out.get()) != ARCHIVE_OK) {
+      return state.WriteError(options_.to + ": end of archive");
+    }
+    return state.framer->Finish();
+  }
+
+  const PackOptions& options_;
+  const ProgressCallback& on_progress_;
+  std::string tmp_path_;
+};
+
+}  // namespace
+
+PackReport Pack(const PackOptions& options, const ProgressCallback& on_progress) {
+  auto start = std::chrono::steady_clock::now();
+  PackReport report;
+  report.status = Packer(options, on_progress).Run(&report);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace staging

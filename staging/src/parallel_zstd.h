@@ -1,0 +1,51 @@
+// Parallel decoding of a zstd file made of independent frames listed by a seek table (as
+// `stage pack` writes them): frames are decoded on several threads and pushed in order, one
+// block per frame. Memory stays bounded: a few frames per thread, compressed and decoded.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "block.h"
+#include "staging/status.h"
+#include "zstd_seek_table.h"
+
+namespace staging {
+
+// Frames whose decoded size exceeds this are left to the sequential decoder.
+inline constexpr uint32_t kMaxParallelFrameBytes = 32 << 20;
+
+class ParallelZstdDecoder {
+ public:
+  // `frames` come from a validated seek table and are at most kMaxParallelFrameBytes each.
+  ParallelZstdDecoder(std::vector<ZstdFrameInfo> frames, int threads);
+
+  // Pulls the whole source file from `in`, in order (the frames, then the seek table), and
+  // pushes decoded blocks to `out` in stream order. Does not close `out`. Returns at the end of
+  // the input or at the first error, which names the frame and its compressed offset. A frame
+  // that disagrees with the table is an error (never wrong output). Call once.
+  Status Decode(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out);
+
+  // Wakes anything waiting for an output block; call when the pipeline aborts.
+  void Abort() { pool_.Close(); }
+
+  size_t frame_count() const { return frames_.size(); }
+
+ private:
+  class Run;
+
+  std::vector<ZstdFrameInfo> frames_;
+  int threads_;
+  size_t window_;  // frames dispatched but not yet pushed
+  BlockPool pool_;
+};
+
+// The parallel decoder for the zstd source `fd` of `size` bytes, or nullptr when it has no valid
+// seek table, has a single frame, or has frames too large: the caller then decodes it
+// sequentially. `threads` <= 0 means the number of cores. The decoder must outlive every block
+// it pushed.
+std::unique_ptr<ParallelZstdDecoder> MakeParallelZstdDecoder(int fd, uint64_t size,
+                                                             int threads = 0);
+
+}  // namespace staging
