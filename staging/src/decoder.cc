@@ -18,6 +18,9 @@ std::string At(uint64_t offset) { return " at compressed byte " + std::to_string
 class OutputBlocks {
  public:
   OutputBlocks(BlockPool& pool, BoundedQueue<BlockRef>& out) : pool_(pool), out_(out) {}
+  // On an error, what was decoded before it still goes out: the tar parser then names the entry
+  // the damage cut short.
+  ~OutputBlocks() { Flush(); }
 
   // The writable tail of the current block; acquires a new one when needed.
   Status Space(std::byte** data, size_t* size) {
@@ -116,7 +119,10 @@ Status InflateGzip(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<Blo
       int rc = isal_inflate(state.get());
       member_started = true;
       consumed += before_in - state->avail_in;
-      if (rc < 0) return Status::Error(std::string(IsalError(rc)) + At(consumed));
+      if (rc < 0) {
+        output.Commit(space - state->avail_out);  // for the parser, to name the entry it hits
+        return Status::Error(std::string(IsalError(rc)) + At(consumed));
+      }
       size_t produced = space - state->avail_out;
       // A full output block is a restart point: the state plus the window just written.
       if (restart_points && state->avail_out == 0 && state->block_state != ISAL_BLOCK_FINISH) {
@@ -158,6 +164,7 @@ Status DecompressZstd(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<
           cause +=
               " (window above the " + std::to_string(1 << (kZstdMaxWindowLog - 20)) + " MiB limit)";
         }
+        output.Commit(output_buffer.pos);  // for the parser, to name the entry it hits
         return Status::Error("zstd: " + cause + At(consumed));
       }
       STAGING_RETURN_IF_ERROR(output.Commit(output_buffer.pos));

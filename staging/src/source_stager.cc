@@ -212,6 +212,10 @@ class SourceStager {
                                               decoded_pool, decoded);
       if (decode_status.ok() && read_status.ok()) {
         decoded.Close();
+      } else if (read_status.ok()) {
+        // Corrupt or truncated: the parser reads up to the damage and names the entry there.
+        decoded.Close();
+        compressed.Fail();
       } else {
         decoded.Fail();
         compressed.Fail();
