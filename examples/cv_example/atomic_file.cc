@@ -61,8 +61,11 @@ std::string write_file_atomically(const std::string& path, std::string_view byte
   std::filesystem::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
   // The pid keeps two writers of the same file apart; a crash leaves only this stray temp file.
-  const std::string temp =
-      (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  std::string temp_name = ".";  // appended piecewise: GCC 12 misreports "." + string (-Wrestrict)
+  temp_name += target.filename().string();
+  temp_name += ".tmp.";
+  temp_name += std::to_string(::getpid());
+  const std::string temp = (dir / temp_name).string();
   if (std::string error = write_and_sync(temp, bytes); !error.empty()) {
     ::unlink(temp.c_str());
     return error;

@@ -216,6 +216,11 @@ std::string Trainer::setup() {
   scaler_ = std::make_unique<LossScaler>(config_.mixed_precision == "fp16");
   normalize_ = std::make_unique<Normalizer>(device_, /*channels_last=*/cuda);
 
+  if (!config_.output_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(config_.output_dir, ec);
+    if (ec) return config_.output_dir + ": cannot create: " + ec.message();
+  }
   if (std::string error = load_data(); !error.empty()) return error;
   model_ = ResNet(*resnet_config(config_.model), static_cast<int64_t>(classes_.size()));
   if (std::string error = load_weights(); !error.empty()) return error;

@@ -132,11 +132,12 @@ TEST_F(CvExampleTest, ResumeAfterKillMatchesUninterruptedRun) {
 TEST_F(CvExampleTest, EvalOnlyWritesOneRowPerImage) {
   make_data(40);
   TempDir out;
-  const Outcome trained = train(
-      {"--image_size", "32", "--batch_size", "8", "--epochs", "1", "--output_dir", out.path()});
+  // The output directory is created when missing, as on a fresh persistent disk.
+  const Outcome trained = train({"--image_size", "32", "--batch_size", "8", "--epochs", "1",
+                                 "--output_dir", out.file("run")});
   ASSERT_EQ(trained.status, 0) << trained.err;
   const Outcome evaluated =
-      train({"--image_size", "32", "--eval_only", "--weights", out.file("model.safetensors"),
+      train({"--image_size", "32", "--eval_only", "--weights", out.file("run/model.safetensors"),
              "--predictions_out", out.file("predictions.csv")});
   ASSERT_EQ(evaluated.status, 0) << evaluated.err;
   EXPECT_TRUE(std::regex_search(evaluated.out, std::regex(R"(^eval: \d+\.\d\d\n)")));
