@@ -1,5 +1,12 @@
 #include "loader/decode.h"
 
+// jpeglib.h needs size_t and FILE declared first.
+#include <cstddef>
+#include <cstdio>
+// clang-format off
+#include <jpeglib.h>
+// clang-format on
+
 #include <fcntl.h>
 #include <gif_lib.h>
 #include <sys/stat.h>
@@ -7,9 +14,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csetjmp>
 #include <cstring>
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
+
+#ifndef JCS_EXTENSIONS
+#error "libjpeg-turbo's colour space extensions (JCS_EXT_BGR) are needed"
+#endif
 
 namespace loader {
 namespace {
@@ -144,12 +156,148 @@ Decoded decode_gif(std::span<const uint8_t> bytes) {
   return {bgr, ""};
 }
 
-int imread_flags(int reduce) {
-  int color = cv::IMREAD_COLOR;
-  if (reduce == 2) color = cv::IMREAD_REDUCED_COLOR_2;
-  if (reduce == 4) color = cv::IMREAD_REDUCED_COLOR_4;
-  if (reduce == 8) color = cv::IMREAD_REDUCED_COLOR_8;
-  return color | cv::IMREAD_IGNORE_ORIENTATION;
+// libjpeg reports errors through error_exit, which must not return: jump back to the decoder.
+struct JpegErrors {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* errors = reinterpret_cast<JpegErrors*>(cinfo->err);
+  cinfo->err->format_message(cinfo, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+// Warnings (level < 0: corrupt data libjpeg recovered from) are counted and otherwise ignored, as
+// PIL ignores them; trace messages are dropped. Nothing is printed from worker threads.
+void jpeg_emit_message(j_common_ptr cinfo, int level) {
+  if (level < 0) ++cinfo->err->num_warnings;
+}
+
+// One JPEG decode. Every C++ object the decode touches lives here, outside the frame that calls
+// setjmp, so a longjmp from libjpeg skips no destructor.
+struct JpegJob {
+  std::span<const uint8_t> bytes;
+  int reduce = 1;
+  const cv::Rect* region = nullptr;  // full-size pixels; nullptr: the whole image
+  jpeg_decompress_struct cinfo{};
+  JpegErrors errors{};
+  Decoded result;
+  std::vector<JSAMPROW> rows;
+  std::vector<uint8_t> cmyk;  // one row of libjpeg's CMYK output
+
+  JpegJob() {
+    cinfo.err = jpeg_std_error(&errors.pub);
+    errors.pub.error_exit = jpeg_error_exit;
+    errors.pub.emit_message = jpeg_emit_message;
+    jpeg_create_decompress(&cinfo);
+  }
+  ~JpegJob() { jpeg_destroy_decompress(&cinfo); }
+  JpegJob(const JpegJob&) = delete;
+  JpegJob& operator=(const JpegJob&) = delete;
+};
+
+// PIL reads 4-component JPEGs as Adobe's inverted CMYK ("CMYK;I": ink = 255 - sample) and
+// converts with R = (255 - K) - (C * (255 - K) + 127) / 255 in its MULDIV255 arithmetic. libjpeg
+// hands over the stored samples, so 255 - K is the K sample and C is 255 - the C sample.
+void adobe_cmyk_to_bgr(const uint8_t* in, uint8_t* out, int width) {
+  for (int x = 0; x < width; ++x, in += 4, out += 3) {
+    int nk = in[3];
+    for (int c = 0; c < 3; ++c) {
+      int t = (255 - in[c]) * nk + 128;
+      out[2 - c] = static_cast<uint8_t>(nk - (((t >> 8) + t) >> 8));
+    }
+  }
+}
+
+// The libjpeg calls; false with job->result.error set on a libjpeg error. Kept free of C++
+// objects with destructors (see JpegJob).
+bool run_jpeg(JpegJob* job) {
+  jpeg_decompress_struct& cinfo = job->cinfo;
+  if (setjmp(job->errors.jump)) {
+    job->result.error = std::string("JPEG: ") + job->errors.message;
+    return false;
+  }
+  jpeg_mem_src(&cinfo, job->bytes.data(), job->bytes.size());
+  jpeg_read_header(&cinfo, TRUE);
+  // JDCT_ISLOW and fancy upsampling are libjpeg's defaults and what PIL decodes with.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_BGR;
+  if (job->reduce > 1) {
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = static_cast<unsigned>(job->reduce);
+  }
+  jpeg_start_decompress(&cinfo);
+  JDIMENSION first_row = 0, end_row = cinfo.output_height;
+  if (const cv::Rect* region = job->region) {
+    if (region->x < 0 || region->y < 0 || region->width <= 0 || region->height <= 0 ||
+        JDIMENSION(region->x) + region->width > cinfo.output_width ||
+        JDIMENSION(region->y) + region->height > cinfo.output_height) {
+      job->result.error = "region outside the image";
+      return false;
+    }
+    // Fancy upsampling treats the first and last decoded columns as image edges (replicating
+    // chroma instead of blending with the neighbour), so keep one column of margin on each side:
+    // the region's own pixels then equal a full decode's. libjpeg widens the range further, to
+    // whole iMCU columns.
+    JDIMENSION left = static_cast<JDIMENSION>(std::max(region->x - 1, 0));
+    JDIMENSION right =
+        std::min<JDIMENSION>(JDIMENSION(region->x) + region->width + 1, cinfo.output_width);
+    JDIMENSION width = right - left;
+    jpeg_crop_scanline(&cinfo, &left, &width);
+    first_row = static_cast<JDIMENSION>(region->y);
+    end_row = first_row + static_cast<JDIMENSION>(region->height);
+    if (first_row > 0 && jpeg_skip_scanlines(&cinfo, first_row) != first_row) {
+      job->result.error = "JPEG: could not skip to the region";
+      return false;
+    }
+    job->result.origin = cv::Point(static_cast<int>(left), static_cast<int>(first_row));
+  }
+  cv::Mat& image = job->result.bgr;
+  image.create(static_cast<int>(end_row - first_row), static_cast<int>(cinfo.output_width),
+               CV_8UC3);
+  if (cmyk) {
+    job->cmyk.resize(size_t(4) * cinfo.output_width);
+    JSAMPROW row = job->cmyk.data();
+    while (cinfo.output_scanline < end_row) {
+      int y = static_cast<int>(cinfo.output_scanline - first_row);
+      if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
+      adobe_cmyk_to_bgr(row, image.ptr<uint8_t>(y), image.cols);
+    }
+  } else {
+    job->rows.resize(static_cast<size_t>(image.rows));
+    for (int y = 0; y < image.rows; ++y) job->rows[y] = image.ptr<uint8_t>(y);
+    while (cinfo.output_scanline < end_row) {
+      JDIMENSION done = cinfo.output_scanline - first_row;
+      if (jpeg_read_scanlines(&cinfo, job->rows.data() + done, end_row - cinfo.output_scanline) ==
+          0)
+        break;
+    }
+  }
+  if (cinfo.output_scanline < end_row) {
+    job->result.error = "JPEG: decoding stopped early";
+    return false;
+  }
+  // Reading on to the end-of-image marker only checks what follows the last row, as PIL does;
+  // a partial decode has no use for the rest of the file.
+  if (end_row == cinfo.output_height) {
+    jpeg_finish_decompress(&cinfo);
+  } else {
+    jpeg_abort_decompress(&cinfo);
+  }
+  return true;
+}
+
+Decoded decode_jpeg(std::span<const uint8_t> bytes, int reduce, const cv::Rect* region) {
+  if (!jpeg_is_complete(bytes)) return {{}, "truncated JPEG"};
+  JpegJob job;
+  job.bytes = bytes;
+  job.reduce = reduce;
+  job.region = region;
+  if (!run_jpeg(&job)) job.result.bgr.release();
+  job.result.warnings = static_cast<int>(job.cinfo.err->num_warnings);
+  return std::move(job.result);
 }
 
 }  // namespace
@@ -157,19 +305,29 @@ int imread_flags(int reduce) {
 Decoded decode_image(std::span<const uint8_t> bytes, int reduce) {
   if (bytes.empty()) return {{}, "empty file"};
   if (is_gif(bytes)) return decode_gif(bytes);
-  bool jpeg = is_jpeg(bytes);
-  if (jpeg && !jpeg_is_complete(bytes)) return {{}, "truncated JPEG"};
+  if (is_jpeg(bytes))
+    return decode_jpeg(bytes, reduce == 2 || reduce == 4 || reduce == 8 ? reduce : 1, nullptr);
   // imdecode only reads the buffer; the Mat header needs a non-const pointer.
   cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
   cv::Mat image;
   try {
-    image = cv::imdecode(encoded, imread_flags(jpeg ? reduce : 1));
+    image = cv::imdecode(encoded, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     return {{}, std::string("OpenCV: ") + e.what()};
   }
   if (image.empty()) return {{}, "not a readable image"};
   if (image.type() != CV_8UC3) return {{}, "unexpected decoded pixel type"};
   return {image, ""};
+}
+
+Decoded decode_image_region(std::span<const uint8_t> bytes, const cv::Rect& region) {
+  if (is_jpeg(bytes)) return decode_jpeg(bytes, 1, &region);
+  Decoded decoded = decode_image(bytes);
+  if (decoded.ok() &&
+      (region.empty() || (region & cv::Rect(0, 0, decoded.bgr.cols, decoded.bgr.rows)) != region)) {
+    return {{}, "region outside the image"};
+  }
+  return decoded;
 }
 
 std::optional<cv::Size> peek_image_size(std::span<const uint8_t> bytes) {

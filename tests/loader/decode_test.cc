@@ -1,5 +1,12 @@
 #include "loader/decode.h"
 
+// jpeglib.h needs size_t and FILE declared first.
+#include <cstddef>
+#include <cstdio>
+// clang-format off
+#include <jpeglib.h>
+// clang-format on
+
 #include <gif_lib.h>
 #include <gtest/gtest.h>
 
@@ -150,6 +157,219 @@ TEST(DecodeImage, ReducedJpegHalvesEachSideRoundingUp) {
   Decoded d = decode_image(encode(".jpg", test_image(101, 60)), 2);
   ASSERT_TRUE(d.ok()) << d.error;
   EXPECT_EQ(d.bgr.size(), cv::Size(51, 30));
+}
+
+// How a test JPEG is written with libjpeg, to reach the layouts OpenCV's and PIL's encoders leave
+// out (4:4:0 and 4:1:1 sampling, restart intervals, YCCK).
+struct JpegLayout {
+  std::string name;
+  int h = 2, v = 2;                 // luma sampling factors; chroma is 1x1
+  J_COLOR_SPACE space = JCS_YCbCr;  // JCS_GRAYSCALE, JCS_YCbCr, JCS_CMYK or JCS_YCCK
+  bool progressive = false;
+  int restart_rows = 0;
+};
+
+std::vector<JpegLayout> jpeg_layouts() {
+  return {{"420", 2, 2},
+          {"422", 2, 1},
+          {"440", 1, 2},
+          {"444", 1, 1},
+          {"411", 4, 1},
+          {"420 progressive", 2, 2, JCS_YCbCr, true},
+          {"420 restarts", 2, 2, JCS_YCbCr, false, 1},
+          {"gray", 1, 1, JCS_GRAYSCALE},
+          {"gray progressive", 1, 1, JCS_GRAYSCALE, true},
+          {"cmyk", 1, 1, JCS_CMYK},
+          {"ycck 420", 2, 2, JCS_YCCK}};
+}
+
+// Encodes `bgr` at quality 90 in `layout`. CMYK input is made from the image the Adobe way
+// (inverted), which libjpeg marks with an Adobe segment.
+std::vector<uint8_t> encode_jpeg(const cv::Mat& bgr, const JpegLayout& layout) {
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr errors;
+  cinfo.err = jpeg_std_error(&errors);
+  jpeg_create_compress(&cinfo);
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&cinfo, &buffer, &size);
+  cinfo.image_width = static_cast<JDIMENSION>(bgr.cols);
+  cinfo.image_height = static_cast<JDIMENSION>(bgr.rows);
+  cv::Mat input;
+  if (layout.space == JCS_GRAYSCALE) {
+    cv::cvtColor(bgr, input, cv::COLOR_BGR2GRAY);
+    cinfo.input_components = 1;
+    cinfo.in_color_space = JCS_GRAYSCALE;
+  } else if (layout.space == JCS_CMYK || layout.space == JCS_YCCK) {
+    input.create(bgr.rows, bgr.cols, CV_8UC4);
+    for (int y = 0; y < bgr.rows; ++y) {
+      for (int x = 0; x < bgr.cols; ++x) {
+        cv::Vec3b p = bgr.at<cv::Vec3b>(y, x);
+        uint8_t k = std::min({255 - p[0], 255 - p[1], 255 - p[2]}) / 2;
+        // Stored inverted: 255 - ink.
+        input.at<cv::Vec4b>(y, x) = {uint8_t(255 - (255 - p[2] - k)),
+                                     uint8_t(255 - (255 - p[1] - k)),
+                                     uint8_t(255 - (255 - p[0] - k)), uint8_t(255 - k)};
+      }
+    }
+    cinfo.input_components = 4;
+    cinfo.in_color_space = JCS_CMYK;
+  } else {
+    cv::cvtColor(bgr, input, cv::COLOR_BGR2RGB);
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+  }
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_colorspace(&cinfo, layout.space);
+  jpeg_set_quality(&cinfo, 90, TRUE);
+  cinfo.comp_info[0].h_samp_factor = layout.h;
+  cinfo.comp_info[0].v_samp_factor = layout.v;
+  for (int c = 1; c < cinfo.num_components; ++c) {
+    // YCCK's K is sampled like luma.
+    bool full = layout.space == JCS_CMYK || (layout.space == JCS_YCCK && c == 3);
+    cinfo.comp_info[c].h_samp_factor = full ? layout.h : 1;
+    cinfo.comp_info[c].v_samp_factor = full ? layout.v : 1;
+  }
+  if (layout.progressive) jpeg_simple_progression(&cinfo);
+  cinfo.restart_in_rows = layout.restart_rows;
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = input.ptr<uint8_t>(static_cast<int>(cinfo.next_scanline));
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  std::vector<uint8_t> bytes(buffer, buffer + size);
+  std::free(buffer);
+  return bytes;
+}
+
+bool same_pixels(const cv::Mat& a, const cv::Mat& b) {
+  return a.size() == b.size() && a.type() == b.type() && max_difference(a, b) == 0;
+}
+
+// PIL decodes every layout to the same pixels (PIL's libjpeg-turbo, JDCT_ISLOW, fancy upsampling,
+// its CMYK formula); PIL's own convert("RGB") is the reference.
+TEST(DecodeImage, JpegPixelsEqualPil) {
+  if (!loader_test::python_has("PIL")) GTEST_SKIP() << "no PIL in the system Python";
+  TempDir dir;
+  std::vector<JpegLayout> layouts = jpeg_layouts();
+  const cv::Size sizes[] = {{77, 53}, {64, 48}};
+  std::string names;
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    for (size_t s = 0; s < 2; ++s) {
+      std::string name = "j" + std::to_string(i) + "_" + std::to_string(s);
+      write_bytes(
+          dir.file(name + ".jpg"),
+          encode_jpeg(test_image(sizes[s].width, sizes[s].height, uint32_t(i)), layouts[i]));
+      names += "'" + name + "',";
+    }
+  }
+  ASSERT_TRUE(loader_test::run_python("from PIL import Image\nfor n in [" + names +
+                                      "]:\n"
+                                      "    Image.open('" +
+                                      dir.path() + "/' + n + '.jpg').convert('RGB').save('" +
+                                      dir.path() + "/' + n + '.png')\n"));
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    for (size_t s = 0; s < 2; ++s) {
+      std::string name = "j" + std::to_string(i) + "_" + std::to_string(s);
+      Decoded d = decode_image(read_bytes(dir.file(name + ".jpg")));
+      ASSERT_TRUE(d.ok()) << layouts[i].name << ": " << d.error;
+      EXPECT_EQ(d.warnings, 0);
+      EXPECT_TRUE(same_pixels(d.bgr, cv::imread(dir.file(name + ".png"))))
+          << layouts[i].name << " " << sizes[s];
+    }
+  }
+}
+
+TEST(DecodeImage, ExtraneousBytesBeforeEndMarkerAreAWarning) {
+  std::vector<uint8_t> bytes = encode_jpeg(test_image(40, 24), jpeg_layouts()[0]);
+  ASSERT_EQ(bytes[bytes.size() - 2], 0xFF);
+  bytes.insert(bytes.end() - 2, {0x12, 0x34, 0x56});
+  Decoded d = decode_image(bytes);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_GE(d.warnings, 1);
+  EXPECT_TRUE(
+      same_pixels(d.bgr, decode_image(encode_jpeg(test_image(40, 24), jpeg_layouts()[0])).bgr));
+}
+
+TEST(DecodeImage, LibjpegErrorIsReturnedNotFatal) {
+  std::vector<uint8_t> bytes = encode_jpeg(test_image(40, 24), jpeg_layouts()[0]);
+  const uint8_t sof0[] = {0xFF, 0xC0};
+  auto sof = std::search(bytes.begin(), bytes.end(), std::begin(sof0), std::end(sof0));
+  ASSERT_NE(sof, bytes.end());
+  sof[4] = 7;  // sample precision: libjpeg-turbo decodes 8 bits only
+  Decoded d = decode_image(bytes);
+  EXPECT_FALSE(d.ok());
+  EXPECT_NE(d.error.find("JPEG"), std::string::npos) << d.error;
+  EXPECT_TRUE(d.bgr.empty());
+  EXPECT_FALSE(decode_image_region(bytes, {0, 0, 8, 8}).ok());
+}
+
+// Crops of every layout and size, touching each edge, straddling and hugging iMCU boundaries, or
+// covering everything: the region decode's pixels equal the full decode's, and only the region's
+// rows are produced.
+TEST(DecodeImageRegion, EqualsFullDecodeCropped) {
+  const cv::Size sizes[] = {{77, 53}, {203, 151}, {64, 48}};
+  std::mt19937 rng(7);
+  for (const JpegLayout& layout : jpeg_layouts()) {
+    for (cv::Size size : sizes) {
+      std::vector<uint8_t> bytes = encode_jpeg(test_image(size.width, size.height, 3), layout);
+      Decoded full = decode_image(bytes);
+      ASSERT_TRUE(full.ok()) << full.error;
+      int w = size.width, h = size.height;
+      std::vector<cv::Rect> regions = {
+          {0, 0, w, h},         {0, 0, 1, 1},     {w - 1, h - 1, 1, 1}, {0, h - 9, w, 9},
+          {w - 20, 0, 20, h},   {16, 16, 16, 16}, {15, 17, 17, 15},     {31, 33, w - 40, h - 40},
+          {1, 1, w - 2, h - 2}, {8, 0, 1, h}};
+      for (int i = 0; i < 20; ++i) {
+        int rw = 1 + int(rng() % w), rh = 1 + int(rng() % h);
+        regions.push_back({int(rng() % (w - rw + 1)), int(rng() % (h - rh + 1)), rw, rh});
+      }
+      for (const cv::Rect& region : regions) {
+        Decoded part = decode_image_region(bytes, region);
+        ASSERT_TRUE(part.ok()) << layout.name << " " << region << ": " << part.error;
+        EXPECT_EQ(part.origin.y, region.y);
+        EXPECT_EQ(part.bgr.rows, region.height);
+        EXPECT_LE(part.origin.x, region.x);
+        ASSERT_LE(region.x + region.width, part.origin.x + part.bgr.cols);
+        EXPECT_TRUE(same_pixels(part.bgr(region - part.origin), full.bgr(region)))
+            << layout.name << " " << size << " " << region;
+      }
+    }
+  }
+}
+
+TEST(DecodeImageRegion, NarrowCropDecodesFewerColumns) {
+  std::vector<uint8_t> bytes = encode_jpeg(test_image(400, 300), jpeg_layouts()[0]);
+  Decoded part = decode_image_region(bytes, {200, 100, 10, 10});
+  ASSERT_TRUE(part.ok()) << part.error;
+  EXPECT_LT(part.bgr.cols, 64);
+  EXPECT_EQ(part.bgr.rows, 10);
+}
+
+TEST(DecodeImageRegion, OtherFormatsDecodeWhole) {
+  cv::Mat image = test_image(30, 20);
+  Decoded part = decode_image_region(encode(".png", image), {5, 6, 7, 8});
+  ASSERT_TRUE(part.ok()) << part.error;
+  EXPECT_EQ(part.origin, cv::Point(0, 0));
+  EXPECT_TRUE(same_pixels(part.bgr, image));
+}
+
+TEST(DecodeImageRegion, RegionOutsideTheImageIsRefused) {
+  cv::Mat image = test_image(30, 20);
+  for (const std::vector<uint8_t>& bytes : {encode(".png", image), encode(".jpg", image)}) {
+    EXPECT_FALSE(decode_image_region(bytes, {25, 0, 6, 5}).ok());
+    EXPECT_FALSE(decode_image_region(bytes, {0, 16, 5, 5}).ok());
+    EXPECT_FALSE(decode_image_region(bytes, {-1, 0, 5, 5}).ok());
+    EXPECT_FALSE(decode_image_region(bytes, {0, 0, 0, 5}).ok());
+  }
+}
+
+TEST(DecodeImageRegion, TruncatedJpegIsRefused) {
+  std::vector<uint8_t> bytes = encode(".jpg", test_image(64, 64));
+  bytes.resize(bytes.size() / 2);
+  EXPECT_FALSE(decode_image_region(bytes, {0, 0, 8, 8}).ok());
 }
 
 TEST(PeekImageSize, MatchesDecodedSizeForEachFormat) {

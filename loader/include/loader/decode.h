@@ -16,13 +16,20 @@ namespace loader {
 struct Decoded {
   cv::Mat bgr;        // 8-bit, 3 channels, BGR order (OpenCV's); empty on failure
   std::string error;  // empty on success
+  cv::Point origin;   // where bgr's top-left pixel lies in the whole image; (0, 0) unless partial
+  int warnings = 0;   // corrupt data libjpeg recovered from; tolerated, as PIL does
   bool ok() const { return error.empty(); }
 };
 
 // Decodes an image held in memory; the format is recognised by content, never by name.
-// - JPEG (colour, grayscale, CMYK), PNG and everything else OpenCV reads go through cv::imdecode
-//   with the EXIF orientation ignored, as PIL's Image.open does. Gray is replicated to three
-//   channels and an alpha channel is dropped without compositing, as PIL's convert("RGB") does.
+// - JPEG goes through libjpeg-turbo with PIL's settings (accurate integer IDCT, fancy upsampling,
+//   no EXIF rotation), so the pixels equal PIL's convert("RGB") of Image.open: gray is replicated
+//   to three channels, and CMYK/YCCK is taken as Adobe's inverted CMYK and turned into RGB by
+//   PIL's formula. libjpeg's warnings (corrupt data) are counted in `warnings`, not fatal; its
+//   errors are returned in `error`.
+// - PNG and everything else OpenCV reads go through cv::imdecode with the EXIF orientation
+//   ignored; gray is replicated and an alpha channel dropped without compositing, as PIL's
+//   convert("RGB") does.
 // - GIF (which OpenCV 4.6 cannot read) goes through giflib: the first frame, painted on the
 //   logical screen (filled with the frame's transparent index if it has one, else index 0, as PIL
 //   does), mapped through its palette.
@@ -32,6 +39,13 @@ struct Decoded {
 // side rounded up); other formats ignore it and decode at full size, so callers must check the
 // returned size. Thread-safe.
 Decoded decode_image(std::span<const uint8_t> bytes, int reduce = 1);
+
+// Decodes at least `region` (in pixels of the whole image, which it must lie within) of an image,
+// with pixels equal to those of decode_image's full decode: the caller's crop is
+// bgr(region - origin). A JPEG decodes only the rows of `region` and the iMCU columns around its
+// columns (libjpeg's skip and crop), and stops after the region's last row, so corrupt data below
+// the region goes unnoticed; other formats decode the whole image.
+Decoded decode_image_region(std::span<const uint8_t> bytes, const cv::Rect& region);
 
 // The width and height stored in a JPEG, PNG or GIF header, without decoding; nullopt when the
 // format is unknown or the header is damaged.
