@@ -227,18 +227,29 @@ std::string DataLoader::Impl::transform(size_t index, int64_t epoch, std::span<c
   const int size = options_.image_size;
   const bool train = options_.mode == Mode::kTrain;
   std::mt19937_64 rng = generator_for(options_.seed, epoch, index);
-  // With reduced decoding the crop is drawn from the header's size, before decoding; the draws
-  // are the same either way since they depend on the size alone.
+  // With reduced or partial decoding the crop is drawn from the header's size, before decoding;
+  // the draws are the same either way since they depend on the size alone.
   std::optional<cv::Size> full;
   cv::Rect rect;
   int reduce = 1;
-  if (options_.reduced_decode && (full = peek_image_size(bytes))) {
+  const bool partial = train && options_.partial_decode;
+  if ((options_.reduced_decode || partial) && (full = peek_image_size(bytes))) {
     rect = cv::Rect(0, 0, full->width, full->height);
     if (train) {
       CropBox crop = sample_resized_crop(full->width, full->height, rng);
       rect = cv::Rect(crop.left, crop.top, crop.width, crop.height);
     }
-    reduce = reduction_for(rect, size);
+    if (options_.reduced_decode) reduce = reduction_for(rect, size);
+  }
+  if (full && partial && reduce == 1) {
+    Decoded decoded = decode_image_region(bytes, rect);
+    if (!decoded.ok()) return decoded.error;
+    cv::Rect inside = rect - decoded.origin;
+    if ((inside & cv::Rect(0, 0, decoded.bgr.cols, decoded.bgr.rows)) != inside)
+      return "decoded region misses the crop";
+    cv::Mat view = decoded.bgr(inside);
+    resize_to_planar_rgb(view, {0, 0, double(view.cols), double(view.rows)}, size, size, out);
+    return "";
   }
   Decoded decoded = decode_image(bytes, reduce);
   if (!decoded.ok()) return decoded.error;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
 #include <thread>
@@ -199,6 +200,29 @@ TEST(DataLoader, StartEpochMidwayStartsAFullEpoch) {
   loader.start_epoch(0);
   ASSERT_TRUE(loader.next().has_value());
   EXPECT_EQ(whole_epoch(loader, 0).size(), 4u);
+}
+
+// Decoding only the crop of each JPEG changes nothing in the batches; a PNG under a .jpg name
+// goes through the whole-image path of the same option.
+TEST(DataLoader, PartialDecodeGivesTheSameBatchesAsWholeDecode) {
+  TempDir dir;
+  std::vector<Sample> samples = make_images(dir, 14, 90);
+  cv::imwrite(dir.file("pug_99.png"), test_image(70, 50, 99));
+  std::filesystem::rename(dir.file("pug_99.png"), dir.file("pug_99.jpg"));
+  samples = label_images(dir.path(), pets_label).samples;
+  LoaderOptions options = small_options(2);
+  DataLoader partial(samples, options);
+  options.partial_decode = false;
+  DataLoader whole(samples, options);
+  for (int64_t epoch : {0, 1, 2}) {
+    std::vector<Batch> a = whole_epoch(partial, epoch), b = whole_epoch(whole, epoch);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].sample_indices, b[i].sample_indices);
+      EXPECT_TRUE(torch::equal(a[i].images, b[i].images)) << "epoch " << epoch << " batch " << i;
+    }
+  }
+  EXPECT_EQ(partial.stats().skipped, 0u);
 }
 
 // DCT-scaled decoding when the crop is shrunk a lot: a different low-pass, close to the full path.

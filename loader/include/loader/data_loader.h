@@ -33,6 +33,10 @@ struct LoaderOptions {
   // much anyway, so the resize still shrinks. Faster, with pixel values slightly different from
   // PIL's full-size decode (bench/RESULTS.md has the measured difference).
   bool reduced_decode = false;
+  // Training: decode a JPEG's crop alone (its rows, and its columns to the JPEG's block grid),
+  // the crop being drawn from the header's size first. Same pixels as a full decode, less work;
+  // off decodes every image whole (kept to compare the two).
+  bool partial_decode = true;
 };
 
 struct Batch {
