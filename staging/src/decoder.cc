@@ -139,6 +139,7 @@ Status InflateGzip(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<Blo
     return Status::Error("truncated gzip stream: input ends" + At(consumed));
   }
   if (members == 0 && !member_started) return Status::Error("empty gzip stream");
+  if (restart_points) restart_points->End(output.produced());
   return output.Flush();
 }
 

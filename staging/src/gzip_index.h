@@ -1,16 +1,34 @@
 // Restart points inside a gzip stream, so that a later staging of the same archive can inflate
-// chunks in parallel. A restart point is ISA-L's whole decoder state at a known compressed and
-// decoded offset, plus the 32 KiB of output before it (the window back-references may reach).
+// chunks in parallel (the idea of zlib's zran and rapidgzip's index). A restart point is ISA-L's
+// whole decoder state where an output block filled, at known compressed and decoded offsets,
+// plus the 32 KiB of output before it that back-references may reach.
+//
+// The index file is written while the first staging inflates the archive sequentially (records
+// stream to disk: memory stays bounded), and is kept beside the archive or in a cache directory.
+// It records the archive's identity (size, mtime, checksum of its head and tail) and ISA-L's
+// version and state layout; any mismatch makes it ignored. While decoding in parallel, every
+// chunk must end with the CRC the first pass saw at the next point, else the staging fails and
+// is redone sequentially: a stale or damaged index never yields wrong output.
 #pragma once
 
 #include <isa-l/igzip_lib.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "block.h"
+#include "manifest.h"
+#include "staging/status.h"
 
 namespace staging {
 
 inline constexpr size_t kDeflateWindow = 32 * 1024;
+inline constexpr uint64_t kRestartSpacing = 16 << 20;  // decoded bytes between restart points
+inline constexpr char kGzipIndexSuffix[] = ".stageidx";
 
 // Receives restart points while a gzip stream is decoded sequentially.
 class RestartPointSink {
@@ -22,6 +40,48 @@ class RestartPointSink {
                      uint64_t decoded_offset, const std::byte* window_end) = 0;
   // The stream cannot be indexed (e.g. several gzip members); drop what was recorded.
   virtual void Abandon(const std::string& why) = 0;
+  // The stream decoded completely to `decoded_size` bytes.
+  virtual void End(uint64_t decoded_size) = 0;
 };
+
+// Writes an index file while the first staging decodes. Not thread-safe: the decoder's thread.
+class GzipIndexWriter : public RestartPointSink {
+ public:
+  // Starts `path` (through a temporary file beside it). Without a writable place, records nothing.
+  GzipIndexWriter(std::string path, const SourceIdentity& source);
+  ~GzipIndexWriter() override;
+  void Offer(const inflate_state& state, uint64_t compressed_offset, uint64_t decoded_offset,
+             const std::byte* window_end) override;
+  void Abandon(const std::string& why) override;
+  void End(uint64_t decoded_size) override;
+  // Seals the index once the stream decoded completely and staging succeeded; false if it
+  // could not (nothing is left behind then).
+  bool Commit();
+
+ private:
+  std::string path_, temp_;
+  FILE* file_ = nullptr;
+  uint64_t count_ = 0;
+  uint64_t last_decoded_ = 0;
+  std::optional<uint64_t> decoded_size_;
+};
+
+struct GzipIndex {
+  uint64_t decoded_size = 0;
+  uint64_t points = 0;
+  std::string path;  // the file holding the points, read per chunk
+};
+
+// Reads the index at `path` if it matches `source` and this build of ISA-L; false otherwise.
+bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIndex* index);
+
+// Where the index of `source` lives: beside it when that directory is writable, else in
+// `cache_dir` (empty: $XDG_CACHE_HOME/stage or ~/.cache/stage).
+std::string GzipIndexPath(const std::string& source, const std::string& cache_dir);
+
+// Inflates the gzip file `fd` on `threads` threads, chunk by chunk between restart points, and
+// pushes decoded blocks from `pool` to `out` in order. `source_bytes` counts compressed bytes read.
+Status InflateWithIndex(int fd, const GzipIndex& index, int threads, BlockPool& pool,
+                        BoundedQueue<BlockRef>& out, std::atomic<uint64_t>* source_bytes);
 
 }  // namespace staging

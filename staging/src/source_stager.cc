@@ -16,6 +16,7 @@
 #include "dir_tree.h"
 #include "entry_writer.h"
 #include "extractor.h"
+#include "gzip_index.h"
 #include "parallel_zstd.h"
 #include "sha256.h"
 #include "source_reader.h"
@@ -112,7 +113,7 @@ class SourceStager {
       dest_dir.reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     }
     ExtractResult result;
-    STAGING_RETURN_IF_ERROR(Transfer(source.get(), identity.size, &result));
+    STAGING_RETURN_IF_ERROR(TransferWithIndex(source.get(), identity, &result));
     if (options_.verify) STAGING_RETURN_IF_ERROR(Verify());
     // Forget the old record first: a crash from here on re-stages rather than trusting it.
     if (previous) {
@@ -131,7 +132,9 @@ class SourceStager {
     for (const std::string& path : result.created)
       entry.paths.push_back(JoinPath(job_.rel_dir, path));
     report_.warnings = std::move(result.warnings);
-    return manifest_.Record(entry);
+    STAGING_RETURN_IF_ERROR(manifest_.Record(entry));
+    if (index_writer_) index_writer_->Commit();  // only a fully staged archive leaves an index
+    return Status::Ok();
   }
 
   bool StillThere(const ManifestEntry& entry) {
@@ -176,6 +179,29 @@ class SourceStager {
     return Status::Ok();
   }
 
+  // A .tar.gz with a matching index inflates in parallel; one without records an index as it
+  // inflates. An index that turns out not to match is removed and the archive staged again
+  // sequentially, from a fresh staging area.
+  Status TransferWithIndex(int fd, const SourceIdentity& identity, ExtractResult* result) {
+    bool gzip = is_archive_ && codec_ == Codec::kGzip && options_.parallel_decode;
+    if (!gzip) return Transfer(fd, identity.size, result);
+    std::string index_path = GzipIndexPath(job_.path, options_.index_cache);
+    // --verify hashes the stream as the reader reads it, which the indexed path skips.
+    indexed_ = !options_.verify && LoadGzipIndex(index_path, identity, &index_);
+    if (indexed_) {
+      Status status = Transfer(fd, identity.size, result);
+      if (status.ok()) return status;
+      unlink(index_path.c_str());
+      STAGING_RETURN_IF_ERROR(RemoveTree(tmp_fd_.get(), area_name_));
+      area_name_.clear();
+      STAGING_RETURN_IF_ERROR(MakeArea());
+      *result = ExtractResult();
+      indexed_ = false;
+    }
+    index_writer_ = std::make_unique<GzipIndexWriter>(index_path, identity);
+    return Transfer(fd, identity.size, result);
+  }
+
   // Reader thread -> decoder thread -> this thread (parse and write).
   Status Transfer(int fd, uint64_t size, ExtractResult* result) {
     BlockPool source_pool(kSourceBlocks, kSourceBlockSize);
@@ -184,21 +210,23 @@ class SourceStager {
     BoundedQueue<BlockRef> decoded(kDecodedBlocks);
     Status read_status, decode_status;
     bool hash = options_.verify;
-    std::thread reader([&] {
-      auto source = MakeSourceReader(options_.io, fd, size, 0, source_pool, kReadsInFlight);
-      BlockRef block;
-      while ((read_status = source->Next(block)).ok() && block) {
-        counters_.source_bytes += block->size;
-        report_.source_bytes += block->size;
-        if (hash) sha_.Update(block->data.get(), block->size);
-        if (!compressed.Push(std::move(block))) break;
-      }
-      if (read_status.ok()) {
-        compressed.Close();
-      } else {
-        compressed.Fail();
-      }
-    });
+    std::thread reader;
+    if (!indexed_)
+      reader = std::thread([&] {
+        auto source = MakeSourceReader(options_.io, fd, size, 0, source_pool, kReadsInFlight);
+        BlockRef block;
+        while ((read_status = source->Next(block)).ok() && block) {
+          counters_.source_bytes += block->size;
+          report_.source_bytes += block->size;
+          if (hash) sha_.Update(block->data.get(), block->size);
+          if (!compressed.Push(std::move(block))) break;
+        }
+        if (read_status.ok()) {
+          compressed.Close();
+        } else {
+          compressed.Fail();
+        }
+      });
     bool decode_here = is_archive_ && (codec_ == Codec::kGzip || codec_ == Codec::kZstd);
     // Packed zstd (independent frames plus a seek table) decodes on every core. Declared before
     // the writer, which may still hold its blocks; nullptr falls back to the sequential decoder.
@@ -207,9 +235,16 @@ class SourceStager {
       parallel = MakeParallelZstdDecoder(fd, size);
     }
     std::thread decoder([&] {
-      decode_status = parallel ? parallel->Decode(compressed, decoded)
-                               : DecodeStream(decode_here ? codec_ : Codec::kNone, compressed,
-                                              decoded_pool, decoded);
+      if (indexed_) {
+        decode_status =
+            InflateWithIndex(fd, index_, static_cast<int>(std::thread::hardware_concurrency()),
+                             decoded_pool, decoded, &counters_.source_bytes);
+      } else if (parallel) {
+        decode_status = parallel->Decode(compressed, decoded);
+      } else {
+        decode_status = DecodeStream(decode_here ? codec_ : Codec::kNone, compressed, decoded_pool,
+                                     decoded, index_writer_.get());
+      }
       if (decode_status.ok() && read_status.ok()) {
         decoded.Close();
       } else if (read_status.ok()) {
@@ -248,7 +283,7 @@ class SourceStager {
       }
     }
     writer.reset();
-    reader.join();
+    if (reader.joinable()) reader.join();
     decoder.join();
     // The reader's and decoder's errors are the root cause of any parse error they led to.
     if (!read_status.ok()) return read_status;
@@ -303,6 +338,9 @@ class SourceStager {
   UniqueFd tmp_fd_, area_fd_;
   std::string area_name_;
   Sha256 sha_;
+  bool indexed_ = false;  // inflating a .tar.gz from its restart points
+  GzipIndex index_;
+  std::unique_ptr<GzipIndexWriter> index_writer_;
 };
 
 }  // namespace

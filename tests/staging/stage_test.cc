@@ -38,7 +38,7 @@ void MakeTree(const fs::path& root, bool portable) {
   WriteFile(root / "data/a.txt", "hello\n");
   WriteFile(root / "data/empty", "");
   WriteFile(root / "data/bytes.bin", Pattern(300'000, 1));
-  WriteFile(root / "data/large.bin", Pattern(5'000'000, 2));  // above the small-file chain size
+  WriteFile(root / "data/large.bin", Pattern(1'500'000, 2));  // above the small-file chain size
   WriteFile(root / "data/nested/deeper/still/leaf.txt", "leaf\n");
   WriteFile(root / "data/ünïcødé/日本語.txt", "utf-8\n");
   fs::create_directories(root / "data/empty_dir");

@@ -1,0 +1,268 @@
+// The gzip index: restart points recorded while inflating once, then chunks inflated in parallel
+// from them give the same bytes; an index for another archive, or a damaged one, never yields
+// wrong output.
+#include "gzip_index.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "block.h"
+#include "decoder.h"
+#include "manifest.h"
+#include "test_support.h"
+#include "unique_fd.h"
+
+namespace staging {
+namespace {
+
+using staging_test::Quote;
+using staging_test::ReadFile;
+using staging_test::RunCommand;
+using staging_test::TempDir;
+using staging_test::WriteFile;
+
+// Compressible but not trivially: words from a small vocabulary, seeded.
+std::string Text(size_t size, uint32_t seed) {
+  static const char* kWords[] = {"tensor ",  "batch ",   "epoch ",  "gradient ", "staging ",
+                                 "archive ", "deflate ", "window ", "pets\n",    "0123456789 "};
+  std::string s;
+  s.reserve(size + 16);
+  uint32_t x = seed | 1;
+  while (s.size() < size) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    s += kWords[x % 10];
+    if (x % 7 == 0) s += static_cast<char>('a' + x % 26);
+  }
+  s.resize(size);
+  return s;
+}
+
+SourceIdentity Identify(const std::filesystem::path& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY));
+  SourceIdentity id;
+  EXPECT_TRUE(IdentifySource(fd.get(), path.string(), &id).ok());
+  return id;
+}
+
+// Streams `path` through `decode` (the producer) and collects the decoded bytes.
+template <typename Producer>
+Status Collect(Producer produce, std::string* out) {
+  BlockPool pool(6, 4 << 20);
+  BoundedQueue<BlockRef> decoded(6);
+  Status status;
+  std::thread producer([&] {
+    status = produce(pool, decoded);
+    status.ok() ? decoded.Close() : decoded.Fail();
+  });
+  out->clear();
+  while (auto block = decoded.Pop())
+    out->append(reinterpret_cast<char*>((*block)->data.get()), (*block)->size);
+  producer.join();
+  return status;
+}
+
+Status InflateSequentially(const std::filesystem::path& path, RestartPointSink* sink,
+                           std::string* out) {
+  return Collect(
+      [&](BlockPool& pool, BoundedQueue<BlockRef>& decoded) {
+        BlockPool source_pool(4, 1 << 20);
+        BoundedQueue<BlockRef> compressed(4);
+        std::thread reader([&] {
+          UniqueFd fd(open(path.c_str(), O_RDONLY));
+          while (true) {
+            BlockRef block = source_pool.Acquire();
+            ssize_t n = read(fd.get(), block->data.get(), block->capacity);
+            if (n <= 0) break;
+            block->size = n;
+            compressed.Push(std::move(block));
+          }
+          compressed.Close();
+        });
+        Status s = DecodeStream(Codec::kGzip, compressed, pool, decoded, sink);
+        reader.join();
+        return s;
+      },
+      out);
+}
+
+class GzipIndexTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    original_ = Text(70 << 20, 11);
+    WriteFile(dir_ / "data", original_);
+    ASSERT_EQ(RunCommand("gzip -6 " + Quote(dir_ / "data")).exit_code, 0);
+    archive_ = dir_ / "data.gz";
+    index_path_ = archive_.string() + kGzipIndexSuffix;
+  }
+
+  void BuildIndex() {
+    GzipIndexWriter writer(index_path_, Identify(archive_));
+    std::string out;
+    ASSERT_TRUE(InflateSequentially(archive_, &writer, &out).ok());
+    ASSERT_EQ(out, original_);
+    ASSERT_TRUE(writer.Commit());
+  }
+
+  Status InflateParallel(const GzipIndex& index, int threads, std::string* out) {
+    UniqueFd fd(open(archive_.c_str(), O_RDONLY));
+    std::atomic<uint64_t> read_bytes{0};
+    return Collect(
+        [&](BlockPool& pool, BoundedQueue<BlockRef>& decoded) {
+          return InflateWithIndex(fd.get(), index, threads, pool, decoded, &read_bytes);
+        },
+        out);
+  }
+
+  TempDir dir_;
+  std::string original_;
+  std::filesystem::path archive_;
+  std::string index_path_;
+};
+
+TEST_F(GzipIndexTest, ParallelInflateFromTheIndexGivesTheSameBytes) {
+  BuildIndex();
+  GzipIndex index;
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  EXPECT_GE(index.points, 3u) << "70 MiB at one point per 16 MiB";
+  EXPECT_EQ(index.decoded_size, original_.size());
+  for (int threads : {1, 2, 4}) {
+    std::string out;
+    Status status = InflateParallel(index, threads, &out);
+    ASSERT_TRUE(status.ok()) << status.message();
+    EXPECT_TRUE(out == original_) << "threads " << threads;
+  }
+}
+
+TEST_F(GzipIndexTest, IndexOfAnotherVersionOfTheArchiveIsIgnored) {
+  BuildIndex();
+  // Same size, different content: rewrite the archive from different data of the same length.
+  SourceIdentity before = Identify(archive_);
+  std::string bytes = ReadFile(archive_);
+  bytes[bytes.size() / 2] ^= 0x55;
+  WriteFile(archive_, bytes);
+  GzipIndex index;
+  SourceIdentity after = Identify(archive_);
+  EXPECT_FALSE(after == before);
+  EXPECT_FALSE(LoadGzipIndex(index_path_, after, &index));
+}
+
+TEST_F(GzipIndexTest, DamagedRestartPointIsDetectedNotDecodedWrong) {
+  BuildIndex();
+  std::string bytes = ReadFile(index_path_);
+  // Corrupt the middle of the first record's saved state and window.
+  for (size_t i = 0; i < 4096; ++i) bytes[200 + 50'000 + i] ^= 0xA5;
+  WriteFile(index_path_, bytes);
+  GzipIndex index;
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  std::string out;
+  Status status = InflateParallel(index, 2, &out);
+  EXPECT_FALSE(status.ok()) << "the record's checksum must catch the damage";
+  EXPECT_NE(status.message().find("gzip index"), std::string::npos) << status.message();
+}
+
+TEST_F(GzipIndexTest, TruncatedIndexFileIsIgnored) {
+  BuildIndex();
+  std::string bytes = ReadFile(index_path_);
+  WriteFile(index_path_, bytes.substr(0, bytes.size() - 1000));
+  GzipIndex index;
+  EXPECT_FALSE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+}
+
+TEST_F(GzipIndexTest, MultiMemberGzipIsNotIndexed) {
+  std::string second = Text(20 << 20, 3);
+  WriteFile(dir_ / "more", second);
+  ASSERT_EQ(RunCommand("gzip -c " + Quote(dir_ / "more") + " >> " + Quote(archive_)).exit_code, 0);
+  GzipIndexWriter writer(index_path_, Identify(archive_));
+  std::string out;
+  ASSERT_TRUE(InflateSequentially(archive_, &writer, &out).ok());
+  EXPECT_TRUE(out == original_ + second);
+  EXPECT_FALSE(writer.Commit());
+  EXPECT_FALSE(std::filesystem::exists(index_path_));
+}
+
+}  // namespace
+}  // namespace staging
+
+namespace staging {
+namespace {
+
+using staging_test::Snapshot;
+using staging_test::StageBinary;
+
+// Through the program: the first staging leaves an index beside the archive, a re-stage uses it
+// and gives the same tree; a read-only source directory keeps the index in the cache instead.
+class GzipIndexCliTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 6; ++i) {
+      WriteFile(dir_ / "tree/set" / ("part" + std::to_string(i)), Text(4 << 20, 100 + i));
+    }
+    std::filesystem::create_directories(dir_ / "source");
+    ASSERT_EQ(RunCommand("tar -czf " + Quote(dir_ / "source/set.tar.gz") + " -C " +
+                         Quote(dir_ / "tree") + " set")
+                  .exit_code,
+              0);
+  }
+  staging_test::RunResult Stage(const std::string& to, const std::string& env = "") {
+    return RunCommand(env + StageBinary() + " --force --from " + Quote(dir_ / "source") + " --to " +
+                      Quote(dir_ / to));
+  }
+  TempDir dir_;
+};
+
+TEST_F(GzipIndexCliTest, RestageUsesTheIndexAndGivesTheSameTree) {
+  auto first = Stage("first");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_TRUE(std::filesystem::exists(dir_ / "source/set.tar.gz.stageidx"));
+  auto index_time = std::filesystem::last_write_time(dir_ / "source/set.tar.gz.stageidx");
+  auto second = Stage("second");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(std::filesystem::last_write_time(dir_ / "source/set.tar.gz.stageidx"), index_time)
+      << "a matching index is used, not rebuilt";
+  EXPECT_EQ(Snapshot(dir_ / "tree"), Snapshot(dir_ / "second"));
+  EXPECT_EQ(Snapshot(dir_ / "first"), Snapshot(dir_ / "second"));
+}
+
+TEST_F(GzipIndexCliTest, DamagedIndexIsRebuiltAndTheTreeIsStillRight) {
+  ASSERT_EQ(Stage("first").exit_code, 0);
+  std::string index = ReadFile(dir_ / "source/set.tar.gz.stageidx");
+  for (size_t i = 300; i < index.size() - 100; i += 997) index[i] ^= 0x5a;
+  WriteFile(dir_ / "source/set.tar.gz.stageidx", index);
+  auto second = Stage("second");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(Snapshot(dir_ / "tree"), Snapshot(dir_ / "second"));
+  EXPECT_NE(ReadFile(dir_ / "source/set.tar.gz.stageidx"), index) << "rebuilt after the mismatch";
+}
+
+TEST_F(GzipIndexCliTest, ReadOnlySourceKeepsTheIndexInTheCache) {
+  if (geteuid() == 0) {
+    // Root writes anywhere: make the directory unwritable in a way root respects.
+    if (RunCommand("chattr +i " + Quote(dir_ / "source")).exit_code != 0) {
+      GTEST_SKIP() << "cannot make a read-only directory here (chattr unavailable)";
+    }
+  } else {
+    std::filesystem::permissions(dir_ / "source", std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::remove);
+  }
+  std::string env = "XDG_CACHE_HOME=" + Quote(dir_ / "cache") + " ";
+  auto first = Stage("first", env);
+  auto second = Stage("second", env);
+  RunCommand("chattr -i " + Quote(dir_ / "source"));
+  std::filesystem::permissions(dir_ / "source", std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::add);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "source/set.tar.gz.stageidx"));
+  bool cached = false;
+  for (auto& entry : std::filesystem::directory_iterator(dir_ / "cache/stage")) {
+    cached |= entry.path().string().ends_with(kGzipIndexSuffix);
+  }
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(Snapshot(dir_ / "tree"), Snapshot(dir_ / "second"));
+}
+
+}  // namespace
+}  // namespace staging
