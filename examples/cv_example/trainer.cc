@@ -121,7 +121,7 @@ class AutocastGuard {
 // Dynamic loss scaling for fp16, with GradScaler's defaults: scale 2^16, halved (and the step
 // skipped) when a gradient overflows, doubled after 2000 clean steps. LibTorch has no GradScaler.
 // Checking for overflow reads one value back from the device per step, a sync GradScaler avoids;
-// with only the classifier trained that costs little.
+// it costs little next to a training step.
 class LossScaler {
  public:
   explicit LossScaler(bool enabled) : enabled_(enabled) {}
@@ -129,20 +129,22 @@ class LossScaler {
   // Unscales the gradients; false when one is not finite, and the optimizer step must be skipped.
   bool unscale(const std::vector<torch::Tensor>& params) {
     if (!enabled_) return true;
-    bool finite = true;
+    std::vector<torch::Tensor> finite;
     for (const auto& p : params) {
       if (!p.grad().defined()) continue;
       p.grad().mul_(1.0 / scale_);
-      finite = finite && torch::isfinite(p.grad()).all().item<bool>();
+      finite.push_back(torch::isfinite(p.grad()).all());
     }
-    if (!finite) {
+    // One read-back for all the gradients.
+    const bool all_finite = finite.empty() || torch::stack(finite).all().item<bool>();
+    if (!all_finite) {
       scale_ /= 2;
       clean_steps_ = 0;
     } else if (++clean_steps_ == 2000) {
       scale_ *= 2;
       clean_steps_ = 0;
     }
-    return finite;
+    return all_finite;
   }
 
  private:
