@@ -109,7 +109,20 @@ fs::path MakeArchive(const Case& c, const fs::path& tree, const fs::path& dir) {
   return archive;
 }
 
-class StageMatchesGnuTar : public testing::TestWithParam<Case> {};
+// Each case: the archive in work/source, and GNU tar's extraction of it in work/gnu.
+class StageMatchesGnuTar : public testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    const Case& c = GetParam();
+    MakeTree(work_ / "tree", c.format == "ustar");
+    fs::create_directories(work_ / "source");
+    fs::path archive = MakeArchive(c, work_ / "tree", work_ / "source");
+    fs::create_directories(work_ / "gnu");
+    auto tar = RunCommand("tar -xpf " + Quote(archive) + " -C " + Quote(work_ / "gnu"));
+    ASSERT_EQ(tar.exit_code, 0) << tar.err;
+  }
+  TempDir work_;
+};
 
 // GNU tar leaves some directories of bsdtar-made archives with the extraction time instead of
 // the archived one (stage restores the archived time): for those, directory times are left out.
@@ -120,14 +133,7 @@ void ExpectSameTree(const Case& c, const fs::path& gnu, const fs::path& staged) 
 
 TEST_P(StageMatchesGnuTar, CliExtractsTheSameTree) {
   const Case& c = GetParam();
-  TempDir work;
-  MakeTree(work / "tree", c.format == "ustar");
-  fs::create_directories(work / "source");
-  fs::path archive = MakeArchive(c, work / "tree", work / "source");
-  fs::create_directories(work / "gnu");
-  auto tar = RunCommand("tar -xpf " + Quote(archive) + " -C " + Quote(work / "gnu"));
-  ASSERT_EQ(tar.exit_code, 0) << tar.err;
-
+  const TempDir& work = work_;
   std::string env = c.plain_io ? "STAGE_NO_IO_URING=1 " : "";
   auto staged = RunCommand(env + StageBinary() + " --from " + Quote(work / "source") + " --to " +
                            Quote(work / "out"));
@@ -140,13 +146,7 @@ TEST_P(StageMatchesGnuTar, CliExtractsTheSameTree) {
 
 TEST_P(StageMatchesGnuTar, LibraryExtractsTheSameTree) {
   const Case& c = GetParam();
-  TempDir work;
-  MakeTree(work / "tree", c.format == "ustar");
-  fs::create_directories(work / "source");
-  fs::path archive = MakeArchive(c, work / "tree", work / "source");
-  fs::create_directories(work / "gnu");
-  ASSERT_EQ(RunCommand("tar -xpf " + Quote(archive) + " -C " + Quote(work / "gnu")).exit_code, 0);
-
+  const TempDir& work = work_;
   staging::StageOptions options;
   options.from = (work / "source").string();
   options.to = (work / "out").string();
