@@ -2,6 +2,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <unistd.h>
+#include <zstd.h>
 
 #include <cstring>
 
@@ -51,6 +53,24 @@ bool LooksLikeTarArchive(const std::byte* head, size_t size) {
   }
   archive_read_free(a);
   return is_tar;
+}
+
+uint64_t DeclaredDecodedSize(int fd, uint64_t size, Codec codec) {
+  if (codec == Codec::kGzip && size >= 18) {
+    unsigned char trailer[4];
+    if (pread(fd, trailer, 4, static_cast<off_t>(size - 4)) != 4) return 0;
+    return uint64_t{trailer[0]} | uint64_t{trailer[1]} << 8 | uint64_t{trailer[2]} << 16 |
+           uint64_t{trailer[3]} << 24;
+  }
+  if (codec == Codec::kZstd) {
+    unsigned char header[18];  // the largest frame header
+    ssize_t n = pread(fd, header, sizeof header, 0);
+    if (n <= 0) return 0;
+    unsigned long long declared = ZSTD_getFrameContentSize(header, static_cast<size_t>(n));
+    return declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR ? 0
+                                                                                      : declared;
+  }
+  return 0;
 }
 
 }  // namespace staging

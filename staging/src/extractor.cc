@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +25,11 @@ namespace {
 constexpr mode_t kAllowedModeBits = 0777 & ~(S_IWGRP | S_IWOTH);
 constexpr size_t kCopyBlockSize = 1 << 20;
 constexpr size_t kCopyBlocks = 8;
+// While writing, free space and inodes are checked again after this much data or this many
+// entries, and before any entry this large: the disk may fill from elsewhere, and a compressed
+// archive declares its size only as a hint.
+constexpr uint64_t kRoomCheckBytes = 16 << 20;
+constexpr uint64_t kRoomCheckEntries = 1024;
 
 // Feeds libarchive from the decoded queue, keeping the block it is reading alive.
 class DecodedStream {
@@ -183,6 +189,7 @@ class Extractor {
     mode_t mode = archive_entry_perm(entry) & kAllowedModeBits;
     uint64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
     if (result_->bytes + size > options_.max_bytes) return ByteLimit();
+    STAGING_RETURN_IF_ERROR(CheckRoomWhileWriting(size));
     timespec mtime{archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
     result_->created.push_back(path.joined());
     if (archive_entry_sparse_count(entry) > 0) return SparseFile(a, dirfd, path, mode, size, mtime);
@@ -341,6 +348,26 @@ class Extractor {
     return Status::Ok();
   }
 
+  Status CheckRoomWhileWriting(uint64_t size) {
+    unchecked_bytes_ += size;
+    if (++unchecked_entries_ < kRoomCheckEntries && unchecked_bytes_ < kRoomCheckBytes) {
+      return Status::Ok();
+    }
+    unchecked_bytes_ = unchecked_entries_ = 0;
+    struct statvfs vfs;
+    if (fstatvfs(root_fd_, &vfs) < 0) return Status::Ok();
+    uint64_t free_bytes = uint64_t{vfs.f_bavail} * vfs.f_frsize;
+    if (size > free_bytes) {
+      return Status::Error("not enough space in the destination: needs " + std::to_string(size) +
+                               " bytes for this entry, " + std::to_string(free_bytes) + " free",
+                           ENOSPC);
+    }
+    if (vfs.f_files > 0 && vfs.f_favail == 0) {
+      return Status::Error("not enough inodes in the destination: none free", ENOSPC);
+    }
+    return Status::Ok();
+  }
+
   Status ByteLimit() {
     return Status::Error("more than " + std::to_string(options_.max_bytes) +
                          " bytes of data (size limit; a decompression bomb?)");
@@ -360,6 +387,7 @@ class Extractor {
   BlockPool copies_;
   BlockRef copy_;
   DecodedStream* stream_ = nullptr;
+  uint64_t unchecked_bytes_ = 0, unchecked_entries_ = 0;
   std::unordered_set<uint64_t> seen_;  // hashes of names created: duplicates need a drain
   std::vector<DirectoryMetadata> directories_;
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> last_entry_{nullptr,

@@ -104,7 +104,8 @@ class SourceStager {
     }
     STAGING_RETURN_IF_ERROR(Detect(source.get(), identity.size));
     STAGING_RETURN_IF_ERROR(MakeArea());
-    STAGING_RETURN_IF_ERROR(CheckRoom(dest_fd_, identity.size, 1));
+    uint64_t declared = is_archive_ ? DeclaredDecodedSize(source.get(), identity.size, codec_) : 0;
+    STAGING_RETURN_IF_ERROR(CheckRoom(dest_fd_, std::max(identity.size, declared), 1));
     UniqueFd dest_dir;
     {
       DirTree tree(dest_fd_, 0755);

@@ -32,7 +32,15 @@ bool IsOwnFile(const std::string& name) {
     return name.size() >= suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  return name == kStageDir || ends_with(".stageidx");
+  return name == kStageDir || ends_with(".stageidx") ||
+         name.find(".stageidx.tmp.") != std::string::npos;
+}
+
+// NAME.sha256 beside NAME is the checksum --verify reads, not data.
+bool IsChecksumOfSibling(const fs::path& path) {
+  std::error_code ec;
+  return path.extension() == ".sha256" &&
+         fs::is_regular_file(fs::path(path).replace_extension(), ec);
 }
 
 Status CollectSources(const fs::path& root, std::vector<SourceJob>* jobs) {
@@ -56,6 +64,7 @@ Status CollectSources(const fs::path& root, std::vector<SourceJob>* jobs) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
+    if (IsChecksumOfSibling(it->path())) continue;
     if (!it->is_regular_file(ec)) continue;
     fs::path rel = it->path().lexically_relative(base);
     jobs->push_back({it->path().string(), rel.parent_path().string(), rel.string(),
