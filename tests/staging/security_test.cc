@@ -187,6 +187,14 @@ TEST_F(ContainmentTest, FileThroughAnInBoundsSymlinkIsRefused) {
   ExpectNothingVisible();
 }
 
+TEST_F(ContainmentTest, FileBelowAnInBoundsSymlinkedDirectoryIsRefused) {
+  // The symlink is a middle component of the parent: the walk must not follow it either.
+  auto report =
+      StageTar({Dir("sub"), Dir("sub/deeper"), Symlink("x", "sub"), File("x/deeper/evil", "bad")});
+  ExpectRefused(report, "x/deeper/evil", "not a directory (a symlink or a file; refused");
+  ExpectNothingVisible();
+}
+
 TEST_F(ContainmentTest, SymlinkThenDirectoryOfTheSameNameIsContained) {
   auto report = StageTar({Dir("sub"), Symlink("x", "sub"), Dir("x"), File("x/f", "data")});
   ASSERT_TRUE(report.ok()) << Joined(report.failures());
