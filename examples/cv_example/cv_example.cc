@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
       "epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs")(
       "batch_size", po::value(&c.batch_size)->default_value(c.batch_size), "images per batch")(
       "image_size", po::value(&c.image_size)->default_value(c.image_size),
-      "side of the square model input")("lr", po::value(&c.lr)->default_value(c.lr),
+      "side of the square model input")("lr", po::value(&c.lr)->default_value(c.lr, "3e-2"),
                                         "OneCycle peak learning rate")(
       "seed", po::value(&c.seed)->default_value(c.seed), "seed of the split, crops and init")(
       "cpu", po::bool_switch(&c.cpu), "run on the CPU even when CUDA is available")(

@@ -27,7 +27,6 @@ class OneCycle {
   double beta1(int64_t step) const;
   double initial_lr() const { return options_.max_lr / options_.div_factor; }
   double final_lr() const { return initial_lr() / options_.final_div_factor; }
-  int64_t total_steps() const { return options_.total_steps; }
 
  private:
   // Where `step` lies: the phase (0 warm-up, 1 annealing) and the fraction of it done.
