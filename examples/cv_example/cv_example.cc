@@ -43,40 +43,41 @@ int main(int argc, char** argv) {
   prefer_passive_openmp(argv);
   cv_example::TrainConfig c;
   po::options_description options(kUsage);
-  options.add_options()("help", "this text")("data_dir", po::value(&c.data_dir)->required(),
-                                             "directory of .jpg images")(
-      "epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs")(
-      "batch_size", po::value(&c.batch_size)->default_value(c.batch_size), "images per batch")(
-      "image_size", po::value(&c.image_size)->default_value(c.image_size),
-      "side of the square model input")("lr", po::value(&c.lr)->default_value(c.lr, "3e-2"),
-                                        "OneCycle peak learning rate")(
-      "seed", po::value(&c.seed)->default_value(c.seed), "seed of the split, crops and init")(
-      "cpu", po::bool_switch(&c.cpu), "run on the CPU even when CUDA is available")(
-      "mixed_precision", po::value(&c.mixed_precision)->default_value(c.mixed_precision),
-      "no, bf16 or fp16 (autocast; fp16 adds loss scaling and needs CUDA)")(
-      "model", po::value(&c.model)->default_value(c.model),
-      "resnet50d, resnet50, resnet34, resnet26d, resnet18d, resnet18 or resnet10t")(
-      "weights", po::value(&c.weights), "initial weights, .safetensors with timm names")(
-      "train_all", po::bool_switch(&c.train_all), "train every layer, not only fc")(
-      "output_dir", po::value(&c.output_dir),
-      "where checkpoints and the final model.safetensors go")(
-      "checkpointing_steps", po::value(&c.checkpointing_steps),
-      "save a checkpoint every N steps, or at each epoch's end with 'epoch'")(
-      "keep_checkpoints", po::value(&c.keep_checkpoints)->default_value(c.keep_checkpoints),
-      "keep only the newest K checkpoints (0: all)")(
-      "resume_from_checkpoint", po::value(&c.resume_from_checkpoint),
-      "continue from a checkpoint file, or 'latest' in --output_dir (none there: start afresh)")(
-      "eval_only", po::bool_switch(&c.eval_only),
-      "evaluate every image of --data_dir (no split, no training); prints \"eval: XX.XX\"")(
-      "predictions_out", po::value(&c.predictions_out),
-      "CSV of the last evaluation: file,true_label,predicted_label,logit")(
-      "workers", po::value(&c.workers)->default_value(c.workers),
-      "decoding threads (0: one per core)")("threads",
-                                            po::value(&c.threads)->default_value(c.threads),
-                                            "intra-op threads for CPU compute (0: one per core)")(
-      "fast_decode", po::bool_switch(&c.fast_decode),
-      "decode JPEGs at reduced size when the crop shrinks anyway (faster, pixels differ slightly)")(
-      "json", po::bool_switch(&c.json), "also print one JSON line per epoch on stdout");
+  auto add = options.add_options();
+  add("help", "this text");
+  add("data_dir", po::value(&c.data_dir)->required(), "directory of .jpg images");
+  add("epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs");
+  add("batch_size", po::value(&c.batch_size)->default_value(c.batch_size), "images per batch");
+  add("image_size", po::value(&c.image_size)->default_value(c.image_size),
+      "side of the square model input");
+  add("lr", po::value(&c.lr)->default_value(c.lr, "3e-2"), "OneCycle peak learning rate");
+  add("seed", po::value(&c.seed)->default_value(c.seed), "seed of the split, crops and init");
+  add("cpu", po::bool_switch(&c.cpu), "run on the CPU even when CUDA is available");
+  add("mixed_precision", po::value(&c.mixed_precision)->default_value(c.mixed_precision),
+      "no, bf16 or fp16 (autocast; fp16 adds loss scaling and needs CUDA)");
+  add("model", po::value(&c.model)->default_value(c.model),
+      "resnet50d, resnet50, resnet34, resnet26d, resnet18d, resnet18 or resnet10t");
+  add("weights", po::value(&c.weights), "initial weights, .safetensors with timm names");
+  add("train_all", po::bool_switch(&c.train_all), "train every layer, not only fc");
+  add("output_dir", po::value(&c.output_dir),
+      "where checkpoints and the final model.safetensors go");
+  add("checkpointing_steps", po::value(&c.checkpointing_steps),
+      "save a checkpoint every N steps, or at each epoch's end with 'epoch'");
+  add("keep_checkpoints", po::value(&c.keep_checkpoints)->default_value(c.keep_checkpoints),
+      "keep only the newest K checkpoints (0: all)");
+  add("resume_from_checkpoint", po::value(&c.resume_from_checkpoint),
+      "continue from a checkpoint file, or 'latest' in --output_dir (none there: start afresh)");
+  add("eval_only", po::bool_switch(&c.eval_only),
+      "evaluate every image of --data_dir (no split, no training); prints \"eval: XX.XX\"");
+  add("predictions_out", po::value(&c.predictions_out),
+      "CSV of the last evaluation: file,true_label,predicted_label,logit");
+  add("workers", po::value(&c.workers)->default_value(c.workers),
+      "decoding threads (0: one per core)");
+  add("threads", po::value(&c.threads)->default_value(c.threads),
+      "intra-op threads for CPU compute (0: one per core)");
+  add("fast_decode", po::bool_switch(&c.fast_decode),
+      "decode JPEGs at reduced size when the crop shrinks anyway (faster, pixels differ slightly)");
+  add("json", po::bool_switch(&c.json), "also print one JSON line per epoch on stdout");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);

@@ -374,12 +374,13 @@ int main(int argc, char** argv) {
       "  make_pets --out /tmp/pets --count 740\n"
       "  make_pets --archive persistent-disk/cv_example/images.tar.gz --count 7390\n\n"
       "Options");
-  options.add_options()("help", "this text")("out", po::value(&out),
-                                             "directory for the images (created)")(
-      "count", po::value(&count)->required(), "number of images")(
-      "seed", po::value(&seed)->default_value(seed), "seed of everything drawn")(
-      "archive", po::value(&archive), "also (or only) write this tar.gz, entries under images/")(
-      "threads", po::value(&threads)->default_value(0), "threads (0: one per core)");
+  auto add = options.add_options();
+  add("help", "this text");
+  add("out", po::value(&out), "directory for the images (created)");
+  add("count", po::value(&count)->required(), "number of images");
+  add("seed", po::value(&seed)->default_value(seed), "seed of everything drawn");
+  add("archive", po::value(&archive), "also (or only) write this tar.gz, entries under images/");
+  add("threads", po::value(&threads)->default_value(0), "threads (0: one per core)");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);
