@@ -143,7 +143,7 @@ cv::Vec3f hue_colour(double degrees, double saturation, double v) {
 // Draws the picture of class `label` with everything else drawn from `rng`.
 cv::Mat draw(int label, Random& rng) {
   // Sizes like the real photos: mostly about 500 wide, landscape 4:3 more often than not.
-  const int width = static_cast<int>(std::clamp(rng.uniform(300, 700), 200.0, 800.0));
+  const int width = static_cast<int>(rng.uniform(300, 700));
   const double shape = rng.uniform(0, 1);
   const double aspect = shape < 0.65 ? 0.75 : shape < 0.85 ? 1.333 : 1.0;
   const int height =

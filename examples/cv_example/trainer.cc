@@ -332,6 +332,9 @@ std::string Trainer::resume() {
   }
   std::cerr << "cv_example: resumed from " << path << " at epoch " << progress_.epoch << ", step "
             << progress_.step_in_epoch << " of " << steps_per_epoch_ << "\n";
+  if (progress_.epoch >= config_.epochs) {
+    std::cerr << "cv_example: that run had finished its " << config_.epochs << " epochs\n";
+  }
   return {};
 }
 
