@@ -1,6 +1,7 @@
 // loader_bench [--data_dir DIR] [--threads N] [benchmark flags]
 // Images per second for decode_only (read + decode, no transform), train_pipeline (DataLoader,
-// RandomResizedCrop 224), train_pipeline_reduced (the same with reduced_decode) and eval_pipeline
+// RandomResizedCrop 224), train_pipeline_reduced (the same with reduced_decode),
+// train_pipeline_whole (the same decoding whole images, partial_decode off) and eval_pipeline
 // (Resize 224), each for 1 and 2 threads plus --threads N if given. One iteration is one pass over
 // the directory's .jpg files. Without --data_dir, 24 synthetic 500x375 JPEGs are made in a
 // temporary directory.
@@ -67,12 +68,13 @@ void decode_only(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(samples().size()));
 }
 
-void pipeline(benchmark::State& state, loader::Mode mode, bool reduced) {
+void pipeline(benchmark::State& state, loader::Mode mode, bool reduced, bool partial = true) {
   loader::LoaderOptions options;
   options.threads = static_cast<int>(state.range(0));
   options.mode = mode;
   options.shuffle = mode == loader::Mode::kTrain;
   options.reduced_decode = reduced;
+  options.partial_decode = partial;
   loader::DataLoader data(samples(), options);
   int64_t epoch = 0, images = 0;
   for (auto _ : state) {
@@ -122,6 +124,8 @@ int main(int argc, char** argv) {
   add("train_pipeline", [](benchmark::State& s) { pipeline(s, loader::Mode::kTrain, false); });
   add("train_pipeline_reduced",
       [](benchmark::State& s) { pipeline(s, loader::Mode::kTrain, true); });
+  add("train_pipeline_whole",
+      [](benchmark::State& s) { pipeline(s, loader::Mode::kTrain, false, false); });
   add("eval_pipeline", [](benchmark::State& s) { pipeline(s, loader::Mode::kEval, false); });
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
