@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <csetjmp>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
 
@@ -156,6 +157,8 @@ Decoded decode_gif(std::span<const uint8_t> bytes) {
   return {bgr, ""};
 }
 
+constexpr uint64_t kMaxPixels = uint64_t(1) << 30;  // OpenCV's CV_IO_MAX_IMAGE_PIXELS default
+
 // libjpeg reports errors through error_exit, which must not return: jump back to the decoder.
 struct JpegErrors {
   jpeg_error_mgr pub;
@@ -228,6 +231,11 @@ bool run_jpeg(JpegJob* job) {
     cinfo.scale_num = 1;
     cinfo.scale_denom = static_cast<unsigned>(job->reduce);
   }
+  // A forged header could claim 65500 x 65500; refuse what OpenCV's imdecode refuses too.
+  if (uint64_t(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
+    job->result.error = "JPEG: image too large";
+    return false;
+  }
   jpeg_start_decompress(&cinfo);
   JDIMENSION first_row = 0, end_row = cinfo.output_height;
   if (const cv::Rect* region = job->region) {
@@ -295,7 +303,13 @@ Decoded decode_jpeg(std::span<const uint8_t> bytes, int reduce, const cv::Rect* 
   job.bytes = bytes;
   job.reduce = reduce;
   job.region = region;
-  if (!run_jpeg(&job)) job.result.bgr.release();
+  bool ok = false;
+  try {
+    ok = run_jpeg(&job);
+  } catch (const std::exception& e) {  // the output's allocation
+    job.result.error = std::string("JPEG: ") + e.what();
+  }
+  if (!ok) job.result.bgr.release();
   job.result.warnings = static_cast<int>(job.cinfo.err->num_warnings);
   return std::move(job.result);
 }

@@ -306,6 +306,18 @@ TEST(DecodeImage, LibjpegErrorIsReturnedNotFatal) {
   EXPECT_FALSE(decode_image_region(bytes, {0, 0, 8, 8}).ok());
 }
 
+TEST(DecodeImage, HeaderClaimingAHugeImageIsRefused) {
+  std::vector<uint8_t> bytes = encode_jpeg(test_image(40, 24), jpeg_layouts()[0]);
+  const uint8_t sof0[] = {0xFF, 0xC0};
+  auto sof = std::search(bytes.begin(), bytes.end(), std::begin(sof0), std::end(sof0));
+  ASSERT_NE(sof, bytes.end());
+  for (int i : {5, 6, 7, 8}) sof[i] = i % 2 ? 0xFF : 0xDC;  // 65500 x 65500, 4.3 gigapixels
+  Decoded d = decode_image(bytes);
+  EXPECT_FALSE(d.ok());
+  EXPECT_NE(d.error.find("too large"), std::string::npos) << d.error;
+  EXPECT_FALSE(decode_image_region(bytes, {0, 0, 8, 8}).ok());
+}
+
 // Crops of every layout and size, touching each edge, straddling and hugging iMCU boundaries, or
 // covering everything: the region decode's pixels equal the full decode's, and only the region's
 // rows are produced.
