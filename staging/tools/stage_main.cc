@@ -169,7 +169,10 @@ int RunStage(const std::vector<std::string>& args) {
   }
   for (const std::string& failure : report.failures())
     std::cerr << "stage: error: " << failure << "\n";
-  double mbps = report.seconds > 0 ? report.bytes / report.seconds / 1e6 : 0;
+  // The rate counts only what this run wrote: already staged sources cost nothing.
+  uint64_t written = 0;
+  for (const auto& a : report.archives) written += a.already_staged ? 0 : a.bytes;
+  double mbps = report.seconds > 0 ? written / report.seconds / 1e6 : 0;
   std::fprintf(
       stderr,
       "stage: %zu sources (%u already staged), %llu files, %llu bytes, %.2f s, %.0f MB/s%s\n",
