@@ -77,6 +77,12 @@ struct Case {
   bool plain_io;
 };
 
+// Readable case names in test output instead of the object's bytes.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.tool << " tar, " << c.format << ", " << c.codec << ", "
+      << (c.plain_io ? "plain" : "io_uring");
+}
+
 std::string Name(const testing::TestParamInfo<Case>& info) {
   return info.param.tool + "_" + info.param.format + "_" + info.param.codec +
          (info.param.plain_io ? "_plain" : "_uring");
