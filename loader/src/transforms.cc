@@ -104,14 +104,16 @@ void horizontal_row(const uint8_t* in, const AxisWeights& axis, int out_width, u
   }
 }
 
-// The same with one pixel's three channels in one SSE4.1 register: a 4-byte load per tap, which
-// reads one byte past the pixel, so windows that reach the row's last pixel load 3 bytes instead.
+// The same with one pixel's three channels in one SSE4.1 register, from output pixel `x0` on: a
+// 4-byte load per tap, which reads one byte past the pixel, so windows that reach the row's last
+// pixel load 3 bytes instead.
 __attribute__((target("sse4.1"))) void horizontal_row_sse41(const uint8_t* in, int in_width,
-                                                            const AxisWeights& axis, int out_width,
-                                                            uint8_t* out) {
+                                                            const AxisWeights& axis, int x0,
+                                                            int out_width, uint8_t* out) {
   const int taps = axis.taps;
-  const int32_t* k = axis.weights.data();
-  for (int xx = 0; xx < out_width; ++xx, out += 3, k += taps) {
+  const int32_t* k = axis.weights.data() + static_cast<size_t>(x0) * taps;
+  out += static_cast<size_t>(x0) * 3;
+  for (int xx = x0; xx < out_width; ++xx, out += 3, k += taps) {
     const uint8_t* p = in + axis.first[xx] * 3;
     const bool reaches_end = axis.first[xx] + taps >= in_width;
     __m128i sum = _mm_set1_epi32(kHalf);
@@ -133,13 +135,92 @@ __attribute__((target("sse4.1"))) void horizontal_row_sse41(const uint8_t* in, i
   }
 }
 
+// The horizontal pass with AVX2 16-bit multiply-adds, two output pixels at a time (one per 128-bit
+// lane) and two taps per multiply-add. A 22-bit weight does not fit 16 bits, so each is split as
+// w = hi * 2^15 + lo with lo in [0, 2^15): the sum over taps of pixel * w is then exactly
+// (sum of pixel * hi) * 2^15 + sum of pixel * lo, the same integer the scalar code computes
+// (32-bit wrap-around cannot change it, since the final sum fits as it does there).
+constexpr int kMaxAvx2Taps = 16;
+
+// Per pair of output pixels and pair of taps, the hi then the lo weights as 16-bit lanes
+// [w_t, w_t+1, w_t, w_t+1, w_t, w_t+1, 0, 0] for the first pixel, then the same for the second.
+void split_weights(const AxisWeights& axis, int out_width, std::vector<int16_t>& split) {
+  const int pairs = (axis.taps + 1) / 2;
+  split.assign(static_cast<size_t>(out_width / 2) * pairs * 32, 0);
+  for (int xx = 0; xx + 1 < out_width; xx += 2) {
+    for (int j = 0; j < pairs; ++j) {
+      int16_t* block = &split[(static_cast<size_t>(xx / 2) * pairs + j) * 32];
+      for (int pixel = 0; pixel < 2; ++pixel) {
+        for (int u = 0; u < 2; ++u) {
+          int t = 2 * j + u;
+          int32_t w =
+              t < axis.taps ? axis.weights[static_cast<size_t>(xx + pixel) * axis.taps + t] : 0;
+          for (int c = 0; c < 3; ++c) {
+            block[pixel * 8 + 2 * c + u] = static_cast<int16_t>(w >> 15);
+            block[16 + pixel * 8 + 2 * c + u] = static_cast<int16_t>(w & 0x7fff);
+          }
+        }
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void horizontal_row_avx2(const uint8_t* in, int in_width,
+                                                         const AxisWeights& axis,
+                                                         const int16_t* split, int out_width,
+                                                         uint8_t* out) {
+  const int pairs = (axis.taps + 1) / 2;
+  // Bytes 0-5 of an 8-byte load are two taps' B, G, R; as 16-bit lanes B B' G G' R R' 0 0.
+  const __m256i spread = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+                                          0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+  const __m256i half = _mm256_set1_epi32(kHalf);
+  // Each 8-byte load ends 2 bytes past its taps, and an odd tap count adds one zero-weight tap:
+  // pixel pairs whose loads would pass the row's end go to the SSE4.1 code.
+  const int row_bytes = in_width * 3;
+  int xx = 0;
+  for (; xx + 1 < out_width && axis.first[xx + 1] * 3 + 6 * pairs + 2 <= row_bytes; xx += 2) {
+    const uint8_t* pa = in + axis.first[xx] * 3;
+    const uint8_t* pb = in + axis.first[xx + 1] * 3;
+    const __m256i* k =
+        reinterpret_cast<const __m256i*>(split + static_cast<size_t>(xx / 2) * pairs * 32);
+    __m256i hi = _mm256_setzero_si256(), lo = _mm256_setzero_si256();
+    for (int j = 0; j < pairs; ++j, pa += 6, pb += 6, k += 2) {
+      __m256i bytes = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pa))),
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pb)), 1);
+      __m256i wide = _mm256_shuffle_epi8(bytes, spread);
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(wide, _mm256_loadu_si256(k)));
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(wide, _mm256_loadu_si256(k + 1)));
+    }
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, 15), lo), half);
+    sum = _mm256_srai_epi32(sum, kPrecisionBits);
+    __m256i packed = _mm256_packus_epi16(_mm256_packs_epi32(sum, sum), sum);
+    uint32_t a = static_cast<uint32_t>(_mm256_cvtsi256_si32(packed));
+    uint32_t b = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm256_extracti128_si256(packed, 1)));
+    uint8_t* o = out + static_cast<size_t>(xx) * 3;
+    std::memcpy(o, &a, 3);
+    std::memcpy(o + 3, &b, 3);
+  }
+  horizontal_row_sse41(in, in_width, axis, xx, out_width, out);
+}
+
 // Resamples rows [row0, row0 + rows) of `src` horizontally into `out` (rows x out_width x 3).
 void horizontal_pass(const cv::Mat& src, int row0, int rows, const AxisWeights& axis, int out_width,
-                     uint8_t* out) {
+                     uint8_t* out, ResizeCode code) {
   static const bool kHaveSse41 = __builtin_cpu_supports("sse4.1");
-  if (kHaveSse41) {
+  static const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+  if (kHaveAvx2 && code == ResizeCode::kBest && axis.taps <= kMaxAvx2Taps) {
+    thread_local std::vector<int16_t> split;
+    split_weights(axis, out_width, split);
     for (int y = 0; y < rows; ++y) {
-      horizontal_row_sse41(src.ptr<uint8_t>(row0 + y), src.cols, axis, out_width,
+      horizontal_row_avx2(src.ptr<uint8_t>(row0 + y), src.cols, axis, split.data(), out_width,
+                          out + static_cast<size_t>(y) * out_width * 3);
+    }
+    return;
+  }
+  if (kHaveSse41 && code == ResizeCode::kBest) {
+    for (int y = 0; y < rows; ++y) {
+      horizontal_row_sse41(src.ptr<uint8_t>(row0 + y), src.cols, axis, 0, out_width,
                            out + static_cast<size_t>(y) * out_width * 3);
     }
     return;
@@ -154,32 +235,116 @@ void horizontal_pass(const cv::Mat& src, int row0, int rows, const AxisWeights& 
   }
 }
 
-// Resamples the intermediate (whose row 0 is source row `row0`) vertically, writing the BGR
-// channels to the R, G and B planes swapped into RGB order.
-__attribute__((target_clones("avx2", "default"))) void vertical_pass(const uint8_t* in, int row0,
-                                                                     int width,
-                                                                     const AxisWeights& axis,
-                                                                     int out_height,
-                                                                     uint8_t* planes) {
+// Resamples the intermediate (whose row 0 is source row `row0`) vertically into output rows
+// [y0, y1), writing the BGR channels to the R, G and B planes swapped into RGB order.
+void vertical_rows_scalar(const uint8_t* in, int row0, int width, const AxisWeights& axis,
+                          int out_height, int y0, int y1, int x0, uint8_t* planes) {
   const size_t row_bytes = static_cast<size_t>(width) * 3;
   const size_t plane = static_cast<size_t>(width) * out_height;
-  thread_local std::vector<int32_t> sums;
-  sums.resize(row_bytes);
-  for (int yy = 0; yy < out_height; ++yy) {
-    std::fill(sums.begin(), sums.end(), kHalf);
+  for (int yy = y0; yy < y1; ++yy) {
     const int32_t* k = &axis.weights[static_cast<size_t>(yy) * axis.taps];
-    for (int t = 0; t < axis.taps; ++t) {
-      const uint8_t* row = in + (axis.first[yy] - row0 + t) * row_bytes;
-      const int32_t w = k[t];
-      int32_t* s = sums.data();
-      for (size_t i = 0; i < row_bytes; ++i) s[i] += row[i] * w;
-    }
+    const uint8_t* rows = in + (axis.first[yy] - row0) * row_bytes;
     uint8_t* r = planes + static_cast<size_t>(yy) * width;
-    for (int x = 0; x < width; ++x) {
-      r[x] = clip8(sums[3 * x + 2]);
-      r[plane + x] = clip8(sums[3 * x + 1]);
-      r[2 * plane + x] = clip8(sums[3 * x]);
+    for (int x = x0; x < width; ++x) {
+      int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
+      const uint8_t* p = rows + 3 * x;
+      for (int t = 0; t < axis.taps; ++t, p += row_bytes) {
+        s0 += p[0] * k[t];
+        s1 += p[1] * k[t];
+        s2 += p[2] * k[t];
+      }
+      r[x] = clip8(s2);
+      r[plane + x] = clip8(s1);
+      r[2 * plane + x] = clip8(s0);
     }
+  }
+}
+
+// The shuffles that gather one channel of 16 interleaved BGR pixels (48 bytes in three 16-byte
+// registers) into 16 consecutive bytes: kGather[c][s] takes from register s the bytes of channel c
+// at their final positions and zeroes the others; OR-ing the three results assembles the channel.
+struct GatherMasks {
+  alignas(16) uint8_t mask[3][3][16];
+};
+
+constexpr GatherMasks make_gather_masks() {
+  GatherMasks m{};
+  for (int c = 0; c < 3; ++c) {
+    for (int s = 0; s < 3; ++s) {
+      for (int i = 0; i < 16; ++i) {
+        int byte = 3 * i + c;
+        m.mask[c][s][i] = byte / 16 == s ? static_cast<uint8_t>(byte % 16) : 0x80;
+      }
+    }
+  }
+  return m;
+}
+
+constexpr GatherMasks kGather = make_gather_masks();
+
+// The vertical pass 16 pixels (48 bytes) at a time in eight-lane 32-bit sums: the same products,
+// sums, shift and clip as the scalar code, so the same bytes; the sums are packed to bytes with
+// saturation (PIL's clip) and split into the three planes by byte shuffles. Remaining pixels at
+// the end of each row go through the scalar code.
+__attribute__((target("avx2"))) void vertical_pass_avx2(const uint8_t* in, int row0, int width,
+                                                        const AxisWeights& axis, int out_height,
+                                                        uint8_t* planes) {
+  const size_t row_bytes = static_cast<size_t>(width) * 3;
+  const size_t plane = static_cast<size_t>(width) * out_height;
+  const int taps = axis.taps;
+  const int vector_width = width - width % 16;
+  __m128i gather[3][3];
+  for (int c = 0; c < 3; ++c) {
+    for (int s = 0; s < 3; ++s) {
+      gather[c][s] = _mm_load_si128(reinterpret_cast<const __m128i*>(kGather.mask[c][s]));
+    }
+  }
+  for (int yy = 0; yy < out_height; ++yy) {
+    const int32_t* k = &axis.weights[static_cast<size_t>(yy) * taps];
+    const uint8_t* rows = in + (axis.first[yy] - row0) * row_bytes;
+    uint8_t* r = planes + static_cast<size_t>(yy) * width;
+    for (int x = 0; x < vector_width; x += 16) {
+      const uint8_t* p = rows + 3 * x;
+      __m256i acc[6];
+      for (int j = 0; j < 6; ++j) acc[j] = _mm256_set1_epi32(kHalf);
+      for (int t = 0; t < taps; ++t, p += row_bytes) {
+        const __m256i w = _mm256_set1_epi32(k[t]);
+        for (int j = 0; j < 6; ++j) {
+          __m256i v =
+              _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * j)));
+          acc[j] = _mm256_add_epi32(acc[j], _mm256_mullo_epi32(v, w));
+        }
+      }
+      for (int j = 0; j < 6; ++j) acc[j] = _mm256_srai_epi32(acc[j], kPrecisionBits);
+      // packs/packus work within 128-bit lanes; the 64-bit permutes restore the byte order.
+      __m256i w01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(acc[0], acc[1]), 0xD8);
+      __m256i w23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(acc[2], acc[3]), 0xD8);
+      __m256i w45 = _mm256_permute4x64_epi64(_mm256_packs_epi32(acc[4], acc[5]), 0xD8);
+      __m256i b0 = _mm256_permute4x64_epi64(_mm256_packus_epi16(w01, w23), 0xD8);
+      __m256i b1 = _mm256_permute4x64_epi64(_mm256_packus_epi16(w45, w45), 0xD8);
+      const __m128i v[3] = {_mm256_castsi256_si128(b0), _mm256_extracti128_si256(b0, 1),
+                            _mm256_castsi256_si128(b1)};
+      uint8_t* out[3] = {r + 2 * plane + x, r + plane + x, r + x};  // B, G, R
+      for (int c = 0; c < 3; ++c) {
+        __m128i bytes = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(v[0], gather[c][0]),
+                                                  _mm_shuffle_epi8(v[1], gather[c][1])),
+                                     _mm_shuffle_epi8(v[2], gather[c][2]));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out[c]), bytes);
+      }
+    }
+  }
+  if (vector_width < width) {
+    vertical_rows_scalar(in, row0, width, axis, out_height, 0, out_height, vector_width, planes);
+  }
+}
+
+void vertical_pass(const uint8_t* in, int row0, int width, const AxisWeights& axis, int out_height,
+                   uint8_t* planes, ResizeCode code) {
+  static const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+  if (kHaveAvx2 && code == ResizeCode::kBest) {
+    vertical_pass_avx2(in, row0, width, axis, out_height, planes);
+  } else {
+    vertical_rows_scalar(in, row0, width, axis, out_height, 0, out_height, 0, planes);
   }
 }
 
@@ -210,7 +375,7 @@ CropBox sample_resized_crop(int width, int height, std::mt19937_64& rng, const C
 }
 
 void resize_to_planar_rgb(const cv::Mat& bgr, const Region& region, int out_width, int out_height,
-                          uint8_t* rgb_planes) {
+                          uint8_t* rgb_planes, ResizeCode code) {
   AxisWeights horizontal = axis_weights(bgr.cols, region.left, region.right, out_width);
   AxisWeights vertical = axis_weights(bgr.rows, region.top, region.bottom, out_height);
   // Only the rows the vertical filter reads go through the horizontal pass.
@@ -218,8 +383,8 @@ void resize_to_planar_rgb(const cv::Mat& bgr, const Region& region, int out_widt
   int row_end = vertical.first.back() + vertical.taps;
   thread_local std::vector<uint8_t> intermediate;
   intermediate.resize(static_cast<size_t>(row_end - row0) * out_width * 3);
-  horizontal_pass(bgr, row0, row_end - row0, horizontal, out_width, intermediate.data());
-  vertical_pass(intermediate.data(), row0, out_width, vertical, out_height, rgb_planes);
+  horizontal_pass(bgr, row0, row_end - row0, horizontal, out_width, intermediate.data(), code);
+  vertical_pass(intermediate.data(), row0, out_width, vertical, out_height, rgb_planes, code);
 }
 
 cv::Mat resize_bilinear(const cv::Mat& bgr, int out_width, int out_height) {

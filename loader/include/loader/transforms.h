@@ -34,6 +34,10 @@ struct Region {
   double left = 0, top = 0, right = 0, bottom = 0;
 };
 
+// Which code resize_to_planar_rgb runs: kBest picks the fastest this CPU supports (SSE4.1, AVX2),
+// kScalar the portable code. Both give the same bytes; kScalar exists to test that.
+enum class ResizeCode { kBest, kScalar };
+
 // PIL's Image.resize((out_width, out_height), BILINEAR, box=region) of `bgr` (8-bit, 3 channels,
 // BGR as OpenCV decodes), written as planar RGB: three planes of out_height x out_width bytes from
 // `rgb_planes`. The filter taps stop at the edges of `bgr`, so torchvision's crop-then-resize is
@@ -42,7 +46,7 @@ struct Region {
 // through an 8-bit intermediate: PIL's own arithmetic. `region` must lie within `bgr` and be
 // non-empty. Thread-safe; uses per-thread scratch memory.
 void resize_to_planar_rgb(const cv::Mat& bgr, const Region& region, int out_width, int out_height,
-                          uint8_t* rgb_planes);
+                          uint8_t* rgb_planes, ResizeCode code = ResizeCode::kBest);
 
 // The same resize of the whole image, returned as an interleaved BGR image (for tests and tools).
 cv::Mat resize_bilinear(const cv::Mat& bgr, int out_width, int out_height);
