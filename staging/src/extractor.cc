@@ -4,7 +4,6 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +13,7 @@
 
 #include "dir_tree.h"
 #include "manifest.h"
+#include "room.h"
 #include "unique_fd.h"
 #include "write_all.h"
 
@@ -354,18 +354,7 @@ class Extractor {
       return Status::Ok();
     }
     unchecked_bytes_ = unchecked_entries_ = 0;
-    struct statvfs vfs;
-    if (fstatvfs(root_fd_, &vfs) < 0) return Status::Ok();
-    uint64_t free_bytes = uint64_t{vfs.f_bavail} * vfs.f_frsize;
-    if (size > free_bytes) {
-      return Status::Error("not enough space in the destination: needs " + std::to_string(size) +
-                               " bytes for this entry, " + std::to_string(free_bytes) + " free",
-                           ENOSPC);
-    }
-    if (vfs.f_files > 0 && vfs.f_favail == 0) {
-      return Status::Error("not enough inodes in the destination: none free", ENOSPC);
-    }
-    return Status::Ok();
+    return CheckRoom(root_fd_, size, 1, " for this entry");
   }
 
   Status ByteLimit() {

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +17,7 @@
 #include "extractor.h"
 #include "gzip_index.h"
 #include "parallel_zstd.h"
+#include "room.h"
 #include "sha256.h"
 #include "source_reader.h"
 #include "tree_ops.h"
@@ -49,24 +49,6 @@ Status ExpectedDigest(const std::string& source, std::string* digest) {
   if (digest->size() != 64)
     return Status::Error("--verify: " + source + ".sha256 is not in sha256sum format");
   for (char& c : *digest) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return Status::Ok();
-}
-
-// Free space and inodes against what staging will write, with the numbers when short.
-Status CheckRoom(int fd, uint64_t bytes, uint64_t inodes) {
-  struct statvfs vfs;
-  if (fstatvfs(fd, &vfs) < 0) return Status::Ok();
-  uint64_t free_bytes = uint64_t{vfs.f_bavail} * vfs.f_frsize;
-  if (bytes > free_bytes) {
-    return Status::Error("not enough space in the destination: needs " + std::to_string(bytes) +
-                             " bytes, " + std::to_string(free_bytes) + " free",
-                         ENOSPC);
-  }
-  if (vfs.f_files > 0 && inodes > vfs.f_favail) {
-    return Status::Error("not enough inodes in the destination: needs " + std::to_string(inodes) +
-                             ", " + std::to_string(vfs.f_favail) + " free",
-                         ENOSPC);
-  }
   return Status::Ok();
 }
 
