@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "batch_buffers.h"
 #include "loader/decode.h"
 #include "loader/transforms.h"
 
@@ -120,6 +121,9 @@ class DataLoader::Impl {
   const LoaderOptions options_;
   const size_t image_bytes_;
   const bool pin_;
+  // Unpinned batches come from here; pinned ones from LibTorch's caching host allocator, which
+  // already reuses its blocks.
+  BatchBuffers buffers_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;   // workers: a task may be available, or stop
@@ -147,7 +151,8 @@ DataLoader::Impl::Impl(std::vector<Sample> samples, LoaderOptions options)
         return options;
       }()),
       image_bytes_(size_t(3) * options_.image_size * options_.image_size),
-      pin_(options_.pin_memory && torch::cuda::is_available()) {
+      pin_(options_.pin_memory && torch::cuda::is_available()),
+      buffers_(image_bytes_ * options_.batch_size, size_t(options_.prefetch_batches)) {
   for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { work(); });
 }
 
@@ -184,8 +189,12 @@ void DataLoader::Impl::work() {
     if (slot == 0) {
       size_t size = std::min<size_t>(options_.batch_size, order_.size() - position);
       auto job = std::make_unique<Job>();
-      job->images = torch::empty({int64_t(size), 3, options_.image_size, options_.image_size},
-                                 torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(pin_));
+      const std::vector<int64_t> shape = {int64_t(size), 3, options_.image_size,
+                                          options_.image_size};
+      job->images = pin_ ? torch::empty(shape, torch::TensorOptions()
+                                                   .dtype(torch::kUInt8)
+                                                   .pinned_memory(true))
+                         : buffers_.take(shape);
       job->indices.assign(order_.begin() + position, order_.begin() + position + size);
       job->ok.assign(size, 0);
       job->remaining = size;

@@ -188,6 +188,61 @@ TEST(DataLoader, PrefetchBoundsBatchesHeld) {
   EXPECT_EQ(loader.stats().max_batches_held, 2u);
 }
 
+// Batch memory is recycled once the caller drops a batch, never while it holds one.
+TEST(DataLoader, DroppedBatchMemoryIsReusedHeldBatchesStayIntact) {
+  TempDir dir;
+  std::vector<Sample> samples = make_images(dir, 50);
+  LoaderOptions options = small_options(2);
+  options.prefetch_batches = 1;
+  DataLoader reference(samples, options), recycling(samples, options);
+  std::vector<Batch> expected = whole_epoch(reference, 0);
+
+  // Held: every batch of the epoch kept, each compared at the end with a copy taken on arrival.
+  recycling.start_epoch(0);
+  std::vector<Batch> held;
+  std::vector<torch::Tensor> copies;
+  while (std::optional<Batch> batch = recycling.next()) {
+    copies.push_back(batch->images.clone());
+    held.push_back(std::move(*batch));
+  }
+  ASSERT_EQ(held.size(), expected.size());
+  for (size_t i = 0; i < held.size(); ++i) {
+    EXPECT_TRUE(torch::equal(held[i].images, copies[i])) << "batch " << i << " was overwritten";
+    EXPECT_TRUE(torch::equal(held[i].images, expected[i].images)) << "batch " << i;
+  }
+  held.clear();
+
+  // Dropped: batch 0's memory comes back for batch 1 or 2, and the contents are still right.
+  recycling.start_epoch(0);
+  std::optional<Batch> first = recycling.next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_TRUE(torch::equal(first->images, expected[0].images));
+  const void* first_memory = first->images.data_ptr();
+  first.reset();
+  std::optional<Batch> second = recycling.next(), third = recycling.next();
+  ASSERT_TRUE(second.has_value() && third.has_value());
+  EXPECT_TRUE(torch::equal(second->images, expected[1].images));
+  EXPECT_TRUE(torch::equal(third->images, expected[2].images));
+  EXPECT_TRUE(second->images.data_ptr() == first_memory || third->images.data_ptr() == first_memory);
+}
+
+// A batch may outlive its loader: its memory stays valid and is freed when the batch goes.
+TEST(DataLoader, BatchOutlivesItsLoader) {
+  TempDir dir;
+  std::vector<Sample> samples = make_images(dir, 10);
+  std::optional<Batch> kept;
+  torch::Tensor copy;
+  {
+    DataLoader loader(samples, small_options(2));
+    loader.start_epoch(0);
+    kept = loader.next();
+    ASSERT_TRUE(kept.has_value());
+    copy = kept->images.clone();
+  }
+  EXPECT_TRUE(torch::equal(kept->images, copy));
+  kept.reset();
+}
+
 TEST(DataLoader, NextBeforeAnyEpochIsEmpty) {
   TempDir dir;
   DataLoader loader(make_images(dir, 3), small_options(1));

@@ -59,7 +59,10 @@ struct LoaderStats {
 // A batch left empty that way is not delivered. Each sample's crop comes from (seed, epoch, sample
 // index) alone, so the batches are identical for any number of threads.
 // Memory: the loader holds at most prefetch_batches batches (being made or ready); a batch
-// returned by next() belongs to the caller. Not thread-safe: one consumer thread.
+// returned by next() belongs to the caller. Unpinned batch memory is recycled: when the caller
+// drops a batch its buffer goes back to the loader, which keeps up to prefetch_batches idle
+// buffers for the batches to come (so no more than 2 x prefetch_batches full-size buffers plus
+// those the caller holds). Not thread-safe: one consumer thread.
 class DataLoader {
  public:
   DataLoader(std::vector<Sample> samples, LoaderOptions options);
