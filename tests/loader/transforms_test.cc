@@ -191,10 +191,13 @@ TEST(ResizeToPlanarRgb, VectorCodeMatchesScalarCode) {
                   y0 + (height - y0) * (0.5 + 0.5 * (below(3) > 0))};
     int out_w = 1 + below(trial % 2 ? 260 : 40), out_h = 1 + below(trial % 2 ? 260 : 40);
     if (trial % 4 == 0) out_w = out_h = 224;
-    std::vector<uint8_t> best(size_t(3) * out_w * out_h), scalar(best.size());
+    std::vector<uint8_t> best(size_t(3) * out_w * out_h), avx2(best.size()), scalar(best.size());
     resize_to_planar_rgb(view, region, out_w, out_h, best.data(), ResizeCode::kBest);
+    resize_to_planar_rgb(view, region, out_w, out_h, avx2.data(), ResizeCode::kAvx2);
     resize_to_planar_rgb(view, region, out_w, out_h, scalar.data(), ResizeCode::kScalar);
     ASSERT_EQ(best, scalar) << "trial " << trial << ": " << width << "x" << height << " -> "
+                            << out_w << "x" << out_h;
+    ASSERT_EQ(avx2, scalar) << "trial " << trial << ": " << width << "x" << height << " -> "
                             << out_w << "x" << out_h;
   }
 }

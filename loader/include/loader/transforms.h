@@ -34,9 +34,10 @@ struct Region {
   double left = 0, top = 0, right = 0, bottom = 0;
 };
 
-// Which code resize_to_planar_rgb runs: kBest picks the fastest this CPU supports (SSE4.1, AVX2),
-// kScalar the portable code. Both give the same bytes; kScalar exists to test that.
-enum class ResizeCode { kBest, kScalar };
+// Which code resize_to_planar_rgb runs: kBest picks the fastest this CPU supports (SSE4.1, AVX2,
+// AVX-512 VBMI), kAvx2 the fastest short of AVX-512, kScalar the portable code. All give the same
+// bytes; kAvx2 and kScalar exist to test that.
+enum class ResizeCode { kBest, kAvx2, kScalar };
 
 // PIL's Image.resize((out_width, out_height), BILINEAR, box=region) of `bgr` (8-bit, 3 channels,
 // BGR as OpenCV decodes), written as planar RGB: three planes of out_height x out_width bytes from
