@@ -38,6 +38,7 @@ BlockRef BlockPool::Acquire() {
   if (closed_) return BlockRef();
   Block* block = free_.back();
   free_.pop_back();
+  block->begin = 0;
   block->size = 0;
   block->offset = 0;
   return BlockRef(block);
@@ -48,6 +49,7 @@ std::optional<BlockRef> BlockPool::TryAcquire() {
   if (free_.empty() || closed_) return std::nullopt;
   Block* block = free_.back();
   free_.pop_back();
+  block->begin = 0;
   block->size = 0;
   block->offset = 0;
   return BlockRef(block);

@@ -20,10 +20,13 @@ class BlockPool;
 struct Block {
   std::unique_ptr<std::byte[]> data;
   size_t capacity = 0;
+  size_t begin = 0;     // the valid bytes are data[begin, begin + size)
   size_t size = 0;      // valid bytes
-  uint64_t offset = 0;  // position of data[0] in the stream it came from
+  uint64_t offset = 0;  // position of the first valid byte in the stream it came from
   std::atomic<int> refs{0};
   BlockPool* pool = nullptr;
+
+  std::byte* bytes() const { return data.get() + begin; }
 };
 
 // A counted reference to a pooled block; the block goes back to the pool with the last one.

@@ -60,7 +60,7 @@ class DecodedStream {
     if (!block) block = decoded_.Pop();
     if (!block) return 0;
     current_ = std::move(*block);
-    *buffer = current_->data.get();
+    *buffer = current_->bytes();
     consumed_ += current_->size;
     return static_cast<la_ssize_t>(current_->size);
   }
@@ -215,7 +215,7 @@ class Extractor {
     if (progress_) progress_->fetch_add(len, std::memory_order_relaxed);
     if (result_->bytes > options_.max_bytes) return ByteLimit();
     const BlockRef& block = stream_->current();
-    if (block && data >= block->data.get() && data + len <= block->data.get() + block->size) {
+    if (block && data >= block->bytes() && data + len <= block->bytes() + block->size) {
       return writer_.Append(block, data, len);
     }
     while (len > 0) {

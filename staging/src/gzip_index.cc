@@ -199,9 +199,10 @@ std::string GzipIndexPath(const std::string& source, const std::string& cache_di
 
 namespace {
 
+// A decoded chunk travels on in the block it was inflated into: kDeflateWindow bytes of history,
+// then the chunk's bytes, which are the block's valid bytes (begin = kDeflateWindow).
 struct Chunk {
-  std::unique_ptr<std::byte[]> output;  // kDeflateWindow of history, then the chunk's bytes
-  size_t size = 0;
+  BlockRef block;
   Status status;
 };
 
@@ -243,10 +244,10 @@ class IndexedInflater {
   size_t output_capacity() const { return kDeflateWindow + max_chunk_; }
 
   // Chunk c runs from restart point c-1 (the stream's start for c = 0) to point c (its end).
-  // `input` is the caller's scratch (reused); `output` holds output_capacity() bytes.
-  Chunk Decode(uint64_t c, std::vector<std::byte>& input, std::unique_ptr<std::byte[]> output) {
+  // `input` is the caller's scratch (reused); `block` holds output_capacity() bytes.
+  Chunk Decode(uint64_t c, std::vector<std::byte>& input, BlockRef block) {
     Chunk chunk;
-    chunk.output = std::move(output);
+    chunk.block = std::move(block);
     auto state = std::make_unique<inflate_state>();
     uint64_t compressed_begin = 0, decoded_begin = 0;
     std::vector<std::byte> window(kDeflateWindow);
@@ -286,13 +287,16 @@ class IndexedInflater {
       return chunk;
     }
     if (source_bytes_) *source_bytes_ += input.size();
-    chunk.size = decoded_end - decoded_begin;
-    std::memcpy(chunk.output.get(), window.data(), kDeflateWindow);
+    Block& out = *chunk.block.get();
+    out.begin = kDeflateWindow;
+    out.size = decoded_end - decoded_begin;
+    out.offset = decoded_begin;
+    std::memcpy(out.data.get(), window.data(), kDeflateWindow);
     // ISA-L reaches back into the output buffer itself: the window sits right before it.
     state->next_in = reinterpret_cast<uint8_t*>(input.data());
     state->avail_in = static_cast<uint32_t>(input.size());
-    state->next_out = reinterpret_cast<uint8_t*>(chunk.output.get() + kDeflateWindow);
-    state->avail_out = static_cast<uint32_t>(chunk.size);
+    state->next_out = reinterpret_cast<uint8_t*>(out.bytes());
+    state->avail_out = static_cast<uint32_t>(out.size);
     while (state->avail_out > 0 && state->block_state != ISAL_BLOCK_FINISH) {
       uint32_t before_in = state->avail_in, before_out = state->avail_out;
       int rc = isal_inflate(state.get());
@@ -336,45 +340,38 @@ class IndexedInflater {
   uint64_t max_chunk_ = 0;
 };
 
-// Copies a decoded chunk into pool blocks, in order.
-Status Emit(const Chunk& chunk, BlockPool& pool, BoundedQueue<BlockRef>& out, uint64_t* offset) {
-  size_t done = 0;
-  while (done < chunk.size) {
-    BlockRef block = pool.Acquire();
-    if (!block) return Status::Error("aborted");
-    size_t n = std::min(block->capacity, chunk.size - done);
-    std::memcpy(block->data.get(), chunk.output.get() + kDeflateWindow + done, n);
-    block->size = n;
-    block->offset = *offset;
-    *offset += n;
-    done += n;
-    if (!out.Push(std::move(block))) return Status::Error("aborted");
-  }
-  return Status::Ok();
-}
+// The chunk buffers in use at once stay under this whatever the thread count (a buffer is the
+// largest chunk, about 16 MiB, plus the window).
+constexpr uint64_t kMaxChunkBytes = 192 << 20;
 
 }  // namespace
 
-Status InflateWithIndex(int fd, const GzipIndex& index, int threads, BlockPool& pool,
-                        BoundedQueue<BlockRef>& out, std::atomic<uint64_t>* source_bytes) {
-  IndexedInflater inflater(fd, index, source_bytes);
+IndexedGzipDecoder::IndexedGzipDecoder(int fd, const GzipIndex& index, int threads,
+                                       std::atomic<uint64_t>* source_bytes)
+    : fd_(fd), index_(index), threads_(std::max(1, threads)), source_bytes_(source_bytes) {}
+
+IndexedGzipDecoder::~IndexedGzipDecoder() = default;
+
+Status IndexedGzipDecoder::Decode(BoundedQueue<BlockRef>& out) {
+  IndexedInflater inflater(fd_, index_, source_bytes_);
   STAGING_RETURN_IF_ERROR(inflater.Open());
+  const int threads = threads_;
   const uint64_t total = inflater.chunks();
-  const uint64_t ahead = static_cast<uint64_t>(threads) + 1;  // chunks decoded but not emitted
+  // Chunks decode straight into pooled buffers that then travel down the pipeline, so no byte is
+  // copied on the way. Buffers: those being decoded or waiting their turn (`ahead`), one the
+  // parser holds and one spare; threads beyond what the memory cap allows would only wait.
+  const uint64_t capacity = inflater.output_capacity();
+  const uint64_t by_memory = std::max<uint64_t>(3, kMaxChunkBytes / capacity);
+  const uint64_t buffers = std::min<uint64_t>(2 * static_cast<uint64_t>(threads) + 2, by_memory);
+  const uint64_t ahead = buffers - 2;
+  const int workers = static_cast<int>(std::min<uint64_t>(threads, ahead));
+  buffers_ = std::make_unique<BlockPool>(buffers, capacity);
+  BlockPool& chunk_pool = *buffers_;
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::optional<Chunk>> ready(total);
   uint64_t next = 0, emitted = 0;
   bool stop = false;
-  std::vector<std::unique_ptr<std::byte[]>> spare_outputs;  // returned after each emit
-  auto take_output = [&] {                                  // under mu
-    if (spare_outputs.empty()) {
-      return std::make_unique_for_overwrite<std::byte[]>(inflater.output_capacity());
-    }
-    auto buffer = std::move(spare_outputs.back());
-    spare_outputs.pop_back();
-    return buffer;
-  };
   auto worker = [&] {
     std::vector<std::byte> input;
     std::unique_lock lock(mu);
@@ -382,18 +379,19 @@ Status InflateWithIndex(int fd, const GzipIndex& index, int threads, BlockPool& 
       cv.wait(lock, [&] { return stop || next >= total || next < emitted + ahead; });
       if (stop || next >= total) return;
       uint64_t c = next++;
-      auto output = take_output();
       lock.unlock();
-      Chunk chunk = inflater.Decode(c, input, std::move(output));
+      // Waits only while the parser and the writer still hold buffers; Close() ends the wait.
+      BlockRef block = chunk_pool.Acquire();
+      if (!block) return;
+      Chunk chunk = inflater.Decode(c, input, std::move(block));
       lock.lock();
       ready[c] = std::move(chunk);
       cv.notify_all();
     }
   };
   std::vector<std::thread> pool_threads;
-  for (int i = 0; i < std::max(1, threads); ++i) pool_threads.emplace_back(worker);
+  for (int i = 0; i < workers; ++i) pool_threads.emplace_back(worker);
   Status status;
-  uint64_t offset = 0;
   for (uint64_t c = 0; c < total && status.ok(); ++c) {
     Chunk chunk;
     {
@@ -401,18 +399,21 @@ Status InflateWithIndex(int fd, const GzipIndex& index, int threads, BlockPool& 
       cv.wait(lock, [&] { return ready[c].has_value(); });
       chunk = std::move(*ready[c]);
       ready[c].reset();
+      emitted = c + 1;
+      cv.notify_all();
     }
-    status = chunk.status.ok() ? Emit(chunk, pool, out, &offset) : chunk.status;
-    std::lock_guard lock(mu);
-    if (chunk.output) spare_outputs.push_back(std::move(chunk.output));
-    emitted = c + 1;
-    cv.notify_all();
+    if (!chunk.status.ok()) {
+      status = chunk.status;
+    } else if (!out.Push(std::move(chunk.block))) {
+      status = Status::Error("aborted");
+    }
   }
   {
     std::lock_guard lock(mu);
     stop = true;
     cv.notify_all();
   }
+  chunk_pool.Close();
   for (std::thread& t : pool_threads) t.join();
   return status;
 }

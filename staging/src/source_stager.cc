@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -173,7 +174,9 @@ class SourceStager {
     indexed_ = !options_.verify && LoadGzipIndex(index_path, identity, &index_);
     if (indexed_) {
       Status status = Transfer(fd, identity.size, result);
-      if (status.ok()) return status;
+      // Only a failure of the indexed inflate itself says the index may be wrong; any other (a
+      // size limit, a full disk, a bad member) would fail the same way sequentially.
+      if (status.ok() || !index_failed_) return status;
       unlink(index_path.c_str());
       STAGING_RETURN_IF_ERROR(RemoveTree(tmp_fd_.get(), area_name_));
       area_name_.clear();
@@ -210,6 +213,10 @@ class SourceStager {
           compressed.Fail();
         }
       });
+    // Set before a parse failure stops the other stages, so that the decoder's error from then on
+    // is known to be a consequence, not the cause.
+    std::atomic<bool> parser_failed{false};
+    bool decoder_failed_first = false;  // written by the decoder thread, read after it joins
     bool decode_here = is_archive_ && (codec_ == Codec::kGzip || codec_ == Codec::kZstd);
     // Packed zstd (independent frames plus a seek table) decodes on every core. Declared before
     // the writer, which may still hold its blocks; nullptr falls back to the sequential decoder.
@@ -217,17 +224,22 @@ class SourceStager {
     if (decode_here && codec_ == Codec::kZstd && options_.parallel_decode) {
       parallel = MakeParallelZstdDecoder(fd, size);
     }
+    std::unique_ptr<IndexedGzipDecoder> indexed;
+    if (indexed_) {
+      indexed = std::make_unique<IndexedGzipDecoder>(
+          fd, index_, static_cast<int>(std::thread::hardware_concurrency()),
+          &counters_.source_bytes);
+    }
     std::thread decoder([&] {
-      if (indexed_) {
-        decode_status =
-            InflateWithIndex(fd, index_, static_cast<int>(std::thread::hardware_concurrency()),
-                             decoded_pool, decoded, &counters_.source_bytes);
+      if (indexed) {
+        decode_status = indexed->Decode(decoded);
       } else if (parallel) {
         decode_status = parallel->Decode(compressed, decoded);
       } else {
         decode_status = DecodeStream(decode_here ? codec_ : Codec::kNone, compressed, decoded_pool,
                                      decoded, index_writer_.get());
       }
+      decoder_failed_first = !decode_status.ok() && !parser_failed.load();
       if (decode_status.ok() && read_status.ok()) {
         decoded.Close();
       } else if (read_status.ok()) {
@@ -255,6 +267,7 @@ class SourceStager {
       status = Copy(decoded, *writer, size, result);
     }
     if (!status.ok()) {
+      parser_failed = true;
       decoded.Fail();
       compressed.Fail();
       source_pool.Close();
@@ -268,9 +281,11 @@ class SourceStager {
     writer.reset();
     if (reader.joinable()) reader.join();
     decoder.join();
-    // The reader's and decoder's errors are the root cause of any parse error they led to.
+    // The reader's and decoder's errors are the root cause of any parse error they led to; a
+    // decoder error that followed the parser's own failure adds nothing.
     if (!read_status.ok()) return read_status;
-    if (!decode_status.ok()) {
+    index_failed_ = indexed_ && decoder_failed_first;
+    if (decoder_failed_first) {
       return status.ok() ? decode_status
                          : Status::Error(status.message() + " (" + decode_status.message() + ")");
     }
@@ -285,7 +300,7 @@ class SourceStager {
     STAGING_RETURN_IF_ERROR(
         writer.BeginFile(area_fd_.get(), name, job_.rel_name, st.st_mode & 0755, size, st.st_mtim));
     while (std::optional<BlockRef> block = blocks.Pop()) {
-      STAGING_RETURN_IF_ERROR(writer.Append(*block, (*block)->data.get(), (*block)->size));
+      STAGING_RETURN_IF_ERROR(writer.Append(*block, (*block)->bytes(), (*block)->size));
       counters_.bytes += (*block)->size;
       report_.bytes += (*block)->size;
     }
@@ -322,6 +337,7 @@ class SourceStager {
   std::string area_name_;
   Sha256 sha_;
   bool indexed_ = false;  // inflating a .tar.gz from its restart points
+  bool index_failed_ = false;  // the last indexed Transfer failed in the inflate itself
   GzipIndex index_;
   std::unique_ptr<GzipIndexWriter> index_writer_;
 };

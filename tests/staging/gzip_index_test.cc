@@ -59,7 +59,7 @@ Status Collect(Producer produce, std::string* out) {
   });
   out->clear();
   while (auto block = decoded.Pop())
-    out->append(reinterpret_cast<char*>((*block)->data.get()), (*block)->size);
+    out->append(reinterpret_cast<char*>((*block)->bytes()), (*block)->size);
   producer.join();
   return status;
 }
@@ -109,11 +109,9 @@ class GzipIndexTest : public testing::Test {
   Status InflateParallel(const GzipIndex& index, int threads, std::string* out) {
     UniqueFd fd(open(archive_.c_str(), O_RDONLY));
     std::atomic<uint64_t> read_bytes{0};
-    return Collect(
-        [&](BlockPool& pool, BoundedQueue<BlockRef>& decoded) {
-          return InflateWithIndex(fd.get(), index, threads, pool, decoded, &read_bytes);
-        },
-        out);
+    IndexedGzipDecoder decoder(fd.get(), index, threads, &read_bytes);
+    return Collect([&](BlockPool&, BoundedQueue<BlockRef>& decoded) { return decoder.Decode(decoded); },
+                   out);
   }
 
   TempDir dir_;
@@ -235,6 +233,25 @@ TEST_F(GzipIndexCliTest, DamagedIndexIsRebuiltAndTheTreeIsStillRight) {
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(Snapshot(dir_ / "tree"), Snapshot(dir_ / "second"));
   EXPECT_NE(ReadFile(dir_ / "source/set.tar.gz.stageidx"), index) << "rebuilt after the mismatch";
+}
+
+// A re-stage that fails for a reason of its own (here the byte limit) says only that, fails once,
+// and leaves the index as it was: the index was not at fault.
+TEST_F(GzipIndexCliTest, FailureUnrelatedToTheIndexKeepsIt) {
+  ASSERT_EQ(Stage("first").exit_code, 0);
+  const auto index = dir_ / "source/set.tar.gz.stageidx";
+  ASSERT_TRUE(std::filesystem::exists(index));
+  std::string before = ReadFile(index);
+  auto index_time = std::filesystem::last_write_time(index);
+  auto limited = RunCommand(StageBinary() + " --force --max-bytes 5000000 --from " +
+                            Quote(dir_ / "source") + " --to " + Quote(dir_ / "limited"));
+  EXPECT_NE(limited.exit_code, 0);
+  EXPECT_NE(limited.err.find("more than 5000000 bytes"), std::string::npos) << limited.err;
+  EXPECT_EQ(limited.err.find("aborted"), std::string::npos) << limited.err;
+  EXPECT_EQ(limited.err.find("truncated"), std::string::npos) << limited.err;
+  ASSERT_TRUE(std::filesystem::exists(index)) << "a valid index was deleted";
+  EXPECT_EQ(ReadFile(index), before);
+  EXPECT_EQ(std::filesystem::last_write_time(index), index_time);
 }
 
 TEST_F(GzipIndexCliTest, ReadOnlySourceKeepsTheIndexInTheCache) {
