@@ -190,6 +190,21 @@ class SourceStager {
 
   // Reader thread -> decoder thread -> this thread (parse and write).
   Status Transfer(int fd, uint64_t size, ExtractResult* result) {
+    bool decode_here = is_archive_ && (codec_ == Codec::kGzip || codec_ == Codec::kZstd);
+    // Packed zstd (independent frames plus a seek table) and an indexed .tar.gz decode on every
+    // core, into buffers of their own that travel down the pipeline: declared before the queues
+    // and the writer, which may hold those blocks, so they are destroyed after them. nullptr
+    // falls back to the sequential decoder.
+    std::unique_ptr<ParallelZstdDecoder> parallel;
+    if (decode_here && codec_ == Codec::kZstd && options_.parallel_decode) {
+      parallel = MakeParallelZstdDecoder(fd, size);
+    }
+    std::unique_ptr<IndexedGzipDecoder> indexed;
+    if (indexed_) {
+      indexed = std::make_unique<IndexedGzipDecoder>(
+          fd, index_, static_cast<int>(std::thread::hardware_concurrency()),
+          &counters_.source_bytes);
+    }
     BlockPool source_pool(kSourceBlocks, kSourceBlockSize);
     BlockPool decoded_pool(kDecodedBlocks, kDecodedBlockSize);
     BoundedQueue<BlockRef> compressed(kSourceBlocks);
@@ -217,19 +232,6 @@ class SourceStager {
     // is known to be a consequence, not the cause.
     std::atomic<bool> parser_failed{false};
     bool decoder_failed_first = false;  // written by the decoder thread, read after it joins
-    bool decode_here = is_archive_ && (codec_ == Codec::kGzip || codec_ == Codec::kZstd);
-    // Packed zstd (independent frames plus a seek table) decodes on every core. Declared before
-    // the writer, which may still hold its blocks; nullptr falls back to the sequential decoder.
-    std::unique_ptr<ParallelZstdDecoder> parallel;
-    if (decode_here && codec_ == Codec::kZstd && options_.parallel_decode) {
-      parallel = MakeParallelZstdDecoder(fd, size);
-    }
-    std::unique_ptr<IndexedGzipDecoder> indexed;
-    if (indexed_) {
-      indexed = std::make_unique<IndexedGzipDecoder>(
-          fd, index_, static_cast<int>(std::thread::hardware_concurrency()),
-          &counters_.source_bytes);
-    }
     std::thread decoder([&] {
       if (indexed) {
         decode_status = indexed->Decode(decoded);
