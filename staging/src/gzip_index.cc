@@ -342,7 +342,7 @@ class IndexedInflater {
 
 // The chunk buffers in use at once stay under this whatever the thread count (a buffer is the
 // largest chunk, about 16 MiB, plus the window).
-constexpr uint64_t kMaxChunkBytes = 192 << 20;
+constexpr uint64_t kMaxChunkBytes = 160 << 20;
 
 }  // namespace
 

@@ -83,7 +83,7 @@ std::string GzipIndexPath(const std::string& source, const std::string& cache_di
 // points of `index`. Each chunk is inflated into one of the decoder's buffers, which then travels
 // down the pipeline as the block itself, so no decoded byte is copied: keep the decoder alive
 // until every block it pushed has been released (declare it before the writer). Its buffers stay
-// under 192 MiB whatever the thread count. `source_bytes` counts compressed bytes read.
+// under 160 MiB whatever the thread count. `source_bytes` counts compressed bytes read.
 class IndexedGzipDecoder {
  public:
   IndexedGzipDecoder(int fd, const GzipIndex& index, int threads,
