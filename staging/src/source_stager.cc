@@ -32,6 +32,8 @@ constexpr size_t kSourceBlocks = 6;
 constexpr int kReadsInFlight = 4;
 constexpr size_t kDecodedBlockSize = 4 << 20;
 constexpr size_t kDecodedBlocks = 10;
+// How far the decoder may run on after a parse failure, to report damage of its own there.
+constexpr uint64_t kGraceBytes = 8 << 20;
 
 std::string JoinPath(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
@@ -228,10 +230,10 @@ class SourceStager {
           compressed.Fail();
         }
       });
-    // Set before a parse failure stops the other stages, so that the decoder's error from then on
-    // is known to be a consequence, not the cause.
-    std::atomic<bool> parser_failed{false};
-    bool decoder_failed_first = false;  // written by the decoder thread, read after it joins
+    // Set by the decoder when it has returned: an error it reported before a parse failure
+    // stopped it names the damage; one after is only the stop.
+    std::atomic<bool> decoder_done{false};
+    bool decoder_finished_first = false;
     std::thread decoder([&] {
       if (indexed) {
         decode_status = indexed->Decode(decoded);
@@ -241,7 +243,7 @@ class SourceStager {
         decode_status = DecodeStream(decode_here ? codec_ : Codec::kNone, compressed, decoded_pool,
                                      decoded, index_writer_.get());
       }
-      decoder_failed_first = !decode_status.ok() && !parser_failed.load();
+      decoder_done = true;
       if (decode_status.ok() && read_status.ok()) {
         decoded.Close();
       } else if (read_status.ok()) {
@@ -269,7 +271,18 @@ class SourceStager {
       status = Copy(decoded, *writer, size, result);
     }
     if (!status.ok()) {
-      parser_failed = true;
+      // A corrupt compressed stream can decode to garbage that reaches the parser before the
+      // decoder meets an invalid code: let it run a little further (kGraceBytes) to name the
+      // damage, then stop every stage. The writer goes first: its queued writes hold blocks the
+      // decoder may be waiting for.
+      writer.reset();
+      uint64_t grace = 0;
+      while (grace < kGraceBytes) {
+        std::optional<BlockRef> block = decoded.Pop();
+        if (!block) break;
+        grace += (*block)->size;
+      }
+      decoder_finished_first = decoder_done.load();
       decoded.Fail();
       compressed.Fail();
       source_pool.Close();
@@ -279,6 +292,7 @@ class SourceStager {
       // libarchive stops at the end-of-archive marker: read on so the source is read whole.
       while (decoded.Pop()) {
       }
+      decoder_finished_first = true;
     }
     writer.reset();
     if (reader.joinable()) reader.join();
@@ -286,8 +300,9 @@ class SourceStager {
     // The reader's and decoder's errors are the root cause of any parse error they led to; a
     // decoder error that followed the parser's own failure adds nothing.
     if (!read_status.ok()) return read_status;
-    index_failed_ = indexed_ && decoder_failed_first;
-    if (decoder_failed_first) {
+    const bool decoder_failed = !decode_status.ok() && decoder_finished_first;
+    index_failed_ = indexed_ && decoder_failed;
+    if (decoder_failed) {
       return status.ok() ? decode_status
                          : Status::Error(status.message() + " (" + decode_status.message() + ")");
     }
