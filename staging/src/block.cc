@@ -32,10 +32,7 @@ BlockPool::BlockPool(size_t count, size_t block_size) : block_size_(block_size) 
   }
 }
 
-BlockRef BlockPool::Acquire() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !free_.empty() || closed_; });
-  if (closed_) return BlockRef();
+BlockRef BlockPool::TakeLocked() {
   Block* block = free_.back();
   free_.pop_back();
   block->begin = 0;
@@ -44,15 +41,17 @@ BlockRef BlockPool::Acquire() {
   return BlockRef(block);
 }
 
+BlockRef BlockPool::Acquire() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !free_.empty() || closed_; });
+  if (closed_) return BlockRef();
+  return TakeLocked();
+}
+
 std::optional<BlockRef> BlockPool::TryAcquire() {
   std::lock_guard lock(mu_);
   if (free_.empty() || closed_) return std::nullopt;
-  Block* block = free_.back();
-  free_.pop_back();
-  block->begin = 0;
-  block->size = 0;
-  block->offset = 0;
-  return BlockRef(block);
+  return TakeLocked();
 }
 
 void BlockPool::Close() {

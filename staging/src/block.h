@@ -65,6 +65,7 @@ class BlockPool {
  private:
   friend class BlockRef;
   void Release(Block* block);
+  BlockRef TakeLocked();  // a free block, emptied; under mu_ with free_ not empty
 
   size_t block_size_;
   std::vector<std::unique_ptr<Block>> blocks_;
