@@ -1,8 +1,10 @@
 // cv_example: trains (or evaluates) the Pets classifier of HF accelerate's cv_example.
 #include <boost/program_options.hpp>
 #include <iostream>
+#include <optional>
 #include <string>
 
+#include "command_line.h"
 #include "trainer.h"
 
 namespace po = boost::program_options;
@@ -78,17 +80,9 @@ int main(int argc, char** argv) {
   add("fast_decode", po::bool_switch(&c.fast_decode),
       "decode JPEGs at reduced size when the crop shrinks anyway (faster, pixels differ slightly)");
   add("json", po::bool_switch(&c.json), "also print one JSON line per epoch on stdout");
-  try {
-    po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, options), vm);
-    if (vm.count("help")) {
-      std::cout << options << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "cv_example: " << e.what() << " (see --help)\n";
-    return 2;
+  if (std::optional<int> exit_status =
+          cv_example::ParseCommandLine(argc, argv, options, "cv_example")) {
+    return *exit_status;
   }
   return cv_example::run(c);
 }

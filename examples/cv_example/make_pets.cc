@@ -23,12 +23,15 @@
 #include <memory>
 #include <mutex>
 #include <numbers>
+#include <optional>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "command_line.h"
 
 namespace po = boost::program_options;
 
@@ -381,18 +384,11 @@ int main(int argc, char** argv) {
   add("seed", po::value(&seed)->default_value(seed), "seed of everything drawn");
   add("archive", po::value(&archive), "also (or only) write this tar.gz, entries under images/");
   add("threads", po::value(&threads)->default_value(0), "threads (0: one per core)");
-  try {
-    po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, options), vm);
-    if (vm.count("help")) {
-      std::cout << options << "\n";
-      return 0;
-    }
-    po::notify(vm);
-    if (out.empty() && archive.empty()) throw po::error("give --out, --archive or both");
-  } catch (const po::error& e) {
-    std::cerr << "make_pets: " << e.what() << " (see --help)\n";
-    return 2;
+  if (std::optional<int> exit_status =
+          cv_example::ParseCommandLine(argc, argv, options, "make_pets", [&] {
+            if (out.empty() && archive.empty()) throw po::error("give --out, --archive or both");
+          })) {
+    return *exit_status;
   }
   // The images are made in parallel here; OpenCV's own threads would only compete.
   cv::setNumThreads(1);
