@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "command_line.h"
+#include "common/c_text.h"
 
 namespace po = boost::program_options;
 
@@ -285,7 +286,9 @@ class ArchiveSink : public Sink {
   }
 
  private:
-  std::string error() { return path_ + ": " + archive_error_string(archive_); }
+  std::string error() {
+    return path_ + ": " + common::ErrorText(archive_error_string(archive_), archive_errno(archive_));
+  }
   std::string write_entry(const std::string& name, unsigned type, int mode,
                           const std::vector<uint8_t>& bytes) {
     std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(),

@@ -20,6 +20,8 @@
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
 
+#include "common/c_text.h"
+
 #ifndef JCS_EXTENSIONS
 #error "libjpeg-turbo's colour space extensions (JCS_EXT_BGR) are needed"
 #endif
@@ -122,9 +124,9 @@ Decoded decode_gif(std::span<const uint8_t> bytes) {
   MemoryReader reader{bytes};
   int error = 0;
   std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&reader, read_gif_bytes, &error));
-  if (!gif) return {{}, std::string("GIF: ") + GifErrorString(error)};
+  if (!gif) return {{}, "GIF: " + common::ErrorText(GifErrorString(error), 0)};
   if (DGifSlurp(gif.get()) != GIF_OK)
-    return {{}, std::string("GIF: ") + GifErrorString(gif->Error)};
+    return {{}, "GIF: " + common::ErrorText(GifErrorString(gif->Error), 0)};
   if (gif->ImageCount < 1) return {{}, "GIF: no image"};
   const SavedImage& frame = gif->SavedImages[0];
   const GifImageDesc& desc = frame.ImageDesc;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "archive_error.h"
 #include "dir_tree.h"
 #include "manifest.h"
 #include "room.h"
@@ -30,6 +31,8 @@ constexpr size_t kCopyBlocks = 8;
 // archive declares its size only as a hint.
 constexpr uint64_t kRoomCheckBytes = 16 << 20;
 constexpr uint64_t kRoomCheckEntries = 1024;
+// What a header libarchive refuses without a reason is, as GNU tar words it.
+constexpr std::string_view kBadHeader = "damaged tar header or unexpected end of archive";
 
 // Feeds libarchive from the decoded queue, keeping the block it is reading alive.
 class DecodedStream {
@@ -92,9 +95,9 @@ class Extractor {
       int rc = archive_read_next_header(a, &entry);
       if (rc == ARCHIVE_EOF) break;
       if (rc == ARCHIVE_WARN) {
-        result_->warnings.push_back(Describe(entry) + ": " + archive_error_string(a));
+        result_->warnings.push_back(Describe(entry) + ": " + ArchiveError(a, kBadHeader));
       } else if (rc != ARCHIVE_OK) {
-        return Status::Error(Position(a, entry, /*in_header=*/true) + archive_error_string(a));
+        return Status::Error(Position(a, entry, /*in_header=*/true) + ArchiveError(a, kBadHeader));
       }
       Status status = Entry(a, entry);
       if (!status.ok()) return status.WithContext(Describe(entry));
@@ -113,7 +116,7 @@ class Extractor {
 
   std::string Describe(archive_entry* entry) {
     const char* name = entry ? archive_entry_pathname(entry) : nullptr;
-    return std::string("entry '") + (name ? name : "?") + "'";
+    return "entry '" + common::TextOr(name, "?") + "'";
   }
 
   std::string Position(archive* a, archive_entry* entry, bool in_header) {
@@ -129,9 +132,9 @@ class Extractor {
       return Status::Error("more than " + std::to_string(options_.max_entries) +
                            " entries (entry count limit)");
     }
-    const char* raw_name = archive_entry_pathname(entry);
     MemberPath path;
-    STAGING_RETURN_IF_ERROR(ParseMemberPath(raw_name ? raw_name : "", options_.path_limits, &path));
+    STAGING_RETURN_IF_ERROR(ParseMemberPath(common::TextOr(archive_entry_pathname(entry), ""),
+                                            options_.path_limits, &path));
     if (path.stripped_leading_slash) {
       result_->warnings.push_back(Describe(entry) + ": leading '/' removed");
     }
@@ -282,7 +285,7 @@ class Extractor {
   Status SymLink(archive_entry* entry, const MemberPath& path) {
     const char* target = archive_entry_symlink(entry);
     if (!target || !SymlinkTargetStaysBeneath(path, target)) {
-      return Status::Error(std::string("refused: symlink target '") + (target ? target : "") +
+      return Status::Error("refused: symlink target '" + common::TextOr(target, "") +
                            "' leaves the destination");
     }
     int dirfd;
@@ -363,7 +366,7 @@ class Extractor {
   }
 
   Status DataError(archive* a) {
-    return Status::Error(std::string(archive_error_string(a)) + " (decoded byte " +
+    return Status::Error(ArchiveError(a, "damaged tar data") + " (decoded byte " +
                          std::to_string(archive_filter_bytes(a, -1)) + ")");
   }
 
@@ -396,8 +399,8 @@ Status ExtractTar(BoundedQueue<BlockRef>& decoded, Codec libarchive_filter, int 
   if (libarchive_filter == Codec::kBzip2) archive_read_support_filter_bzip2(a.get());
   DecodedStream stream(decoded, writer);
   if (archive_read_open(a.get(), &stream, nullptr, &DecodedStream::Read, nullptr) != ARCHIVE_OK) {
-    return Status::Error(std::string("not a readable tar stream: ") +
-                         archive_error_string(a.get()));
+    return Status::Error("not a readable tar stream: " +
+                         ArchiveError(a.get()));
   }
   Extractor extractor(root_fd, writer, options, result, bytes_progress);
   Status status = extractor.Run(a.get(), stream);

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "archive_error.h"
 #include "unique_fd.h"
 #include "zstd_seek_table.h"
 
@@ -314,7 +315,7 @@ struct PackState {
   // libarchive's message, preferring the framer's own error (the root cause of a failed write).
   Status WriteError(const std::string& entry) const {
     if (!framer->status().ok()) return framer->status().WithContext(entry);
-    return Status::Error(entry + ": " + archive_error_string(out));
+    return Status::Error(entry + ": " + ArchiveError(out));
   }
   Status WriteHeader(archive_entry* entry, const std::string& label) {
     framer->BeginMember(archive_entry_size(entry));
@@ -482,7 +483,7 @@ Status PackArchive(int fd, const std::string& path, PackState& state) {
   archive_read_support_filter_xz(in.get());
   archive_read_support_filter_bzip2(in.get());
   if (archive_read_open_fd(in.get(), fd, kReadChunk) != ARCHIVE_OK) {
-    return Status::Error(path + ": not an archive stage reads: " + archive_error_string(in.get()));
+    return Status::Error(path + ": not an archive stage reads: " + ArchiveError(in.get()));
   }
   std::vector<char> buffer(kReadChunk);
   for (uint64_t index = 0;; ++index) {
@@ -491,10 +492,10 @@ Status PackArchive(int fd, const std::string& path, PackState& state) {
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
       return Status::Error(path + ": entry " + std::to_string(index) + ": " +
-                           archive_error_string(in.get()));
+                           ArchiveError(in.get()));
     }
-    const char* name = archive_entry_pathname(entry);
-    std::string label = path + ": " + (name ? name : "entry " + std::to_string(index));
+    std::string label =
+        path + ": " + common::TextOr(archive_entry_pathname(entry), "entry " + std::to_string(index));
     // Holes come back from the reader as zeros and are written as data.
     archive_entry_sparse_clear(entry);
     bool hardlink = archive_entry_hardlink(entry) != nullptr;
@@ -503,7 +504,7 @@ Status PackArchive(int fd, const std::string& path, PackState& state) {
     STAGING_RETURN_IF_ERROR(state.WriteHeader(entry, label));
     while (regular) {
       la_ssize_t n = archive_read_data(in.get(), buffer.data(), buffer.size());
-      if (n < 0) return Status::Error(label + ": " + archive_error_string(in.get()));
+      if (n < 0) return Status::Error(label + ": " + ArchiveError(in.get()));
       if (n == 0) break;
       STAGING_RETURN_IF_ERROR(state.WriteData(buffer.data(), static_cast<size_t>(n), label));
       state.source_done.store(archive_filter_bytes(in.get(), -1), std::memory_order_relaxed);
@@ -618,7 +619,7 @@ class Packer {
     archive_write_set_bytes_per_block(out.get(), 0);
     if (archive_write_open(out.get(), state.framer, nullptr, &TarFramer::Write, nullptr) !=
         ARCHIVE_OK) {
-      return Status::Error(options_.to + ": " + archive_error_string(out.get()));
+      return Status::Error(options_.to + ": " + ArchiveError(out.get()));
     }
     Status status = is_dir ? DirectoryPacker(options_.from, state).Run(input)
                            : PackArchive(input, options_.from, state);

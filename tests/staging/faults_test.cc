@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -168,6 +170,42 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) {
       std::string name = info.param.name;
       for (char& c : name) c = c == '.' ? '_' : c;
+      return name;
+    });
+
+// Archives found by fuzzing on which libarchive fails without a message (archive_error_string
+// returns NULL): once a segmentation fault.
+struct FoundByFuzzing {
+  const char* file;
+  const char* expected;
+};
+
+class FoundByFuzzingTest : public FaultsTest, public ::testing::WithParamInterface<FoundByFuzzing> {};
+
+TEST_P(FoundByFuzzingTest, IsAOneLineErrorAndLeavesNothing) {
+  fs::copy_file(fs::path(STAGE_TEST_DATA_DIR) / GetParam().file, src_ / GetParam().file);
+  for (const char* flags : {"", "--keep-going --json"}) {
+    RunResult run = RunCommand(Stage(flags));
+    EXPECT_EQ(run.exit_code, 1) << run.err;
+    EXPECT_THAT(run.err, HasSubstr("error: " + (src_ / GetParam().file).string() + ": " +
+                                   GetParam().expected));
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 2) << run.err;  // error, summary
+    ExpectNothingVisible();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Repro, FoundByFuzzingTest,
+    ::testing::Values(FoundByFuzzing{"damaged-sparse-warn.tar",
+                                     "after entry 'sparse-posix-0.1' (decoded byte 13271): "
+                                     "Damaged tar archive"},
+                      FoundByFuzzing{"damaged-sparse-fatal.tar",
+                                     "after entry 'sparse-gnu' (decoded byte 4096): damaged tar "
+                                     "header or unexpected end of archive (the library gave no "
+                                     "message)"}),
+    [](const auto& info) {
+      std::string name = info.param.file;
+      for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
       return name;
     });
 

@@ -33,6 +33,7 @@ endif()
 get_target_property(fuzz_sources staging SOURCES)
 list(TRANSFORM fuzz_sources PREPEND ${PROJECT_SOURCE_DIR}/staging/)
 set(fuzz_includes ${PROJECT_SOURCE_DIR}/staging/include ${PROJECT_SOURCE_DIR}/staging/src
+    ${PROJECT_SOURCE_DIR}/common/include
     ${LIBARCHIVE_INCLUDE_DIRS} ${LIBURING_INCLUDE_DIRS} ${ISAL_INCLUDE_DIRS} ${ZSTD_INCLUDE_DIRS}
     ${LIBCRYPTO_INCLUDE_DIRS})
 list(TRANSFORM fuzz_includes PREPEND -I)
