@@ -1,26 +1,30 @@
 # Finds every dependency; a missing one stops configure naming the Debian package to install.
-# scripts/bootstrap installs all of them.
-find_package(PkgConfig)
-if(NOT PKG_CONFIG_FOUND)
-  message(FATAL_ERROR "pkg-config not found: apt-get install pkg-config (or run scripts/bootstrap)")
-endif()
+# scripts/bootstrap installs all of them. A build of the trainer alone (STAGE_WITH_STAGING=OFF, as
+# scripts/gpu-check makes on a GPU machine) needs neither pkg-config nor the staging libraries.
 
-# stage_require_pkg(NAME MODULE DEBIAN_PACKAGE): an imported target PkgConfig::NAME or a clear stop.
-macro(stage_require_pkg name module package)
-  pkg_check_modules(${name} IMPORTED_TARGET ${module})
-  if(NOT ${name}_FOUND)
-    message(FATAL_ERROR "${module} not found: apt-get install ${package} (or run scripts/bootstrap)")
+if(STAGE_WITH_STAGING)
+  find_package(PkgConfig)
+  if(NOT PKG_CONFIG_FOUND)
+    message(FATAL_ERROR "pkg-config not found: apt-get install pkg-config (or run scripts/bootstrap)")
   endif()
-endmacro()
 
-stage_require_pkg(LIBARCHIVE libarchive libarchive-dev)
-stage_require_pkg(LIBURING liburing liburing-dev)
-stage_require_pkg(ISAL libisal libisal-dev)
-stage_require_pkg(ZSTD libzstd libzstd-dev)
-stage_require_pkg(LIBCRYPTO libcrypto libssl-dev)
-find_package(ZLIB)
-if(NOT ZLIB_FOUND)
-  message(FATAL_ERROR "zlib not found: apt-get install zlib1g-dev (or run scripts/bootstrap)")
+  # stage_require_pkg(NAME MODULE DEBIAN_PACKAGE): an imported target PkgConfig::NAME or a clear stop.
+  macro(stage_require_pkg name module package)
+    pkg_check_modules(${name} IMPORTED_TARGET ${module})
+    if(NOT ${name}_FOUND)
+      message(FATAL_ERROR "${module} not found: apt-get install ${package} (or run scripts/bootstrap)")
+    endif()
+  endmacro()
+
+  stage_require_pkg(LIBARCHIVE libarchive libarchive-dev)
+  stage_require_pkg(LIBURING liburing liburing-dev)
+  stage_require_pkg(ISAL libisal libisal-dev)
+  stage_require_pkg(ZSTD libzstd libzstd-dev)
+  stage_require_pkg(LIBCRYPTO libcrypto libssl-dev)
+  find_package(ZLIB)
+  if(NOT ZLIB_FOUND)
+    message(FATAL_ERROR "zlib not found: apt-get install zlib1g-dev (or run scripts/bootstrap)")
+  endif()
 endif()
 find_package(Threads REQUIRED)
 
@@ -34,10 +38,20 @@ if(NOT nlohmann_json_FOUND)
 endif()
 
 if(STAGE_WITH_LOADER)
-  find_package(OpenCV COMPONENTS core imgproc imgcodecs)
-  if(NOT OpenCV_FOUND)
-    message(FATAL_ERROR "OpenCV not found: apt-get install libopencv-dev, or -DSTAGE_WITH_LOADER=OFF")
+  # OpenCV's core and imgproc only (the image type and colour conversions); images are decoded
+  # and encoded with libjpeg-turbo, libpng and giflib. Found by file rather than by
+  # OpenCVConfig.cmake, which insists on every module's library being present.
+  find_path(OPENCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4)
+  find_library(OPENCV_CORE_LIBRARY opencv_core)
+  find_library(OPENCV_IMGPROC_LIBRARY opencv_imgproc)
+  if(NOT OPENCV_INCLUDE_DIR OR NOT OPENCV_CORE_LIBRARY OR NOT OPENCV_IMGPROC_LIBRARY)
+    message(FATAL_ERROR "OpenCV core/imgproc not found: apt-get install libopencv-core-dev "
+                        "libopencv-imgproc-dev, or -DSTAGE_WITH_LOADER=OFF")
   endif()
+  add_library(stage_opencv INTERFACE IMPORTED)
+  target_include_directories(stage_opencv INTERFACE ${OPENCV_INCLUDE_DIR})
+  target_link_libraries(stage_opencv INTERFACE ${OPENCV_IMGPROC_LIBRARY} ${OPENCV_CORE_LIBRARY})
+
   find_library(GIF_LIBRARY gif)
   find_path(GIF_INCLUDE_DIR gif_lib.h)
   if(NOT GIF_LIBRARY OR NOT GIF_INCLUDE_DIR)
@@ -46,6 +60,10 @@ if(STAGE_WITH_LOADER)
   find_package(JPEG)
   if(NOT JPEG_FOUND)
     message(FATAL_ERROR "libjpeg-turbo not found: apt-get install libjpeg62-turbo-dev, or -DSTAGE_WITH_LOADER=OFF")
+  endif()
+  find_package(PNG)
+  if(NOT PNG_FOUND)
+    message(FATAL_ERROR "libpng not found: apt-get install libpng-dev, or -DSTAGE_WITH_LOADER=OFF")
   endif()
   find_package(Torch QUIET)
   if(NOT Torch_FOUND)

@@ -10,8 +10,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
-#include <opencv2/imgcodecs.hpp>
 #include <random>
 #include <string>
 #include <thread>
@@ -20,6 +20,7 @@
 #include "loader/data_loader.h"
 #include "loader/dataset.h"
 #include "loader/decode.h"
+#include "loader/encode.h"
 
 namespace {
 
@@ -28,8 +29,9 @@ std::vector<loader::Sample>& samples() {
   return all;
 }
 
-// Smooth colour fields with noise, roughly the size and JPEG weight of a Pets photo.
-void make_images(const std::string& dir, int count) {
+// Smooth colour fields with noise, roughly the size and JPEG weight of a Pets photo. Returns an
+// empty string or why an image could not be written.
+std::string make_images(const std::string& dir, int count) {
   std::mt19937 rng(1);
   for (int i = 0; i < count; ++i) {
     int width = 400 + static_cast<int>(rng() % 200), height = 300 + static_cast<int>(rng() % 150);
@@ -41,9 +43,17 @@ void make_images(const std::string& dir, int count) {
                                               static_cast<uint8_t>(128 + rng() % 64));
       }
     }
-    cv::imwrite(dir + "/synthetic_" + std::to_string(i) + ".jpg", image,
-                {cv::IMWRITE_JPEG_QUALITY, 90});
+    std::vector<uint8_t> bytes;
+    const std::string path = dir + "/synthetic_" + std::to_string(i) + ".jpg";
+    if (std::string error = loader::encode_jpeg(image, 90, &bytes); !error.empty()) {
+      return path + ": " + error;
+    }
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    if (!out) return path + ": cannot write";
   }
+  return {};
 }
 
 void decode_only(benchmark::State& state) {
@@ -108,7 +118,10 @@ int main(int argc, char** argv) {
   if (data_dir.empty()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "loader_bench_XXXXXX").string();
     made = data_dir = ::mkdtemp(tmpl.data());
-    make_images(data_dir, 24);
+    if (std::string error = make_images(data_dir, 24); !error.empty()) {
+      std::cerr << "loader_bench: " << error << "\n";
+      return 1;
+    }
   }
   samples() = loader::label_images(data_dir, loader::pets_label).samples;
   if (samples().empty()) {

@@ -6,8 +6,10 @@
 // background, with pixel noise. A few files are odd as in the real archive: grayscale JPEGs, a PNG
 // and RGBA PNGs under ".jpg" names. Output depends only on the seed and the count (not on the
 // thread count): the same arguments give byte-identical files and archive.
+#ifdef MAKE_PETS_WITH_ARCHIVE
 #include <archive.h>
 #include <archive_entry.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -25,7 +27,6 @@
 #include <numbers>
 #include <optional>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
 #include <thread>
@@ -33,6 +34,7 @@
 
 #include "command_line.h"
 #include "common/c_text.h"
+#include "loader/encode.h"
 
 namespace po = boost::program_options;
 
@@ -203,26 +205,24 @@ cv::Mat draw(int label, Random& rng) {
   return image;
 }
 
-// The encoded bytes of image `index` of a set of `count` made with `seed`.
-std::vector<uint8_t> make_image(uint64_t seed, size_t index, size_t count) {
+constexpr int kJpegQuality = 90;
+
+// The encoded bytes of image `index` of a set of `count` made with `seed` into `*bytes`; an empty
+// string or the reason encoding failed.
+std::string make_image(uint64_t seed, size_t index, size_t count, std::vector<uint8_t>* bytes) {
   Random rng(seed * 0x100000001b3ULL + index);
   rng.next();  // decorrelates neighbouring indices, which differ in one input bit only
   cv::Mat image = draw(static_cast<int>(index % kBreeds.size()), rng);
-  std::vector<uint8_t> bytes;
-  const std::vector<int> jpeg = {cv::IMWRITE_JPEG_QUALITY, 90};
   switch (kind_of(index, count)) {
     case Kind::kColourJpeg:
-      cv::imencode(".jpg", image, bytes, jpeg);
-      break;
+      return loader::encode_jpeg(image, kJpegQuality, bytes);
     case Kind::kGrayJpeg: {
       cv::Mat gray;
       cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
-      cv::imencode(".jpg", gray, bytes, jpeg);
-      break;
+      return loader::encode_jpeg(gray, kJpegQuality, bytes);
     }
     case Kind::kPng:
-      cv::imencode(".png", image, bytes);
-      break;
+      return loader::encode_png(image, bytes);
     case Kind::kRgbaPng: {
       cv::Mat rgba;
       cv::cvtColor(image, rgba, cv::COLOR_BGR2BGRA);
@@ -230,11 +230,10 @@ std::vector<uint8_t> make_image(uint64_t seed, size_t index, size_t count) {
       cv::Mat alpha(rgba.size(), CV_8U, cv::Scalar(0));
       alpha(cv::Rect(rgba.cols / 8, rgba.rows / 8, rgba.cols * 3 / 4, rgba.rows * 3 / 4)) = 255;
       cv::insertChannel(alpha, rgba, 3);
-      cv::imencode(".png", rgba, bytes);
-      break;
+      return loader::encode_png(rgba, bytes);
     }
   }
-  return bytes;
+  return "unknown image kind";
 }
 
 // Receives the images in index order.
@@ -262,6 +261,7 @@ class DirectorySink : public Sink {
   std::filesystem::path dir_;
 };
 
+#ifdef MAKE_PETS_WITH_ARCHIVE
 // A gzip-compressed pax (ustar-compatible) tar with the images under "images/", as the real one.
 // No gzip timestamp and fixed entry metadata, so the archive is reproducible.
 class ArchiveSink : public Sink {
@@ -309,6 +309,7 @@ class ArchiveSink : public Sink {
   std::string path_;
   struct archive* archive_;
 };
+#endif  // MAKE_PETS_WITH_ARCHIVE
 
 // Makes the images on `threads` threads and hands them to the sinks in index order, holding at
 // most a window of finished images in memory.
@@ -317,6 +318,7 @@ std::string generate(uint64_t seed, size_t count, int threads, const std::vector
   std::mutex mutex;
   std::condition_variable changed;
   std::map<size_t, std::vector<uint8_t>> ready;
+  std::string encode_error;  // the first image that could not be encoded
   size_t next_to_make = 0, next_to_write = 0;
   bool stop = false;
 
@@ -329,8 +331,10 @@ std::string generate(uint64_t seed, size_t count, int threads, const std::vector
         if (stop || next_to_make >= count) return;
         index = next_to_make++;
       }
-      std::vector<uint8_t> bytes = make_image(seed, index, count);
+      std::vector<uint8_t> bytes;
+      std::string error = make_image(seed, index, count, &bytes);
       std::lock_guard lock(mutex);
+      if (!error.empty() && encode_error.empty()) encode_error = file_name(index) + ": " + error;
       ready.emplace(index, std::move(bytes));
       changed.notify_all();
     }
@@ -344,6 +348,10 @@ std::string generate(uint64_t seed, size_t count, int threads, const std::vector
     {
       std::unique_lock lock(mutex);
       changed.wait(lock, [&] { return ready.count(index) > 0; });
+      if (!encode_error.empty()) {
+        error = encode_error;
+        break;
+      }
       bytes = std::move(ready[index]);
       ready.erase(index);
       next_to_write = index + 1;
@@ -408,12 +416,18 @@ int main(int argc, char** argv) {
     owned.push_back(std::make_unique<DirectorySink>(out));
   }
   if (!archive.empty()) {
+#ifndef MAKE_PETS_WITH_ARCHIVE
+    std::cerr << "make_pets: --archive: this build has no libarchive (configured with "
+                 "-DSTAGE_WITH_STAGING=OFF)\n";
+    return 1;
+#else
     auto sink = std::make_unique<ArchiveSink>(archive);
     if (std::string error = sink->open(); !error.empty()) {
       std::cerr << "make_pets: " << error << "\n";
       return 1;
     }
     owned.push_back(std::move(sink));
+#endif
   }
   std::vector<Sink*> sinks;
   for (auto& sink : owned) sinks.push_back(sink.get());

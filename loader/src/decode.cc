@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <gif_lib.h>
+#include <png.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +19,6 @@
 #include <cstring>
 #include <exception>
 #include <memory>
-#include <opencv2/imgcodecs.hpp>
 
 #include "common/c_text.h"
 
@@ -159,7 +159,9 @@ Decoded decode_gif(std::span<const uint8_t> bytes) {
   return {bgr, ""};
 }
 
-constexpr uint64_t kMaxPixels = uint64_t(1) << 30;  // OpenCV's CV_IO_MAX_IMAGE_PIXELS default
+// A forged header could claim 65500 x 65500 pixels; refuse more than OpenCV's imdecode accepts
+// (its CV_IO_MAX_IMAGE_PIXELS default).
+constexpr uint64_t kMaxPixels = uint64_t(1) << 30;
 
 // libjpeg reports errors through error_exit, which must not return: jump back to the decoder.
 struct JpegErrors {
@@ -233,7 +235,6 @@ bool run_jpeg(JpegJob* job) {
     cinfo.scale_num = 1;
     cinfo.scale_denom = static_cast<unsigned>(job->reduce);
   }
-  // A forged header could claim 65500 x 65500; refuse what OpenCV's imdecode refuses too.
   if (uint64_t(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
     job->result.error = "JPEG: image too large";
     return false;
@@ -316,24 +317,136 @@ Decoded decode_jpeg(std::span<const uint8_t> bytes, int reduce, const cv::Rect* 
   return std::move(job.result);
 }
 
+// libpng reports errors through its error function, which must not return: jump back to the
+// decoder, as for libjpeg.
+struct PngErrors {
+  std::jmp_buf jump;
+  std::string* message;  // where the error goes; set before any libpng call
+};
+
+void png_error_exit(png_structp png, png_const_charp message) {
+  auto* errors = static_cast<PngErrors*>(png_get_error_ptr(png));
+  *errors->message = "PNG: " + common::ErrorText(message, 0);
+  std::longjmp(errors->jump, 1);
+}
+
+// Warnings (a damaged ancillary chunk, say) are ignored, as PIL ignores them; nothing is printed
+// from worker threads.
+void png_ignore_warning(png_structp, png_const_charp) {}
+
+void read_png_bytes(png_structp png, png_bytep out, size_t wanted) {
+  auto* reader = static_cast<MemoryReader*>(png_get_io_ptr(png));
+  if (reader->bytes.size() - reader->at < wanted) png_error(png, "truncated file");
+  std::memcpy(out, reader->bytes.data() + reader->at, wanted);
+  reader->at += wanted;
+}
+
+// One PNG decode. As for JPEG, every C++ object the decode touches lives here, outside the frame
+// that calls setjmp.
+struct PngJob {
+  MemoryReader reader;
+  PngErrors errors{};
+  Decoded result;
+  std::vector<png_bytep> rows;
+  std::vector<uint16_t> gray16;  // 16-bit gray samples, narrowed afterwards
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+
+  explicit PngJob(std::span<const uint8_t> bytes) : reader{bytes} {
+    errors.message = &result.error;
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors, png_error_exit,
+                                 png_ignore_warning);
+    if (png != nullptr) info = png_create_info_struct(png);
+  }
+  ~PngJob() { png_destroy_read_struct(&png, &info, nullptr); }
+  PngJob(const PngJob&) = delete;
+  PngJob& operator=(const PngJob&) = delete;
+};
+
+// PIL's convert("RGB") of each PNG layout, with libpng's transforms: a palette maps to its colours
+// and tRNS transparency is ignored; alpha is dropped without compositing; 1, 2 and 4-bit gray
+// scale up to 8 bits; 16-bit colour keeps the high byte of each sample, and 16-bit gray, which PIL
+// opens as 32-bit integers, clamps at 255. No gamma is applied (PIL applies none).
+bool run_png(PngJob* job) {
+  png_structp png = job->png;
+  png_infop info = job->info;
+  if (setjmp(job->errors.jump)) return false;
+  png_set_read_fn(png, &job->reader, read_png_bytes);
+  png_read_info(png, info);
+  const png_uint_32 width = png_get_image_width(png, info);
+  const png_uint_32 height = png_get_image_height(png, info);
+  if (uint64_t(width) * height > kMaxPixels) {
+    job->result.error = "PNG: image too large";
+    return false;
+  }
+  const int color_type = png_get_color_type(png, info);
+  const int bit_depth = png_get_bit_depth(png, info);
+  const bool gray = (color_type & PNG_COLOR_MASK_COLOR) == 0;
+  const bool wide_gray = gray && bit_depth == 16;
+  if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (gray && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  png_set_strip_alpha(png);
+  if (!wide_gray) {
+    png_set_strip_16(png);
+    png_set_gray_to_rgb(png);
+    png_set_bgr(png);
+  }
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  const size_t row_bytes = png_get_rowbytes(png, info);
+  const size_t expected = size_t(width) * (wide_gray ? 2 : 3);
+  if (row_bytes != expected) {
+    job->result.error = "PNG: unexpected row layout";
+    return false;
+  }
+  cv::Mat& image = job->result.bgr;
+  image.create(static_cast<int>(height), static_cast<int>(width), CV_8UC3);
+  job->rows.resize(height);
+  if (wide_gray) job->gray16.resize(size_t(width) * height);
+  for (png_uint_32 y = 0; y < height; ++y) {
+    job->rows[y] = wide_gray ? reinterpret_cast<png_bytep>(job->gray16.data() + size_t(y) * width)
+                             : image.ptr<uint8_t>(static_cast<int>(y));
+  }
+  png_read_image(png, job->rows.data());
+  png_read_end(png, nullptr);
+  return true;
+}
+
+void narrow_gray16(const std::vector<uint16_t>& samples, cv::Mat* bgr) {
+  for (int y = 0; y < bgr->rows; ++y) {
+    // libpng hands over the file's big-endian samples.
+    const uint8_t* in = reinterpret_cast<const uint8_t*>(samples.data() + size_t(y) * bgr->cols);
+    uint8_t* out = bgr->ptr<uint8_t>(y);
+    for (int x = 0; x < bgr->cols; ++x, in += 2, out += 3) {
+      const int value = in[0] << 8 | in[1];
+      out[0] = out[1] = out[2] = static_cast<uint8_t>(std::min(value, 255));
+    }
+  }
+}
+
+Decoded decode_png(std::span<const uint8_t> bytes) {
+  PngJob job(bytes);
+  if (job.png == nullptr || job.info == nullptr) return {{}, "PNG: out of memory"};
+  bool ok = false;
+  try {
+    ok = run_png(&job);
+  } catch (const std::exception& e) {  // the output's allocation
+    job.result.error = std::string("PNG: ") + e.what();
+  }
+  if (ok && !job.gray16.empty()) narrow_gray16(job.gray16, &job.result.bgr);
+  if (!ok) job.result.bgr.release();
+  return std::move(job.result);
+}
+
 }  // namespace
 
 Decoded decode_image(std::span<const uint8_t> bytes, int reduce) {
   if (bytes.empty()) return {{}, "empty file"};
   if (is_gif(bytes)) return decode_gif(bytes);
+  if (is_png(bytes)) return decode_png(bytes);
   if (is_jpeg(bytes))
     return decode_jpeg(bytes, reduce == 2 || reduce == 4 || reduce == 8 ? reduce : 1, nullptr);
-  // imdecode only reads the buffer; the Mat header needs a non-const pointer.
-  cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
-  cv::Mat image;
-  try {
-    image = cv::imdecode(encoded, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-  } catch (const cv::Exception& e) {
-    return {{}, std::string("OpenCV: ") + e.what()};
-  }
-  if (image.empty()) return {{}, "not a readable image"};
-  if (image.type() != CV_8UC3) return {{}, "unexpected decoded pixel type"};
-  return {image, ""};
+  return {{}, "not a JPEG, PNG or GIF image"};
 }
 
 Decoded decode_image_region(std::span<const uint8_t> bytes, const cv::Rect& region) {

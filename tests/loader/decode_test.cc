@@ -9,9 +9,10 @@
 
 #include <gif_lib.h>
 #include <gtest/gtest.h>
+#include <zlib.h>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -23,11 +24,9 @@ using loader_test::TempDir;
 using loader_test::test_image;
 using loader_test::write_bytes;
 
-std::vector<uint8_t> encode(const std::string& ext, const cv::Mat& image) {
-  std::vector<uint8_t> bytes;
-  cv::imencode(ext, image, bytes);
-  return bytes;
-}
+using loader_test::jpeg_bytes;
+using loader_test::png_bytes;
+using loader_test::read_ppm;
 
 double max_difference(const cv::Mat& a, const cv::Mat& b) {
   double max = 0;
@@ -36,7 +35,7 @@ double max_difference(const cv::Mat& a, const cv::Mat& b) {
 }
 
 TEST(DecodeImage, ColourJpeg) {
-  Decoded d = decode_image(encode(".jpg", test_image(50, 30)));
+  Decoded d = decode_image(jpeg_bytes(test_image(50, 30)));
   ASSERT_TRUE(d.ok()) << d.error;
   EXPECT_EQ(d.bgr.size(), cv::Size(50, 30));
   EXPECT_EQ(d.bgr.type(), CV_8UC3);
@@ -45,7 +44,7 @@ TEST(DecodeImage, ColourJpeg) {
 TEST(DecodeImage, GrayscaleJpegBecomesThreeEqualChannels) {
   cv::Mat gray;
   cv::cvtColor(test_image(40, 20), gray, cv::COLOR_BGR2GRAY);
-  Decoded d = decode_image(encode(".jpg", gray));
+  Decoded d = decode_image(jpeg_bytes(gray));
   ASSERT_TRUE(d.ok()) << d.error;
   std::vector<cv::Mat> channels;
   cv::split(d.bgr, channels);
@@ -55,16 +54,106 @@ TEST(DecodeImage, GrayscaleJpegBecomesThreeEqualChannels) {
 
 TEST(DecodeImage, PngAlphaIsDroppedWithoutCompositing) {
   cv::Mat bgra(10, 12, CV_8UC4, cv::Scalar(10, 20, 200, 0));  // fully transparent red
-  Decoded d = decode_image(encode(".png", bgra));
+  Decoded d = decode_image(png_bytes(bgra));
   ASSERT_TRUE(d.ok()) << d.error;
   EXPECT_EQ(d.bgr.at<cv::Vec3b>(5, 5), cv::Vec3b(10, 20, 200));
 }
 
 TEST(DecodeImage, GrayPngIsReplicated) {
   cv::Mat gray(8, 9, CV_8U, cv::Scalar(77));
-  Decoded d = decode_image(encode(".png", gray));
+  Decoded d = decode_image(png_bytes(gray));
   ASSERT_TRUE(d.ok()) << d.error;
   EXPECT_EQ(d.bgr.at<cv::Vec3b>(3, 3), cv::Vec3b(77, 77, 77));
+}
+
+// Every PNG layout PIL reads, written by PIL itself or by libpng (16-bit colour), decodes to PIL's
+// convert("RGB") pixels: palettes with and without tRNS and at 4 bits, 1-bit, gray with and
+// without alpha or tRNS, 16-bit gray (clamped, as PIL opens it as integers), 16-bit RGB and RGBA.
+TEST(DecodeImage, PngLayoutsEqualPil) {
+  if (!loader_test::python_has("PIL, numpy")) GTEST_SKIP() << "no PIL or NumPy in the system Python";
+  TempDir dir;
+  const cv::Mat image = test_image(37, 23, 5);
+  write_bytes(dir.file("rgb.png"), png_bytes(image));
+  cv::Mat bgra;
+  cv::cvtColor(image, bgra, cv::COLOR_BGR2BGRA);
+  bgra.forEach<cv::Vec4b>([](cv::Vec4b& p, const int* at) { p[3] = uint8_t(at[1] * 11); });
+  write_bytes(dir.file("rgba.png"), png_bytes(bgra));
+  cv::Mat wide;
+  image.convertTo(wide, CV_16UC3, 257.0);
+  wide.forEach<cv::Vec3w>([](cv::Vec3w& p, const int* at) { p[0] += uint16_t(at[1] * 3); });
+  write_bytes(dir.file("rgb16.png"), png_bytes(wide));
+  cv::Mat wide_alpha;
+  cv::cvtColor(wide, wide_alpha, cv::COLOR_BGR2BGRA);
+  write_bytes(dir.file("rgba16.png"), png_bytes(wide_alpha));
+  const std::string layouts[] = {"rgb",       "rgba",    "rgb16",  "rgba16", "L",      "LA",
+                                 "L_trns",    "bilevel", "P",      "P_trns", "P_4bit", "gray16",
+                                 "gray16_low"};
+  std::ostringstream script;
+  script << "import numpy as np\nfrom PIL import Image\nd = '" << dir.path() << "/'\n"
+         << "rgb = Image.open(d + 'rgb.png').convert('RGB')\n"
+         << "rgb.convert('L').save(d + 'L.png')\n"
+         << "rgb.convert('LA').save(d + 'LA.png')\n"
+         << "rgb.convert('L').save(d + 'L_trns.png', transparency=128)\n"
+         << "rgb.convert('1').save(d + 'bilevel.png')\n"
+         << "rgb.convert('P', palette=Image.ADAPTIVE, colors=200).save(d + 'P.png')\n"
+         << "rgb.convert('P', palette=Image.ADAPTIVE).save(d + 'P_trns.png', transparency=3)\n"
+         << "rgb.convert('P', palette=Image.ADAPTIVE, colors=16).save(d + 'P_4bit.png', bits=4)\n"
+         << "g = np.arange(37 * 23, dtype=np.uint16).reshape(23, 37)\n"
+         << "Image.fromarray(g * 70, 'I;16').save(d + 'gray16.png')\n"
+         << "Image.fromarray(g % 300, 'I;16').save(d + 'gray16_low.png')\n"
+         << "for n in " << "['rgb','rgba','rgb16','rgba16','L','LA','L_trns','bilevel','P',"
+         << "'P_trns','P_4bit','gray16','gray16_low']:\n"
+         << "    Image.open(d + n + '.png').convert('RGB').save(d + n + '.ppm')\n";
+  ASSERT_TRUE(loader_test::run_python(script.str()));
+  for (const std::string& layout : layouts) {
+    Decoded d = decode_image(read_bytes(dir.file(layout + ".png")));
+    ASSERT_TRUE(d.ok()) << layout << ": " << d.error;
+    const cv::Mat pil = read_ppm(dir.file(layout + ".ppm"));
+    ASSERT_FALSE(pil.empty()) << layout;
+    EXPECT_EQ(d.bgr.size(), cv::Size(37, 23)) << layout;
+    EXPECT_EQ(max_difference(d.bgr, pil), 0) << layout;
+  }
+}
+
+// The PNG chunk at `at` (length, type, data, CRC) with its CRC made right again after an edit.
+void fix_png_crc(std::vector<uint8_t>* bytes, size_t at) {
+  const uint32_t length = uint32_t((*bytes)[at]) << 24 | (*bytes)[at + 1] << 16 |
+                          (*bytes)[at + 2] << 8 | (*bytes)[at + 3];
+  const uint32_t crc = static_cast<uint32_t>(crc32(0, bytes->data() + at + 4, length + 4));
+  for (int i = 0; i < 4; ++i) (*bytes)[at + 8 + length + i] = uint8_t(crc >> (24 - 8 * i));
+}
+
+TEST(DecodeImage, DamagedPngIsAnErrorNamingTheCause) {
+  const std::vector<uint8_t> good = png_bytes(test_image(64, 48));
+  const size_t idat = std::string(good.begin(), good.end()).find("IDAT") - 4;
+  std::vector<uint8_t> bad_crc = good;
+  bad_crc[idat + 8 + 20] ^= 0x55;
+  Decoded d = decode_image(bad_crc);
+  EXPECT_FALSE(d.ok());
+  EXPECT_TRUE(d.bgr.empty());
+  EXPECT_NE(d.error.find("PNG: "), std::string::npos) << d.error;
+
+  std::vector<uint8_t> bad_data = bad_crc;  // the same damage with a matching CRC: zlib notices
+  fix_png_crc(&bad_data, idat);
+  d = decode_image(bad_data);
+  EXPECT_FALSE(d.ok());
+  EXPECT_NE(d.error.find("PNG: "), std::string::npos) << d.error;
+}
+
+TEST(DecodeImage, PngHeaderClaimingAHugeImageIsRefused) {
+  std::vector<uint8_t> bytes = png_bytes(test_image(40, 24));
+  for (int i : {16, 17, 18, 19, 20, 21, 22, 23}) bytes[i] = i % 4 < 2 ? 0x00 : 0xFF;  // 65535^2
+  fix_png_crc(&bytes, 8);
+  Decoded d = decode_image(bytes);
+  EXPECT_FALSE(d.ok());
+  EXPECT_NE(d.error.find("too large"), std::string::npos) << d.error;
+}
+
+TEST(DecodeImage, OtherFormatsAreRefusedByName) {
+  const std::vector<uint8_t> bmp = {'B', 'M', 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0};
+  Decoded d = decode_image(bmp);
+  EXPECT_FALSE(d.ok());
+  EXPECT_EQ(d.error, "not a JPEG, PNG or GIF image");
 }
 
 // Writes a palette GIF whose pixel (x, y) has index (x + y) % 4, on a screen of the same size.
@@ -101,7 +190,7 @@ TEST(DecodeImage, PaletteGifMapsThroughPalette) {
 TEST(DecodeImage, CmykJpegMatchesPil) {
   if (!loader_test::python_has("PIL")) GTEST_SKIP() << "no PIL in the system Python";
   TempDir dir;
-  cv::imwrite(dir.file("rgb.png"), test_image(48, 32));
+  write_bytes(dir.file("rgb.png"), png_bytes(test_image(48, 32)));
   ASSERT_TRUE(loader_test::run_python(
       "from PIL import Image\n"
       "Image.open('" +
@@ -112,26 +201,26 @@ TEST(DecodeImage, CmykJpegMatchesPil) {
       "')\n"
       "assert im.mode == 'CMYK'\n"
       "im.convert('RGB').save('" +
-      dir.file("pil.png") + "')\n"));
+      dir.file("pil.ppm") + "')\n"));
   Decoded d = decode_image(read_bytes(dir.file("cmyk.jpg")));
   ASSERT_TRUE(d.ok()) << d.error;
-  EXPECT_LE(max_difference(d.bgr, cv::imread(dir.file("pil.png"))), 2);
+  EXPECT_LE(max_difference(d.bgr, read_ppm(dir.file("pil.ppm"))), 2);
 }
 
 TEST(DecodeImage, TruncatedJpegIsRefused) {
-  std::vector<uint8_t> bytes = encode(".jpg", test_image(64, 64));
+  std::vector<uint8_t> bytes = jpeg_bytes(test_image(64, 64));
   bytes.resize(bytes.size() / 2);
   EXPECT_FALSE(decode_image(bytes).ok());
 }
 
 TEST(DecodeImage, JpegWithBytesAfterEndMarkerDecodes) {
-  std::vector<uint8_t> bytes = encode(".jpg", test_image(16, 16));
+  std::vector<uint8_t> bytes = jpeg_bytes(test_image(16, 16));
   bytes.insert(bytes.end(), {0, 0, 1, 2});
   EXPECT_TRUE(decode_image(bytes).ok());
 }
 
 TEST(DecodeImage, TruncatedPngIsRefused) {
-  std::vector<uint8_t> bytes = encode(".png", test_image(64, 64));
+  std::vector<uint8_t> bytes = png_bytes(test_image(64, 64));
   bytes.resize(bytes.size() / 2);
   EXPECT_FALSE(decode_image(bytes).ok());
 }
@@ -154,7 +243,7 @@ TEST(DecodeImage, GarbageAndEmptyAreRefused) {
 }
 
 TEST(DecodeImage, ReducedJpegHalvesEachSideRoundingUp) {
-  Decoded d = decode_image(encode(".jpg", test_image(101, 60)), 2);
+  Decoded d = decode_image(jpeg_bytes(test_image(101, 60)), 2);
   ASSERT_TRUE(d.ok()) << d.error;
   EXPECT_EQ(d.bgr.size(), cv::Size(51, 30));
 }
@@ -185,7 +274,7 @@ std::vector<JpegLayout> jpeg_layouts() {
 
 // Encodes `bgr` at quality 90 in `layout`. CMYK input is made from the image the Adobe way
 // (inverted), which libjpeg marks with an Adobe segment.
-std::vector<uint8_t> encode_jpeg(const cv::Mat& bgr, const JpegLayout& layout) {
+std::vector<uint8_t> encode_layout(const cv::Mat& bgr, const JpegLayout& layout) {
   jpeg_compress_struct cinfo;
   jpeg_error_mgr errors;
   cinfo.err = jpeg_std_error(&errors);
@@ -261,7 +350,7 @@ TEST(DecodeImage, JpegPixelsEqualPil) {
       std::string name = "j" + std::to_string(i) + "_" + std::to_string(s);
       write_bytes(
           dir.file(name + ".jpg"),
-          encode_jpeg(test_image(sizes[s].width, sizes[s].height, uint32_t(i)), layouts[i]));
+          encode_layout(test_image(sizes[s].width, sizes[s].height, uint32_t(i)), layouts[i]));
       names += "'" + name + "',";
     }
   }
@@ -269,32 +358,32 @@ TEST(DecodeImage, JpegPixelsEqualPil) {
                                       "]:\n"
                                       "    Image.open('" +
                                       dir.path() + "/' + n + '.jpg').convert('RGB').save('" +
-                                      dir.path() + "/' + n + '.png')\n"));
+                                      dir.path() + "/' + n + '.ppm')\n"));
   for (size_t i = 0; i < layouts.size(); ++i) {
     for (size_t s = 0; s < 2; ++s) {
       std::string name = "j" + std::to_string(i) + "_" + std::to_string(s);
       Decoded d = decode_image(read_bytes(dir.file(name + ".jpg")));
       ASSERT_TRUE(d.ok()) << layouts[i].name << ": " << d.error;
       EXPECT_EQ(d.warnings, 0);
-      EXPECT_TRUE(same_pixels(d.bgr, cv::imread(dir.file(name + ".png"))))
+      EXPECT_TRUE(same_pixels(d.bgr, read_ppm(dir.file(name + ".ppm"))))
           << layouts[i].name << " " << sizes[s];
     }
   }
 }
 
 TEST(DecodeImage, ExtraneousBytesBeforeEndMarkerAreAWarning) {
-  std::vector<uint8_t> bytes = encode_jpeg(test_image(40, 24), jpeg_layouts()[0]);
+  std::vector<uint8_t> bytes = encode_layout(test_image(40, 24), jpeg_layouts()[0]);
   ASSERT_EQ(bytes[bytes.size() - 2], 0xFF);
   bytes.insert(bytes.end() - 2, {0x12, 0x34, 0x56});
   Decoded d = decode_image(bytes);
   ASSERT_TRUE(d.ok()) << d.error;
   EXPECT_GE(d.warnings, 1);
   EXPECT_TRUE(
-      same_pixels(d.bgr, decode_image(encode_jpeg(test_image(40, 24), jpeg_layouts()[0])).bgr));
+      same_pixels(d.bgr, decode_image(encode_layout(test_image(40, 24), jpeg_layouts()[0])).bgr));
 }
 
 TEST(DecodeImage, LibjpegErrorIsReturnedNotFatal) {
-  std::vector<uint8_t> bytes = encode_jpeg(test_image(40, 24), jpeg_layouts()[0]);
+  std::vector<uint8_t> bytes = encode_layout(test_image(40, 24), jpeg_layouts()[0]);
   const uint8_t sof0[] = {0xFF, 0xC0};
   auto sof = std::search(bytes.begin(), bytes.end(), std::begin(sof0), std::end(sof0));
   ASSERT_NE(sof, bytes.end());
@@ -307,7 +396,7 @@ TEST(DecodeImage, LibjpegErrorIsReturnedNotFatal) {
 }
 
 TEST(DecodeImage, HeaderClaimingAHugeImageIsRefused) {
-  std::vector<uint8_t> bytes = encode_jpeg(test_image(40, 24), jpeg_layouts()[0]);
+  std::vector<uint8_t> bytes = encode_layout(test_image(40, 24), jpeg_layouts()[0]);
   const uint8_t sof0[] = {0xFF, 0xC0};
   auto sof = std::search(bytes.begin(), bytes.end(), std::begin(sof0), std::end(sof0));
   ASSERT_NE(sof, bytes.end());
@@ -326,7 +415,7 @@ TEST(DecodeImageRegion, EqualsFullDecodeCropped) {
   std::mt19937 rng(7);
   for (const JpegLayout& layout : jpeg_layouts()) {
     for (cv::Size size : sizes) {
-      std::vector<uint8_t> bytes = encode_jpeg(test_image(size.width, size.height, 3), layout);
+      std::vector<uint8_t> bytes = encode_layout(test_image(size.width, size.height, 3), layout);
       Decoded full = decode_image(bytes);
       ASSERT_TRUE(full.ok()) << full.error;
       int w = size.width, h = size.height;
@@ -353,7 +442,7 @@ TEST(DecodeImageRegion, EqualsFullDecodeCropped) {
 }
 
 TEST(DecodeImageRegion, NarrowCropDecodesFewerColumns) {
-  std::vector<uint8_t> bytes = encode_jpeg(test_image(400, 300), jpeg_layouts()[0]);
+  std::vector<uint8_t> bytes = encode_layout(test_image(400, 300), jpeg_layouts()[0]);
   Decoded part = decode_image_region(bytes, {200, 100, 10, 10});
   ASSERT_TRUE(part.ok()) << part.error;
   EXPECT_LT(part.bgr.cols, 64);
@@ -362,7 +451,7 @@ TEST(DecodeImageRegion, NarrowCropDecodesFewerColumns) {
 
 TEST(DecodeImageRegion, OtherFormatsDecodeWhole) {
   cv::Mat image = test_image(30, 20);
-  Decoded part = decode_image_region(encode(".png", image), {5, 6, 7, 8});
+  Decoded part = decode_image_region(png_bytes(image), {5, 6, 7, 8});
   ASSERT_TRUE(part.ok()) << part.error;
   EXPECT_EQ(part.origin, cv::Point(0, 0));
   EXPECT_TRUE(same_pixels(part.bgr, image));
@@ -370,7 +459,7 @@ TEST(DecodeImageRegion, OtherFormatsDecodeWhole) {
 
 TEST(DecodeImageRegion, RegionOutsideTheImageIsRefused) {
   cv::Mat image = test_image(30, 20);
-  for (const std::vector<uint8_t>& bytes : {encode(".png", image), encode(".jpg", image)}) {
+  for (const std::vector<uint8_t>& bytes : {png_bytes(image), jpeg_bytes(image)}) {
     EXPECT_FALSE(decode_image_region(bytes, {25, 0, 6, 5}).ok());
     EXPECT_FALSE(decode_image_region(bytes, {0, 16, 5, 5}).ok());
     EXPECT_FALSE(decode_image_region(bytes, {-1, 0, 5, 5}).ok());
@@ -379,7 +468,7 @@ TEST(DecodeImageRegion, RegionOutsideTheImageIsRefused) {
 }
 
 TEST(DecodeImageRegion, TruncatedJpegIsRefused) {
-  std::vector<uint8_t> bytes = encode(".jpg", test_image(64, 64));
+  std::vector<uint8_t> bytes = jpeg_bytes(test_image(64, 64));
   bytes.resize(bytes.size() / 2);
   EXPECT_FALSE(decode_image_region(bytes, {0, 0, 8, 8}).ok());
 }
@@ -388,8 +477,8 @@ TEST(PeekImageSize, MatchesDecodedSizeForEachFormat) {
   TempDir dir;
   write_palette_gif(dir.file("g.gif"), 13, 9);
   EXPECT_EQ(peek_image_size(read_bytes(dir.file("g.gif"))), cv::Size(13, 9));
-  EXPECT_EQ(peek_image_size(encode(".jpg", test_image(33, 21))), cv::Size(33, 21));
-  EXPECT_EQ(peek_image_size(encode(".png", test_image(17, 5))), cv::Size(17, 5));
+  EXPECT_EQ(peek_image_size(jpeg_bytes(test_image(33, 21))), cv::Size(33, 21));
+  EXPECT_EQ(peek_image_size(png_bytes(test_image(17, 5))), cv::Size(17, 5));
   EXPECT_EQ(peek_image_size(std::vector<uint8_t>{1, 2, 3}), std::nullopt);
 }
 

@@ -7,12 +7,16 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <gtest/gtest.h>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/core.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "loader/encode.h"
 
 namespace loader_test {
 
@@ -55,6 +59,42 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()),
              static_cast<std::streamsize>(bytes.size()));
+}
+
+// `image` as PNG or JPEG (quality 95) bytes; an encoding failure fails the test.
+inline std::vector<uint8_t> png_bytes(const cv::Mat& image) {
+  std::vector<uint8_t> bytes;
+  const std::string error = loader::encode_png(image, &bytes);
+  if (!error.empty()) ADD_FAILURE() << error;
+  return bytes;
+}
+inline std::vector<uint8_t> jpeg_bytes(const cv::Mat& image) {
+  std::vector<uint8_t> bytes;
+  const std::string error = loader::encode_jpeg(image, 95, &bytes);
+  if (!error.empty()) ADD_FAILURE() << error;
+  return bytes;
+}
+
+// A binary PPM (P6, as PIL saves "RGB" images under a .ppm name) as a BGR image: the reference
+// pixels come back without going through any decoder under test. Empty if the file is not one.
+inline cv::Mat read_ppm(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string magic;
+  int width = 0, height = 0, max_value = 0;
+  in >> magic >> width >> height >> max_value;
+  in.get();  // the single whitespace byte before the samples
+  if (!in || magic != "P6" || max_value != 255 || width <= 0 || height <= 0) return {};
+  cv::Mat rgb(height, width, CV_8UC3);
+  in.read(reinterpret_cast<char*>(rgb.data), static_cast<std::streamsize>(rgb.total() * 3));
+  if (!in) return {};
+  cv::Mat bgr(height, width, CV_8UC3);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const cv::Vec3b p = rgb.at<cv::Vec3b>(y, x);
+      bgr.at<cv::Vec3b>(y, x) = cv::Vec3b(p[2], p[1], p[0]);
+    }
+  }
+  return bgr;
 }
 
 constexpr const char* kSystemPython = "/usr/bin/python3";

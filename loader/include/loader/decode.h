@@ -1,4 +1,5 @@
-// Decoding every kind of file the Pets archive holds under a ".jpg" name into 3-channel images.
+// Decoding every kind of file the Pets archive holds under a ".jpg" name into 3-channel images,
+// with libjpeg-turbo, libpng and giflib (as PIL does); OpenCV supplies only the image type.
 #ifndef LOADER_DECODE_H_
 #define LOADER_DECODE_H_
 
@@ -27,12 +28,14 @@ struct Decoded {
 //   to three channels, and CMYK/YCCK is taken as Adobe's inverted CMYK and turned into RGB by
 //   PIL's formula. libjpeg's warnings (corrupt data) are counted in `warnings`, not fatal; its
 //   errors are returned in `error`.
-// - PNG and everything else OpenCV reads go through cv::imdecode with the EXIF orientation
-//   ignored; gray is replicated and an alpha channel dropped without compositing, as PIL's
-//   convert("RGB") does.
+// - PNG goes through libpng, to PIL's convert("RGB") of Image.open: palettes map to their colours
+//   (tRNS transparency ignored), gray is replicated, alpha is dropped without compositing, 1/2/4-bit
+//   gray scales up, 16-bit colour keeps each sample's high byte and 16-bit gray clamps at 255 (PIL
+//   opens it as 32-bit integers); no gamma is applied. A damaged or truncated file is an error.
 // - GIF (which OpenCV 4.6 cannot read) goes through giflib: the first frame, painted on the
 //   logical screen (filled with the frame's transparent index if it has one, else index 0, as PIL
 //   does), mapped through its palette.
+// - Anything else (BMP, TIFF, WebP...) is refused: "not a JPEG, PNG or GIF image".
 // - A JPEG whose entropy-coded data is not followed by an end-of-image marker is refused as
 //   truncated (libjpeg would pad it with grey; PIL refuses it too).
 // `reduce` in {1, 2, 4, 8} asks a JPEG to be decoded at 1/reduce of its size by DCT scaling (each
