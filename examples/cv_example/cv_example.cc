@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
   add("fast_decode", po::bool_switch(&c.fast_decode),
       "decode JPEGs at reduced size when the crop shrinks anyway (faster, pixels differ slightly)");
   add("json", po::bool_switch(&c.json), "also print one JSON line per epoch on stdout");
+  add("fixed_batch", po::bool_switch(&c.fixed_batch),
+      "train every step on the first batch, kept on the device: the speed of the step alone, "
+      "the ceiling for the loader (accuracy meaningless)");
   if (std::optional<int> exit_status =
           cv_example::ParseCommandLine(argc, argv, options, "cv_example")) {
     return *exit_status;

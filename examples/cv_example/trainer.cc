@@ -178,6 +178,9 @@ class Trainer {
   std::string load_weights();
   std::string resume();
   std::string train_epoch(int64_t epoch);
+  // The epoch's next training batch: the loader's, or with --fixed_batch the first batch again
+  // (on the device), steps_per_epoch_ times.
+  std::optional<loader::Batch> next_training_batch(int64_t step_in_epoch);
   // Moves the losses still on the device into progress_, in step order.
   void collect_losses(std::vector<torch::Tensor>* pending);
   bool due_for_checkpoint() const;
@@ -203,6 +206,7 @@ class Trainer {
   std::unique_ptr<LossScaler> scaler_;
   Progress progress_;
   int64_t steps_per_epoch_ = 0;
+  std::optional<loader::Batch> fixed_batch_;  // --fixed_batch: the batch every step trains on
 };
 
 std::string Trainer::setup() {
@@ -253,7 +257,8 @@ std::string Trainer::setup() {
   std::cerr << "cv_example: " << progress_.fingerprint << ", " << eval_set_.size()
             << " eval images, on " << (cuda ? "cuda" : "cpu") << " (" << at::get_num_threads()
             << " intra-op threads), "
-            << "mixed precision " << config_.mixed_precision << "\n";
+            << "mixed precision " << config_.mixed_precision
+            << (config_.fixed_batch ? ", every step on one fixed batch" : "") << "\n";
   return resume();
 }
 
@@ -367,7 +372,7 @@ std::string Trainer::train_epoch(int64_t epoch) {
   std::vector<torch::Tensor> pending_losses;
   for (;;) {
     const auto wait_start = Clock::now();
-    std::optional<loader::Batch> batch = train_loader_->next();
+    std::optional<loader::Batch> batch = next_training_batch(progress_.step_in_epoch);
     wait_seconds += seconds_since(wait_start);
     if (!batch) break;
 
@@ -416,6 +421,18 @@ std::string Trainer::train_epoch(int64_t epoch) {
   progress_.step_in_epoch = 0;
   progress_.epoch_losses.clear();
   return config_.checkpointing_steps == "epoch" ? save() : std::string();
+}
+
+std::optional<loader::Batch> Trainer::next_training_batch(int64_t step_in_epoch) {
+  if (!config_.fixed_batch) return train_loader_->next();
+  if (step_in_epoch >= steps_per_epoch_) return std::nullopt;
+  if (!fixed_batch_) {
+    fixed_batch_ = train_loader_->next();
+    if (!fixed_batch_) return std::nullopt;
+    fixed_batch_->images = fixed_batch_->images.to(device_);
+    fixed_batch_->labels = fixed_batch_->labels.to(device_);
+  }
+  return fixed_batch_;
 }
 
 void Trainer::collect_losses(std::vector<torch::Tensor>* pending) {

@@ -31,6 +31,7 @@ struct TrainConfig {
   int threads = 0;                     // intra-op threads for CPU work; 0: one per core
   bool fast_decode = false;            // the loader's reduced-size JPEG decoding
   bool json = false;                   // also one JSON line per epoch on stdout
+  bool fixed_batch = false;            // train every step on the first batch, kept on the device
 };
 
 // Runs the configuration: prints "epoch N: XX.XX" (evaluation accuracy in percent) on stdout

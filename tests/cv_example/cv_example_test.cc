@@ -69,6 +69,32 @@ TEST_F(CvExampleTest, HelpShowsExamples) {
   EXPECT_THAT(help.out, HasSubstr("--resume_from_checkpoint"));
 }
 
+// --fixed_batch takes as many steps as a normal epoch, all on the first batch: the same batch
+// seen again and again is learnt by heart, which images never seen before would not allow.
+TEST_F(CvExampleTest, FixedBatchTakesEveryStepOnTheFirstBatch) {
+  make_data(74);
+  const std::vector<std::string> args = {"--image_size", "32",   "--batch_size", "8",
+                                         "--epochs",     "2",    "--train_all",  "--lr",
+                                         "1e-2",         "--json"};
+  const Outcome normal = train(args);
+  std::vector<std::string> fixed_args = args;
+  fixed_args.push_back("--fixed_batch");
+  const Outcome fixed = train(fixed_args);
+  ASSERT_EQ(normal.status, 0) << normal.err;
+  ASSERT_EQ(fixed.status, 0) << fixed.err;
+  EXPECT_THAT(fixed.err, HasSubstr("every step on one fixed batch"));
+  const auto normal_epochs = json_lines(normal.out), fixed_epochs = json_lines(fixed.out);
+  ASSERT_EQ(fixed_epochs.size(), 2u);
+  ASSERT_EQ(normal_epochs.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(fixed_epochs[e]["losses"].size(), normal_epochs[e]["losses"].size());
+  }
+  // The first step is the same in both; after that the fixed batch's loss falls far lower.
+  EXPECT_EQ(fixed_epochs[0]["losses"][0], normal_epochs[0]["losses"][0]);
+  EXPECT_LT(fixed_epochs[1]["losses"].back().get<double>(),
+            0.5 * normal_epochs[1]["losses"].back().get<double>());
+}
+
 TEST_F(CvExampleTest, LearnsTinySyntheticSet) {
   make_data(370);
   const Outcome trained = train({"--image_size", "48", "--batch_size", "16", "--epochs", "6",
