@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sha256.h"
+#include "staging/names.h"
 #include "unique_fd.h"
 #include "write_all.h"
 
@@ -17,6 +18,10 @@ namespace staging {
 namespace {
 
 constexpr size_t kIdentitySpan = 64 * 1024;
+// Records carrying this mark hold their names in EncodeName's form; older records (which could
+// only hold UTF-8 names) hold them as they are.
+constexpr char kNamesKey[] = "names";
+constexpr char kNamesEncoded[] = "percent-encoded bytes";
 
 std::string FileNameFor(const std::string& source_path) {
   Sha256 hash;
@@ -25,16 +30,21 @@ std::string FileNameFor(const std::string& source_path) {
 }
 
 nlohmann::json ToJson(const ManifestEntry& e) {
-  return {{"source",
-           {{"path", e.source.path},
+  std::vector<std::string> paths;
+  paths.reserve(e.paths.size());
+  for (const std::string& path : e.paths) paths.push_back(EncodeName(path));
+  return {{kNamesKey, kNamesEncoded},
+          {"source",
+           {{"path", EncodeName(e.source.path)},
             {"size", e.source.size},
             {"mtime_ns", e.source.mtime_ns},
             {"head_sha256", e.source.head_sha256}}},
           {"kind", e.kind},
-          {"dest", e.dest},
+          {"dest", EncodeName(e.dest)},
           {"files", e.files},
           {"bytes", e.bytes},
-          {"paths", e.paths}};
+          {"complete", e.complete},
+          {"paths", paths}};
 }
 
 std::optional<ManifestEntry> FromJson(const std::string& text) {
@@ -51,7 +61,12 @@ std::optional<ManifestEntry> FromJson(const std::string& text) {
     e.files = j.at("files").get<uint64_t>();
     e.bytes = j.at("bytes").get<uint64_t>();
     e.paths = j.at("paths").get<std::vector<std::string>>();
-  } catch (const nlohmann::json::exception&) {
+    e.complete = j.value("complete", true);
+    if (j.value(kNamesKey, "") == kNamesEncoded) {
+      for (std::string* name : {&e.source.path, &e.dest}) *name = DecodeName(*name).value();
+      for (std::string& path : e.paths) path = DecodeName(path).value();
+    }
+  } catch (const std::exception&) {  // JSON's own errors, and a malformed escape
     return std::nullopt;  // a damaged record counts as absent: the source is staged again
   }
   return e;
@@ -126,7 +141,13 @@ std::optional<ManifestEntry> Manifest::Find(const std::string& source_path) cons
 }
 
 Status Manifest::Record(const ManifestEntry& entry) const {
-  return WriteFileAtomically(dir_fd_->get(), FileNameFor(entry.source.path), ToJson(entry).dump(1));
+  std::string text;
+  try {
+    text = ToJson(entry).dump(1);
+  } catch (const std::exception& e) {  // only memory could fail: every name is encoded
+    return Status::Error(std::string("cannot record the manifest: ") + e.what());
+  }
+  return WriteFileAtomically(dir_fd_->get(), FileNameFor(entry.source.path), text);
 }
 
 Status Manifest::Forget(const std::string& source_path) const {

@@ -34,6 +34,9 @@ struct ManifestEntry {
   std::vector<std::string> paths;  // every path made, relative to DEST
   uint64_t files = 0;
   uint64_t bytes = 0;
+  // False while the tree is being moved into place: such a record lists what may already be
+  // visible, so that a re-run or `stage clean` removes it, but never counts as staged.
+  bool complete = true;
 };
 
 // Writes `content` to `name` in `dirfd` so that a crash leaves either the old file or the new.

@@ -79,7 +79,8 @@ class SourceStager {
     SourceIdentity identity;
     STAGING_RETURN_IF_ERROR(IdentifySource(source.get(), job_.path, &identity));
     std::optional<ManifestEntry> previous = manifest_.Find(job_.path);
-    if (previous && previous->source == identity && !options_.force && StillThere(*previous)) {
+    if (previous && previous->complete && previous->source == identity && !options_.force &&
+        StillThere(*previous)) {
       report_.already_staged = true;
       report_.kind = previous->kind;
       report_.files = previous->files;
@@ -108,7 +109,6 @@ class SourceStager {
     }
     UniqueFd dest(OpenBeneath(dest_fd_, job_.rel_dir, O_RDONLY | O_DIRECTORY));
     if (!dest.valid()) return Status::FromErrno("open destination directory", errno);
-    STAGING_RETURN_IF_ERROR(MergeTree(area_fd_.get(), dest.get(), job_.rel_dir));
     ManifestEntry entry;
     entry.source = identity;
     entry.kind = report_.kind;
@@ -118,9 +118,27 @@ class SourceStager {
     for (const std::string& path : result.created)
       entry.paths.push_back(JoinPath(job_.rel_dir, path));
     report_.warnings = std::move(result.warnings);
-    STAGING_RETURN_IF_ERROR(manifest_.Record(entry));
+    STAGING_RETURN_IF_ERROR(MoveIntoPlace(dest.get(), &entry));
     if (index_writer_) index_writer_->Commit();  // only a fully staged archive leaves an index
     return Status::Ok();
+  }
+
+  // The tree becomes visible recorded: first as pending (a crash from here on leaves a record
+  // that the next run or `stage clean` removes), then, once moved, as complete. A failure after
+  // the first record takes back what was moved and the record with it.
+  Status MoveIntoPlace(int dest_fd, ManifestEntry* entry) {
+    entry->complete = false;
+    STAGING_RETURN_IF_ERROR(manifest_.Record(*entry));
+    Status moved = MergeTree(area_fd_.get(), dest_fd, job_.rel_dir);
+    if (moved.ok()) {
+      entry->complete = true;
+      moved = manifest_.Record(*entry);
+    }
+    if (!moved.ok()) {
+      RemoveListed(*entry);
+      manifest_.Forget(job_.path);
+    }
+    return moved;
   }
 
   bool StillThere(const ManifestEntry& entry) {

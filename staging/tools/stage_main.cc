@@ -9,6 +9,7 @@
 #include <string>
 
 #include "progress_printer.h"
+#include "staging/names.h"
 #include "staging/pack.h"
 #include "staging/stage.h"
 
@@ -61,10 +62,11 @@ int RunClean(const std::vector<std::string>& args) {
   uint64_t removed = 0;
   staging::Status status = staging::Clean(to, &removed);
   if (!status.ok()) {
-    std::cerr << "stage clean: " << status.message() << "\n";
+    std::cerr << "stage clean: " << staging::DisplayText(status.message()) << "\n";
     return 1;
   }
-  std::cerr << "stage clean: removed " << removed << " paths from " << to << "\n";
+  std::cerr << "stage clean: removed " << removed << " paths from " << staging::DisplayText(to)
+            << "\n";
   return 0;
 }
 
@@ -98,17 +100,17 @@ int RunPack(const std::vector<std::string>& args) {
       staging::Pack(options, [&](const staging::Progress& p) { printer.Update(p); });
   printer.Finish();
   if (!report.status.ok()) {
-    std::cerr << "stage pack: " << report.status.message() << "\n";
+    std::cerr << "stage pack: " << staging::DisplayText(report.status.message()) << "\n";
     return 1;
   }
   if (json) {
-    std::cout << nlohmann::json{{"path", options.to},
+    std::cout << nlohmann::json{{"path", staging::DisplayText(options.to)},
                                 {"files", report.files},
                                 {"bytes", report.bytes},
                                 {"frames", report.frames},
                                 {"compressed_bytes", report.compressed_bytes},
                                 {"seconds", report.seconds}}
-                     .dump()
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   }
   std::cerr << "stage pack: " << report.files << " files, " << report.bytes << " bytes -> "
@@ -161,14 +163,17 @@ int RunStage(const std::vector<std::string>& args) {
 
   uint32_t already = 0;
   for (const auto& a : report.archives) {
-    for (const auto& w : a.warnings) std::cerr << "stage: warning: " << a.path << ": " << w << "\n";
+    for (const auto& w : a.warnings) {
+      std::cerr << "stage: warning: " << staging::DisplayText(a.path) << ": "
+                << staging::DisplayText(w) << "\n";
+    }
     if (a.already_staged) {
       ++already;
-      std::cerr << "stage: " << a.path << ": already staged\n";
+      std::cerr << "stage: " << staging::DisplayText(a.path) << ": already staged\n";
     }
   }
   for (const std::string& failure : report.failures())
-    std::cerr << "stage: error: " << failure << "\n";
+    std::cerr << "stage: error: " << staging::DisplayText(failure) << "\n";
   // The rate counts only what this run wrote: already staged sources cost nothing.
   uint64_t written = 0;
   for (const auto& a : report.archives) written += a.already_staged ? 0 : a.bytes;
@@ -182,17 +187,18 @@ int RunStage(const std::vector<std::string>& args) {
   if (json) {
     nlohmann::json archives = nlohmann::json::array();
     for (const auto& a : report.archives) {
-      nlohmann::json item = {{"path", a.path},       {"kind", a.kind},
+      nlohmann::json item = {{"path", staging::DisplayText(a.path)},
+                             {"kind", a.kind},
                              {"files", a.files},     {"bytes", a.bytes},
                              {"seconds", a.seconds}, {"already_staged", a.already_staged},
                              {"ok", a.status.ok()}};
-      if (!a.status.ok()) item["error"] = a.status.message();
+      if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
       archives.push_back(item);
     }
     std::cout << nlohmann::json{{"archives", archives},    {"files", report.files},
                                 {"bytes", report.bytes},   {"seconds", report.seconds},
                                 {"io", report.io_backend}, {"ok", report.ok()}}
-                     .dump()
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   }
   return report.ok() ? 0 : 1;
@@ -208,7 +214,10 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "pack") return RunPack({args.begin() + 1, args.end()});
     return RunStage(args);
   } catch (const po::error& e) {
-    std::cerr << "stage: " << e.what() << " (see stage --help)\n";
+    std::cerr << "stage: " << staging::DisplayText(e.what()) << " (see stage --help)\n";
     return 2;
+  } catch (const std::exception& e) {  // out of memory, or a library's unforeseen error
+    std::cerr << "stage: error: " << staging::DisplayText(e.what()) << "\n";
+    return 1;
   }
 }

@@ -552,6 +552,41 @@ INSTANTIATE_TEST_SUITE_P(Points, KillTest,
 
 // --- re-runs, --force, clean, --verify ---
 
+// A failure while recording (here: the record's name taken by a directory) stops the run before
+// anything becomes visible.
+TEST_F(FaultsTest, FailureToRecordLeavesNothingVisible) {
+  WriteFile(src_ / "a.tar", Tar(ManySmallFiles(20)));
+  ASSERT_EQ(RunCommand(Stage()).exit_code, 0);
+  std::vector<fs::path> records;
+  for (const auto& entry : fs::directory_iterator(to_ / ".stage/manifest")) {
+    records.push_back(entry.path());
+  }
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_EQ(RunCommand(StageBinary() + " clean --to " + Quote(to_)).exit_code, 0);
+  fs::create_directories(records[0] / "occupied");
+  RunResult run = RunCommand(Stage());
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("error: " + (src_ / "a.tar").string() + ": "));
+  ExpectNothingVisible();
+}
+
+// Moving into place fails midway (a name the destination holds as a directory): what was moved
+// before the failure is taken back, and nothing is recorded.
+TEST_F(FaultsTest, FailureWhileMovingIntoPlaceTakesBackWhatWasMoved) {
+  std::vector<TarMember> members = ManySmallFiles(40);
+  members.push_back(File("conflict", "a file"));
+  WriteFile(src_ / "a.tar", Tar(members));
+  WriteFile(to_ / "conflict" / "mine.txt", "the user's");
+  RunResult run = RunCommand(Stage());
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("'conflict' already exists in the destination"));
+  std::map<std::string, std::string> left = Snapshot(to_, /*with_mtime=*/false);
+  EXPECT_EQ(left.size(), 2u) << left.begin()->first;  // conflict/ and conflict/mine.txt
+  EXPECT_EQ(ReadFile(to_ / "conflict" / "mine.txt"), "the user's");
+  EXPECT_TRUE(fs::is_empty(to_ / ".stage/manifest"));
+  ExpectNoLeftovers();
+}
+
 TEST_F(FaultsTest, RerunIsANoOpThatSaysAlreadyStaged) {
   WriteFile(src_ / "a.tar.gz", Gzip(Tar({File("a", "one")})));
   ASSERT_EQ(RunCommand(Stage()).exit_code, 0);

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <tuple>
 
@@ -269,6 +271,101 @@ TEST(Stage, TruncatedArchiveFailsNamingArchiveAndEntryAndLeavesNothing) {
   EXPECT_NE(result.err.find("cut.tar"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("entry '"), std::string::npos) << result.err;
   EXPECT_FALSE(fs::exists(work / "out/data")) << "a failed archive must leave nothing visible";
+}
+
+// Names that are not UTF-8, as old archives from every corner of the world hold them: one word in
+// Latin-1, KOI8-R, EUC-JP and CP866 each.
+struct ForeignName {
+  const char* encoding;
+  const char* bytes;
+};
+const ForeignName kForeignNames[] = {{"latin1", "caf\xE9"},
+                                     {"koi8r", "\xD0\xD2\xC9\xD7\xC5\xD4"},
+                                     {"eucjp", "\xC6\xFC\xCB\xDC\xB8\xEC"},
+                                     {"cp866", "\xE4\xA0\xA9\xAB"}};
+
+// A tree with the name in a directory, a file, a symlink's target and a hardlink.
+void MakeForeignTree(const fs::path& root, const std::string& name) {
+  WriteFile(root / ("dir_" + name) / ("file_" + name), "bytes of " + name);
+  fs::create_symlink("dir_" + name + "/file_" + name, root / ("link_" + name));
+  fs::create_hard_link(root / ("dir_" + name) / ("file_" + name), root / ("hard_" + name));
+  RunCommand("find " + Quote(root) + " -exec touch -h -d '2024-03-01 12:00:00' {} +");
+}
+
+class ForeignNames : public testing::TestWithParam<std::tuple<ForeignName, std::string>> {};
+
+TEST_P(ForeignNames, AreStagedAsGnuTarExtractsThemAndCleanedAway) {
+  const auto& [name, writer] = GetParam();
+  TempDir work;
+  MakeForeignTree(work / "tree", name.bytes);
+  fs::create_directories(work / "source");
+  fs::create_directories(work / "gnu");
+  const std::string archive = Quote(work / "source/names.tar");
+  ASSERT_EQ(RunCommand(writer + " -cf " + archive + " -C " + Quote(work / "tree") + " .").exit_code,
+            0);
+  ASSERT_EQ(RunCommand("tar -xf " + archive + " -C " + Quote(work / "gnu")).exit_code, 0);
+  const std::string stage =
+      StageBinary() + " --from " + Quote(work / "source") + " --to " + Quote(work / "out");
+  auto staged = RunCommand(stage + " --json");
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  // Directory times left out: GNU tar does not restore them from bsdtar's archives.
+  EXPECT_EQ(Snapshot(work / "out", true, false), Snapshot(work / "gnu", true, false));
+  EXPECT_EQ(staging_test::ReadFile(work / "out" / ("link_" + std::string(name.bytes))),
+            std::string("bytes of ") + name.bytes);
+  // The manifest holds the names: a second run finds everything there, clean removes it all.
+  auto again = RunCommand(stage);
+  EXPECT_NE(again.err.find("already staged"), std::string::npos) << again.err;
+  auto cleaned = RunCommand(StageBinary() + " clean --to " + Quote(work / "out"));
+  ASSERT_EQ(cleaned.exit_code, 0) << cleaned.err;
+  EXPECT_TRUE(fs::is_empty(work / "out"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EncodingsAndWriters, ForeignNames,
+    testing::Combine(testing::ValuesIn(kForeignNames),
+                     testing::Values("tar --format=gnu", "tar --format=pax", "bsdtar --format=pax",
+                                     "bsdtar --format=ustar")),
+    [](const auto& info) {
+      std::string writer = std::get<1>(info.param);
+      for (char& c : writer) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      return std::string(std::get<0>(info.param).encoding) + "_" + writer;
+    });
+
+TEST(Stage, SourceFileWithAForeignNameIsCopiedAndCleanedAway) {
+  TempDir work;
+  for (const ForeignName& name : kForeignNames) {
+    WriteFile(work / "source" / (std::string(name.bytes) + ".bin"), name.encoding);
+  }
+  auto staged = RunCommand(StageBinary() + " --json --from " + Quote(work / "source") + " --to " +
+                           Quote(work / "out"));
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  for (const ForeignName& name : kForeignNames) {
+    EXPECT_EQ(staging_test::ReadFile(work / "out" / (std::string(name.bytes) + ".bin")),
+              name.encoding);
+  }
+  // The summary is JSON with the names escaped readably.
+  EXPECT_NE(staged.out.find(R"(caf\\xE9.bin)"), std::string::npos) << staged.out;
+  auto cleaned = RunCommand(StageBinary() + " clean --to " + Quote(work / "out"));
+  ASSERT_EQ(cleaned.exit_code, 0) << cleaned.err;
+  EXPECT_TRUE(fs::is_empty(work / "out"));
+}
+
+TEST(Stage, RefusedForeignNameIsShownEscapedOnOneLine) {
+  TempDir work;
+  fs::create_directories(work / "tree");
+  fs::create_symlink("../../caf\xE9\nx", work / "tree/escape");
+  fs::create_directories(work / "source");
+  ASSERT_EQ(RunCommand("tar -cf " + Quote(work / "source/bad.tar") + " -C " +
+                       Quote(work / "tree") + " escape")
+                .exit_code,
+            0);
+  auto staged = RunCommand(StageBinary() + " --from " + Quote(work / "source") + " --to " +
+                           Quote(work / "out"));
+  EXPECT_EQ(staged.exit_code, 1);
+  EXPECT_NE(staged.err.find(R"(symlink target '../../caf\xE9\x0Ax' leaves the destination)"),
+            std::string::npos)
+      << staged.err;
+  EXPECT_EQ(std::count(staged.err.begin(), staged.err.end(), '\n'), 2) << staged.err;
 }
 
 TEST(Stage, HelpShowsExamples) {
