@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace staging {
@@ -16,6 +17,13 @@ Codec DetectCodec(const std::byte* head, size_t size) {
   };
   if (starts_with({0x1f, 0x8b, 0x08})) return Codec::kGzip;
   if (starts_with({0x28, 0xb5, 0x2f, 0xfd})) return Codec::kZstd;
+  // A zstd skippable frame (magic 0x184D2A50 to 0x184D2A5F, little-endian), as pzstd begins its
+  // output with; the frames that follow are zstd's.
+  if (size >= 4 && (std::to_integer<unsigned>(head[0]) & 0xf0) == 0x50 &&
+      std::to_integer<unsigned>(head[1]) == 0x2a && std::to_integer<unsigned>(head[2]) == 0x4d &&
+      std::to_integer<unsigned>(head[3]) == 0x18) {
+    return Codec::kZstd;
+  }
   if (starts_with({0xfd, '7', 'z', 'X', 'Z', 0x00})) return Codec::kXz;
   if (starts_with({'B', 'Z', 'h'})) return Codec::kBzip2;
   return Codec::kNone;
@@ -49,7 +57,14 @@ bool LooksLikeTarArchive(const std::byte* head, size_t size) {
   if (archive_read_open_memory(a, head, size) == ARCHIVE_OK) {
     archive_entry* entry = nullptr;
     int rc = archive_read_next_header(a, &entry);
-    is_tar = rc == ARCHIVE_OK || rc == ARCHIVE_WARN;
+    // An archive of nothing but a pax global header (git archive of an empty tree) or a GNU
+    // volume label ends before its first member: an empty archive, not a file to copy. Bare
+    // zero blocks do not count: libarchive reads those as an empty tar too.
+    const bool empty_archive =
+        rc == ARCHIVE_EOF &&
+        (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR &&
+        std::any_of(head, head + std::min<size_t>(size, 512), [](std::byte b) { return b != std::byte{0}; });
+    is_tar = rc == ARCHIVE_OK || rc == ARCHIVE_WARN || empty_archive;
   }
   archive_read_free(a);
   return is_tar;

@@ -4,7 +4,8 @@
 # with a bounded fuzz run in ctest. Without clang the libFuzzer part is skipped.
 set(STAGE_FUZZ_CORPUS ${CMAKE_CURRENT_BINARY_DIR}/fuzz_corpus)
 add_test(NAME fuzz_extract_corpus
-         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/make_fuzz_corpus.sh ${STAGE_FUZZ_CORPUS})
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/make_fuzz_corpus.sh ${STAGE_FUZZ_CORPUS}
+                 $<TARGET_FILE:stage> ${CMAKE_CURRENT_SOURCE_DIR}/data)
 set_tests_properties(fuzz_extract_corpus PROPERTIES FIXTURES_SETUP fuzz_corpus)
 
 add_executable(fuzz_extract_replay fuzz_extract.cc)

@@ -1,6 +1,6 @@
 // Fuzz target: arbitrary bytes staged as a source file (an archive when they parse as one) into
-// a temporary directory. Whatever the bytes, nothing may appear beside --to, and the process may
-// not crash. Built as a libFuzzer target with clang, and as a replay driver (STAGE_FUZZ_REPLAY)
+// a temporary directory. Whatever the bytes, nothing may appear beside --to, a failure may leave
+// nothing visible in it, and the process may not crash. Built as a libFuzzer target with clang, and as a replay driver (STAGE_FUZZ_REPLAY)
 // that feeds every file of the given corpus directories, for compilers without libFuzzer.
 #include <cstdint>
 #include <cstdio>
@@ -37,8 +37,14 @@ class Sandbox {
     options.force = true;
     options.max_bytes = 64 << 20;
     options.max_entries = 4096;
-    staging::Stage(options);
+    const staging::StageReport report = staging::Stage(options);
     ExpectOnly(root_, {"box", "src"});
+    // A failed source leaves nothing visible: only the bookkeeping, with no staging area left.
+    if (!report.ok() && fs::exists(root_ / "box" / "to")) {
+      ExpectOnly(root_ / "box" / "to", {".stage"});
+      ExpectOnly(root_ / "box" / "to" / ".stage", {"lock", "manifest"});
+      ExpectOnly(root_ / "box" / "to" / ".stage" / "manifest", {});
+    }
     ExpectOnly(root_ / "box", {"to"});
     ExpectOnly(root_ / "src", {"input"});
     Remove(root_ / "box" / "to");

@@ -368,6 +368,52 @@ TEST(Stage, RefusedForeignNameIsShownEscapedOnOneLine) {
   EXPECT_EQ(std::count(staged.err.begin(), staged.err.end(), '\n'), 2) << staged.err;
 }
 
+// pzstd begins with a skippable frame (and writes one before each frame): still zstd.
+TEST(Stage, PzstdArchiveWithSkippableFramesIsStagedLikeGnuTarExtractsIt) {
+  TempDir work;
+  MakeTree(work / "tree", false);
+  fs::create_directories(work / "source");
+  fs::create_directories(work / "gnu");
+  const fs::path tar = work / "plain.tar";
+  ASSERT_EQ(RunCommand("tar -cf " + Quote(tar) + " -C " + Quote(work / "tree") + " data").exit_code,
+            0);
+  ASSERT_EQ(RunCommand("pzstd -q -p 2 -c " + Quote(tar) + " > " + Quote(work / "source/p.tar.zst"))
+                .exit_code,
+            0);
+  ASSERT_EQ(staging_test::ReadFile(work / "source/p.tar.zst").substr(1, 3), "\x2A\x4D\x18");
+  ASSERT_EQ(RunCommand("tar -xf " + Quote(tar) + " -C " + Quote(work / "gnu")).exit_code, 0);
+  auto staged = RunCommand(StageBinary() + " --json --from " + Quote(work / "source") + " --to " +
+                           Quote(work / "out"));
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_NE(staged.out.find("\"kind\":\"tar.zst\""), std::string::npos) << staged.out;
+  EXPECT_EQ(Snapshot(work / "out"), Snapshot(work / "gnu"));
+}
+
+// An archive of a GNU volume label alone, or of a pax global header alone (what `git archive`
+// writes for an empty tree), is an empty archive; zero blocks alone stay a file to copy.
+TEST(Stage, ArchiveOfOnlyALabelOrAGlobalHeaderIsEmptyNotAFile) {
+  TempDir work;
+  fs::create_directories(work / "source");
+  ASSERT_EQ(RunCommand("tar --format=gnu -V 'a label' -cf " + Quote(work / "source/label.tar") +
+                       " -T /dev/null")
+                .exit_code,
+            0);
+  ASSERT_EQ(RunCommand("/usr/bin/python3 -c \"import tarfile; tarfile.open('" +
+                       (work / "source/global.tar").string() +
+                       "', 'w', format=tarfile.PAX_FORMAT, pax_headers={'comment': 'x'}).close()\"")
+                .exit_code,
+            0);
+  WriteFile(work / "source/zeros.bin", std::string(10240, '\0'));
+  auto staged = RunCommand(StageBinary() + " --json --from " + Quote(work / "source") + " --to " +
+                           Quote(work / "out"));
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_FALSE(fs::exists(work / "out/label.tar"));
+  EXPECT_FALSE(fs::exists(work / "out/global.tar"));
+  EXPECT_EQ(staging_test::ReadFile(work / "out/zeros.bin"), std::string(10240, '\0'));
+  EXPECT_EQ(std::count(staged.out.begin(), staged.out.end() , '{'), 4) << staged.out;
+  EXPECT_NE(staged.out.find(R"("files":0,"kind":"tar")"), std::string::npos) << staged.out;
+}
+
 TEST(Stage, HelpShowsExamples) {
   auto result = RunCommand(StageBinary() + " --help");
   EXPECT_EQ(result.exit_code, 0);
