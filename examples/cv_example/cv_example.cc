@@ -5,6 +5,7 @@
 #include <string>
 
 #include "command_line.h"
+#include "common/stop_signals.h"
 #include "trainer.h"
 
 namespace po = boost::program_options;
@@ -87,5 +88,9 @@ int main(int argc, char** argv) {
           cv_example::ParseCommandLine(argc, argv, options, "cv_example")) {
     return *exit_status;
   }
-  return cv_example::run(c);
+  // A stop signal finishes the step at hand and saves a checkpoint to --output_dir.
+  common::InstallStopSignals();
+  c.stop = &common::StopRequested();
+  const int status = cv_example::run(c);
+  return status == cv_example::kRunStopped ? common::StopExitStatus() : status;
 }

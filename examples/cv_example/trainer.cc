@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "checkpoint.h"
+#include "common/stop_signals.h"
 #include "loader/data_loader.h"
 #include "loader/dataset.h"
 #include "one_cycle.h"
@@ -172,6 +173,7 @@ class Trainer {
   std::string setup();
   std::string train();
   std::string evaluate_only();
+  bool stopped() const { return stopped_; }
 
  private:
   std::string load_data();
@@ -207,6 +209,11 @@ class Trainer {
   Progress progress_;
   int64_t steps_per_epoch_ = 0;
   std::optional<loader::Batch> fixed_batch_;  // --fixed_batch: the batch every step trains on
+  bool stopped_ = false;                      // config_.stop ended training
+
+  bool stop_requested() const { return config_.stop && config_.stop->load(); }
+  // Ends training on a stop request: saves where it can and says so in one line.
+  std::string stop();
 };
 
 std::string Trainer::setup() {
@@ -345,7 +352,9 @@ std::string Trainer::resume() {
 
 std::string Trainer::train() {
   while (progress_.epoch < config_.epochs) {
+    if (stop_requested()) return stop();
     if (std::string error = train_epoch(progress_.epoch); !error.empty()) return error;
+    if (stopped_) return {};
   }
   if (config_.output_dir.empty()) return {};
   const std::string path = (std::filesystem::path(config_.output_dir) / "model.safetensors");
@@ -402,6 +411,10 @@ std::string Trainer::train_epoch(int64_t epoch) {
       collect_losses(&pending_losses);
       if (std::string error = save(); !error.empty()) return error;
     }
+    if (stop_requested()) {
+      collect_losses(&pending_losses);
+      return stop();
+    }
   }
   collect_losses(&pending_losses);
   const double train_seconds = seconds_since(start);
@@ -421,6 +434,22 @@ std::string Trainer::train_epoch(int64_t epoch) {
   progress_.step_in_epoch = 0;
   progress_.epoch_losses.clear();
   return config_.checkpointing_steps == "epoch" ? save() : std::string();
+}
+
+std::string Trainer::stop() {
+  stopped_ = true;
+  const std::string where = "cv_example: stopped by " + std::string(common::StopSignalName()) +
+                            " after step " + std::to_string(progress_.global_step) + " (epoch " +
+                            std::to_string(progress_.epoch) + ")";
+  if (config_.output_dir.empty()) {
+    std::cerr << where << "; nothing saved (no --output_dir)\n";
+    return {};
+  }
+  if (std::string error = save(); !error.empty()) return error;
+  std::cerr << where << "; checkpoint saved to "
+            << checkpoint_path(config_.output_dir, progress_.global_step)
+            << " (continue with --resume_from_checkpoint latest)\n";
+  return {};
 }
 
 std::optional<loader::Batch> Trainer::next_training_batch(int64_t step_in_epoch) {
@@ -548,7 +577,8 @@ int run(const TrainConfig& config) {
     Trainer trainer(config);
     if (std::string error = trainer.setup(); !error.empty()) return fail(error);
     const std::string error = config.eval_only ? trainer.evaluate_only() : trainer.train();
-    return error.empty() ? 0 : fail(error);
+    if (!error.empty()) return fail(error);
+    return trainer.stopped() ? kRunStopped : 0;
   } catch (const c10::Error& e) {
     // LibTorch reports misuse and device failures (out of memory, for one) by exception.
     return fail(e.what_without_backtrace());

@@ -3,6 +3,7 @@
 #ifndef CV_EXAMPLE_TRAINER_H_
 #define CV_EXAMPLE_TRAINER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -32,11 +33,17 @@ struct TrainConfig {
   bool fast_decode = false;            // the loader's reduced-size JPEG decoding
   bool json = false;                   // also one JSON line per epoch on stdout
   bool fixed_batch = false;            // train every step on the first batch, kept on the device
+  // When set and it becomes true (a stop signal), training stops after the current step: a
+  // checkpoint goes to output_dir when there is one, and run() returns kRunStopped.
+  const std::atomic<bool>* stop = nullptr;
 };
 
+// run()'s status when `stop` ended the run (the program exits as the signal asks).
+inline constexpr int kRunStopped = -1;
+
 // Runs the configuration: prints "epoch N: XX.XX" (evaluation accuracy in percent) on stdout
-// after each epoch and the throughput figures on stderr. Returns the process exit status; on
-// failure a one-line reason has been printed on stderr.
+// after each epoch and the throughput figures on stderr. Returns the process exit status, or
+// kRunStopped; on failure a one-line reason has been printed on stderr.
 int run(const TrainConfig& config);
 
 }  // namespace cv_example

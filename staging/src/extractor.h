@@ -23,7 +23,11 @@ struct ExtractOptions {
   uint64_t max_bytes = 1ull << 40;
   uint64_t max_entries = 10'000'000;
   mode_t implicit_dir_mode = 0755;
+  const std::atomic<bool>* interrupt = nullptr;  // checked before each entry and data block
 };
+
+// The error an interrupted extraction returns.
+Status Interrupted();
 
 struct ExtractResult {
   uint64_t files = 0;

@@ -107,6 +107,8 @@ class SourceStager {
       STAGING_RETURN_IF_ERROR(manifest_.Forget(job_.path));
       RemoveListed(*previous);
     }
+    // The last moment to stop: from here the tree is moved into place whole.
+    if (Interrupting()) return Interrupted();
     UniqueFd dest(OpenBeneath(dest_fd_, job_.rel_dir, O_RDONLY | O_DIRECTORY));
     if (!dest.valid()) return Status::FromErrno("open destination directory", errno);
     ManifestEntry entry;
@@ -139,6 +141,10 @@ class SourceStager {
       manifest_.Forget(job_.path);
     }
     return moved;
+  }
+
+  bool Interrupting() const {
+    return options_.interrupt && options_.interrupt->load(std::memory_order_relaxed);
   }
 
   bool StillThere(const ManifestEntry& entry) {
@@ -280,6 +286,7 @@ class SourceStager {
       extract.path_limits = {options_.max_path_length, options_.max_path_depth};
       extract.max_bytes = options_.max_bytes;
       extract.max_entries = options_.max_entries;
+      extract.interrupt = options_.interrupt;
       status = ExtractTar(decoded, decode_here ? Codec::kNone : codec_, area_fd_.get(), *writer,
                           extract, result, &counters_.bytes);
       report_.files = result->files;
@@ -335,6 +342,7 @@ class SourceStager {
     STAGING_RETURN_IF_ERROR(
         writer.BeginFile(area_fd_.get(), name, job_.rel_name, st.st_mode & 0755, size, st.st_mtim));
     while (std::optional<BlockRef> block = blocks.Pop()) {
+      if (Interrupting()) return Interrupted();
       STAGING_RETURN_IF_ERROR(writer.Append(*block, (*block)->bytes(), (*block)->size));
       counters_.bytes += (*block)->size;
       report_.bytes += (*block)->size;

@@ -110,7 +110,7 @@ Status OpenDestination(const std::string& to, UniqueFd* fd) {
 }  // namespace
 
 bool StageReport::ok() const {
-  return std::all_of(archives.begin(), archives.end(),
+  return !interrupted && std::all_of(archives.begin(), archives.end(),
                      [](const ArchiveReport& a) { return a.status.ok(); });
 }
 
@@ -162,7 +162,8 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
       size_t index;
       {
         std::lock_guard guard(mu);
-        if (next >= jobs.size() || stop) return;
+        const bool interrupted = options.interrupt && options.interrupt->load();
+        if (next >= jobs.size() || stop || interrupted) return;
         index = next++;
       }
       ArchiveReport result = StageSource(jobs[index], options, dest.get(), manifest, counters);
@@ -206,6 +207,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
 
   // Sources never started because an earlier one failed are not reported as staged.
   std::erase_if(report.archives, [](const ArchiveReport& a) { return a.path.empty(); });
+  report.interrupted = options.interrupt && options.interrupt->load();
   if (options.sync && syncfs(dest.get()) < 0) {
     ArchiveReport failed;
     failed.path = options.to;

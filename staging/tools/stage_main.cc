@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/stop_signals.h"
 #include "progress_printer.h"
 #include "staging/names.h"
 #include "staging/pack.h"
@@ -156,10 +157,16 @@ int RunStage(const std::vector<std::string>& args) {
     std::cerr << "stage: io_uring unavailable (" << staging::UringUnavailableReason()
               << "); using plain system calls\n";
   }
+  options.interrupt = &common::StopRequested();
   staging::ProgressPrinter printer("stage", StderrIsTerminal());
   staging::StageReport report =
       staging::Stage(options, [&](const staging::Progress& p) { printer.Update(p); });
   printer.Finish();
+  if (report.interrupted) {
+    // What was in progress left nothing visible; what was staged before stays recorded.
+    std::cerr << "stage: interrupted\n";
+    return common::StopExitStatus();
+  }
 
   uint32_t already = 0;
   for (const auto& a : report.archives) {
@@ -212,6 +219,7 @@ int main(int argc, char** argv) {
   try {
     if (!args.empty() && args[0] == "clean") return RunClean({args.begin() + 1, args.end()});
     if (!args.empty() && args[0] == "pack") return RunPack({args.begin() + 1, args.end()});
+    common::InstallStopSignals();
     return RunStage(args);
   } catch (const po::error& e) {
     std::cerr << "stage: " << staging::DisplayText(e.what()) << " (see stage --help)\n";

@@ -155,6 +155,90 @@ TEST_F(CvExampleTest, ResumeAfterKillMatchesUninterruptedRun) {
   EXPECT_EQ(checkpoints, 2u);
 }
 
+// Waits until `path` holds `text` (or a minute passed).
+void wait_for_text(const std::string& path, const std::string& text) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (read_text(path).find(text) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// SIGTERM mid-epoch (a reclaimed spot machine): the step at hand finishes, a checkpoint is
+// saved, and resuming from it gives exactly the uninterrupted run.
+TEST_F(CvExampleTest, SigtermSavesACheckpointAndResumeMatchesUninterruptedRun) {
+  make_data(96);
+  const std::vector<std::string> args = {"--image_size", "32", "--batch_size", "8",
+                                         "--epochs",     "3",  "--json",       "--train_all"};
+  TempDir whole, stopped;
+  std::vector<std::string> uninterrupted = args;
+  uninterrupted.insert(uninterrupted.end(), {"--output_dir", whole.path()});
+  const Outcome reference = train(uninterrupted);
+  ASSERT_EQ(reference.status, 0) << reference.err;
+
+  std::vector<std::string> interrupted = args;
+  interrupted.insert(interrupted.end(), {"--output_dir", stopped.path()});
+  const pid_t pid = cv_example_test::start(command(interrupted), scratch_.file("stopped.out"),
+                                           scratch_.file("stopped.err"));
+  ASSERT_GT(pid, 0);
+  wait_for_text(scratch_.file("stopped.out"), "epoch 0: ");
+  ::kill(pid, SIGTERM);
+  ASSERT_EQ(cv_example_test::wait_for(pid), 128 + SIGTERM) << "finished before the signal";
+  const std::string err = read_text(scratch_.file("stopped.err"));
+  EXPECT_TRUE(std::regex_search(
+      err, std::regex(R"(cv_example: stopped by SIGTERM after step \d+ \(epoch \d\); checkpoint )"
+                      R"(saved to .*checkpoint-\d+\.pt)")))
+      << err;
+  EXPECT_FALSE(std::filesystem::exists(stopped.file("model.safetensors")));
+
+  interrupted.insert(interrupted.end(), {"--resume_from_checkpoint", "latest"});
+  const Outcome resumed = train(interrupted);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  const auto expected = json_lines(reference.out), got = json_lines(resumed.out);
+  ASSERT_EQ(expected.size(), 3u);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back()["accuracy"], expected.back()["accuracy"]);
+  EXPECT_EQ(got.back()["losses"], expected.back()["losses"]);
+  EXPECT_TRUE(read_text(whole.file("model.safetensors")) ==
+              read_text(stopped.file("model.safetensors")));
+}
+
+// Ctrl-C without --output_dir: it stops and says that nothing was saved.
+TEST_F(CvExampleTest, SigintWithoutOutputDirSaysNothingWasSaved) {
+  make_data(148);
+  const pid_t pid = cv_example_test::start(
+      command({"--image_size", "32", "--batch_size", "8", "--epochs", "6"}),
+      scratch_.file("out"), scratch_.file("err"));
+  wait_for_text(scratch_.file("out"), "epoch 0: ");
+  ::kill(pid, SIGINT);
+  ASSERT_EQ(cv_example_test::wait_for(pid), 128 + SIGINT);
+  EXPECT_THAT(read_text(scratch_.file("err")),
+              HasSubstr("; nothing saved (no --output_dir)\n"));
+}
+
+// A second signal ends the run at once, possibly in the middle of writing a checkpoint: the
+// checkpoints left are whole, and the run resumes from the newest.
+TEST_F(CvExampleTest, SecondSignalDuringCheckpointingLeavesWholeCheckpoints) {
+  make_data(148);
+  TempDir out;
+  std::vector<std::string> args = {"--image_size", "32", "--batch_size", "8", "--epochs", "3",
+                                   "--output_dir", out.path(), "--checkpointing_steps", "1"};
+  const pid_t pid = cv_example_test::start(command(args), scratch_.file("out"),
+                                           scratch_.file("err"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::filesystem::exists(out.file("checkpoint-5.pt")) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::kill(pid, SIGTERM);
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(cv_example_test::wait_for(pid), 128 + SIGTERM);
+  args.insert(args.end(), {"--resume_from_checkpoint", "latest"});
+  const Outcome resumed = train(args);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resumed from"));
+}
+
 TEST_F(CvExampleTest, EvalOnlyWritesOneRowPerImage) {
   make_data(40);
   TempDir out;

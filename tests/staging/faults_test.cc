@@ -587,6 +587,66 @@ TEST_F(FaultsTest, FailureWhileMovingIntoPlaceTakesBackWhatWasMoved) {
   ExpectNoLeftovers();
 }
 
+// --- stop signals ---
+
+// True once a private staging area exists and holds `name` ("" for anything).
+bool AreaHolds(const fs::path& to, const std::string& name) {
+  std::error_code ec;
+  for (const auto& area : fs::directory_iterator(to / ".stage/tmp", ec)) {
+    if (name.empty() || fs::exists(area.path() / name, ec)) return true;
+  }
+  return false;
+}
+
+struct StopCase {
+  int signal;
+  bool twice;          // a second signal at once: the process ends without cleaning up
+  const char* moment;  // "start" (right away) or "writing" (files are being created)
+};
+
+class StopSignalTest : public FaultsTest, public ::testing::WithParamInterface<StopCase> {};
+
+TEST_P(StopSignalTest, LeavesTheDestinationAsItWasAndTheNextRunStagesNormally) {
+  const StopCase& c = GetParam();
+  // An earlier run staged this one: it must stay, recorded.
+  WriteFile(src_ / "old.tar", Tar({Dir("old"), File("old/kept", "from an earlier run")}));
+  ASSERT_EQ(RunCommand(Stage()).exit_code, 0);
+  WriteFile(src_ / "many.tar", Tar(ManySmallFiles(8000)));
+  const auto before = Snapshot(to_);
+  const auto expected = Reference();
+
+  pid_t pid = Spawn({StageBinary(), "--from", src_, "--to", to_, "--jobs", "1"}, tmp_ / "log");
+  // "start": the staging area exists (the handlers are in place); "writing": files land in it.
+  const std::string awaited = std::string(c.moment) == "writing" ? "f000600" : "";
+  for (auto start = Clock::now();
+       !AreaHolds(to_, awaited) && Clock::now() - start < std::chrono::seconds(60);) {
+  }
+  kill(pid, c.signal);
+  if (c.twice) kill(pid, c.signal);
+  EXPECT_EQ(WaitExit(pid), 128 + c.signal) << ReadFile(tmp_ / "log");
+  if (!c.twice) {
+    EXPECT_THAT(ReadFile(tmp_ / "log"), HasSubstr("stage: interrupted\n"));
+    EXPECT_EQ(Snapshot(to_), before);
+    ExpectNoLeftovers();
+  }
+  RunResult rerun = RunCommand(Stage("--jobs 1"));
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_THAT(rerun.err, HasSubstr("old.tar: already staged"));
+  EXPECT_EQ(Snapshot(to_), expected);
+  ExpectNoLeftovers();
+}
+
+INSTANTIATE_TEST_SUITE_P(Moments, StopSignalTest,
+                         ::testing::Values(StopCase{SIGTERM, false, "start"},
+                                           StopCase{SIGTERM, false, "writing"},
+                                           StopCase{SIGINT, false, "start"},
+                                           StopCase{SIGINT, false, "writing"},
+                                           StopCase{SIGTERM, true, "writing"}),
+                         [](const auto& info) {
+                           return std::string(info.param.signal == SIGTERM ? "Term" : "Int") +
+                                  (info.param.twice ? "Twice" : "") + "_" + info.param.moment;
+                         });
+
 TEST_F(FaultsTest, RerunIsANoOpThatSaysAlreadyStaged) {
   WriteFile(src_ / "a.tar.gz", Gzip(Tar({File("a", "one")})));
   ASSERT_EQ(RunCommand(Stage()).exit_code, 0);

@@ -2,6 +2,7 @@
 // file, recursively, safely and in parallel. The `stage` program is a thin layer over this.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -28,6 +29,10 @@ struct StageOptions {
   uint64_t max_entries = 10'000'000;  // cap on entries in one archive
   uint32_t max_path_length = 4096;    // longest member name accepted
   uint32_t max_path_depth = 256;      // deepest member name accepted (components)
+  // When set and it becomes true (a signal handler may set it), staging stops within an entry or
+  // a block: sources not yet moved into place are abandoned, leaving nothing visible; sources
+  // already staged stay staged and recorded. Read, never written; must outlive the call.
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 // What staging one source file produced.
@@ -48,7 +53,8 @@ struct StageReport {
   uint64_t files = 0;
   uint64_t bytes = 0;
   double seconds = 0;
-  std::string io_backend;  // "io_uring" or "plain"
+  std::string io_backend;    // "io_uring" or "plain"
+  bool interrupted = false;  // options.interrupt stopped the run (ok() is then false)
   bool ok() const;
   // Failures, one line each: "<archive>: <entry>: <cause>".
   std::vector<std::string> failures() const;
