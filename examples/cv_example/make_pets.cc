@@ -25,9 +25,9 @@
 #include <memory>
 #include <mutex>
 #include <numbers>
-#include <optional>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -287,7 +287,8 @@ class ArchiveSink : public Sink {
 
  private:
   std::string error() {
-    return path_ + ": " + common::ErrorText(archive_error_string(archive_), archive_errno(archive_));
+    return path_ + ": " +
+           common::ErrorText(archive_error_string(archive_), archive_errno(archive_));
   }
   std::string write_entry(const std::string& name, unsigned type, int mode,
                           const std::vector<uint8_t>& bytes) {

@@ -354,8 +354,8 @@ struct PngJob {
 
   explicit PngJob(std::span<const uint8_t> bytes) : reader{bytes} {
     errors.message = &result.error;
-    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors, png_error_exit,
-                                 png_ignore_warning);
+    png =
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors, png_error_exit, png_ignore_warning);
     if (png != nullptr) info = png_create_info_struct(png);
   }
   ~PngJob() { png_destroy_read_struct(&png, &info, nullptr); }

@@ -61,9 +61,9 @@ bool LooksLikeTarArchive(const std::byte* head, size_t size) {
     // volume label ends before its first member: an empty archive, not a file to copy. Bare
     // zero blocks do not count: libarchive reads those as an empty tar too.
     const bool empty_archive =
-        rc == ARCHIVE_EOF &&
-        (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR &&
-        std::any_of(head, head + std::min<size_t>(size, 512), [](std::byte b) { return b != std::byte{0}; });
+        rc == ARCHIVE_EOF && (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR &&
+        std::any_of(head, head + std::min<size_t>(size, 512),
+                    [](std::byte b) { return b != std::byte{0}; });
     is_tar = rc == ARCHIVE_OK || rc == ARCHIVE_WARN || empty_archive;
   }
   archive_read_free(a);

@@ -18,6 +18,14 @@
 
 namespace staging {
 
+// How a writer's finished files were written. A fast path that silently falls back makes every
+// test pass and every benchmark lie: these make the fallback visible (stage --json, -v).
+struct WriterCounts {
+  uint64_t ring_files = 0;    // created and written through io_uring
+  uint64_t redone_files = 0;  // a ring chain failed; written again with plain system calls
+  uint64_t plain_files = 0;   // written with plain system calls from the start
+};
+
 class EntryWriter {
  public:
   virtual ~EntryWriter() = default;
@@ -36,6 +44,8 @@ class EntryWriter {
   virtual Status Poll() = 0;
   // True while operations are queued or in flight.
   virtual bool Busy() const = 0;
+  // The files finished so far (after Drain(): every file ended).
+  virtual WriterCounts counts() const = 0;
 };
 
 // System calls the plain writer makes, replaceable by tests to inject short writes, EINTR,
@@ -50,5 +60,10 @@ struct WriterSyscalls {
 std::unique_ptr<EntryWriter> MakePlainWriter(const WriterSyscalls& calls = WriterSyscalls::Real());
 // Falls back to the plain writer when io_uring cannot be set up.
 std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind);
+
+// The io_uring writer, or nullptr when io_uring cannot be set up. For tests,
+// `fail_every_nth_chain` > 0 makes every n-th small file's chain fail (its openat2 is given a
+// resolve flag no kernel knows), so that the plain redo is exercised.
+std::unique_ptr<EntryWriter> MakeUringWriter(unsigned fail_every_nth_chain = 0);
 
 }  // namespace staging

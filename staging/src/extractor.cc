@@ -408,8 +408,7 @@ Status ExtractTar(BoundedQueue<BlockRef>& decoded, Codec libarchive_filter, int 
   if (libarchive_filter == Codec::kBzip2) archive_read_support_filter_bzip2(a.get());
   DecodedStream stream(decoded, writer);
   if (archive_read_open(a.get(), &stream, nullptr, &DecodedStream::Read, nullptr) != ARCHIVE_OK) {
-    return Status::Error("not a readable tar stream: " +
-                         ArchiveError(a.get()));
+    return Status::Error("not a readable tar stream: " + ArchiveError(a.get()));
   }
   Extractor extractor(root_fd, writer, options, result, bytes_progress);
   Status status = extractor.Run(a.get(), stream);

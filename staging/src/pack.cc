@@ -495,7 +495,8 @@ Status PackArchive(int fd, const std::string& path, PackState& state) {
                            ArchiveError(in.get()));
     }
     std::string label =
-        path + ": " + common::TextOr(archive_entry_pathname(entry), "entry " + std::to_string(index));
+        path + ": " +
+        common::TextOr(archive_entry_pathname(entry), "entry " + std::to_string(index));
     // Holes come back from the reader as zeros and are written as data.
     archive_entry_sparse_clear(entry);
     bool hardlink = archive_entry_hardlink(entry) != nullptr;

@@ -91,12 +91,14 @@ class PlainWriter : public EntryWriter {
   Status EndFile() override {
     int fd = fd_.release();
     if (close(fd) < 0 && errno != EINTR) return Status::FromErrno(label_ + ": close", errno);
+    ++counts_.plain_files;
     return ApplyFileMetadata(dirfd_, name_, label_, mode_, mtime_);
   }
 
   Status Drain() override { return Status::Ok(); }
   Status Poll() override { return Status::Ok(); }
   bool Busy() const override { return false; }
+  WriterCounts counts() const override { return counts_; }
 
  private:
   const WriterSyscalls& calls_;
@@ -106,6 +108,7 @@ class PlainWriter : public EntryWriter {
   mode_t mode_ = 0;
   timespec mtime_{};
   uint64_t offset_ = 0;
+  WriterCounts counts_;
 };
 
 }  // namespace

@@ -143,6 +143,13 @@ class SourceStager {
     return moved;
   }
 
+  void RecordWriterCounts(const EntryWriter& writer) {
+    const WriterCounts counts = writer.counts();
+    report_.ring_files = counts.ring_files;
+    report_.redone_files = counts.redone_files;
+    report_.plain_files = counts.plain_files;
+  }
+
   bool Interrupting() const {
     return options_.interrupt && options_.interrupt->load(std::memory_order_relaxed);
   }
@@ -289,11 +296,13 @@ class SourceStager {
       extract.interrupt = options_.interrupt;
       status = ExtractTar(decoded, decode_here ? Codec::kNone : codec_, area_fd_.get(), *writer,
                           extract, result, &counters_.bytes);
+      RecordWriterCounts(*writer);
       report_.files = result->files;
       report_.bytes = result->bytes;
       counters_.files += result->files;
     } else {
       status = Copy(decoded, *writer, size, result);
+      RecordWriterCounts(*writer);
     }
     if (!status.ok()) {
       // A corrupt compressed stream can decode to garbage that reaches the parser before the
@@ -379,7 +388,7 @@ class SourceStager {
   UniqueFd tmp_fd_, area_fd_;
   std::string area_name_;
   Sha256 sha_;
-  bool indexed_ = false;  // inflating a .tar.gz from its restart points
+  bool indexed_ = false;       // inflating a .tar.gz from its restart points
   bool index_failed_ = false;  // the last indexed Transfer failed in the inflate itself
   GzipIndex index_;
   std::unique_ptr<GzipIndexWriter> index_writer_;

@@ -111,7 +111,7 @@ Status OpenDestination(const std::string& to, UniqueFd* fd) {
 
 bool StageReport::ok() const {
   return !interrupted && std::all_of(archives.begin(), archives.end(),
-                     [](const ArchiveReport& a) { return a.status.ok(); });
+                                     [](const ArchiveReport& a) { return a.status.ok(); });
 }
 
 std::vector<std::string> StageReport::failures() const {

@@ -24,6 +24,11 @@ constexpr unsigned kRingEntries = 512;
 constexpr unsigned kDirectSlots = 256;
 constexpr uint64_t kSmallFileMax = 1 << 20;
 constexpr unsigned kSubmitBatch = 64;
+// A direct descriptor never enters the process's descriptor table, so O_CLOEXEC means nothing
+// there, and openat2 into a direct slot refuses it (EINVAL): every chain would fail.
+constexpr int kDirectCreateFlags = kCreateFlags & ~O_CLOEXEC;
+// A resolve flag no kernel defines: openat2 refuses it with EINVAL (for injected failures).
+constexpr uint64_t kUnknownResolveFlag = uint64_t{1} << 62;
 
 enum Tag : uintptr_t { kChainOp = 0, kPieceOp = 1 };
 
@@ -56,6 +61,7 @@ struct FileRequest {
 
 class UringWriter : public EntryWriter {
  public:
+  explicit UringWriter(unsigned fail_every_nth_chain) : fail_every_(fail_every_nth_chain) {}
   ~UringWriter() override {
     if (!ready_) return;
     Drain();
@@ -85,7 +91,7 @@ class UringWriter : public EntryWriter {
     current_->dirfd = dirfd;
     current_->size = size;
     current_->mtime = mtime;
-    current_->how.flags = kCreateFlags;
+    current_->how.flags = kDirectCreateFlags;
     current_->how.mode = mode;
     current_->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     current_->small = size <= kSmallFileMax;
@@ -123,6 +129,7 @@ class UringWriter : public EntryWriter {
     while (free_slots_.empty()) WaitOne();
     file->slot = free_slots_.back();
     free_slots_.pop_back();
+    if (fail_every_ > 0 && ++chains_ % fail_every_ == 0) file->how.resolve |= kUnknownResolveFlag;
     QueueChain(file);
     return Poll();
   }
@@ -142,6 +149,7 @@ class UringWriter : public EntryWriter {
   }
 
   bool Busy() const override { return in_flight_ > 0; }
+  WriterCounts counts() const override { return counts_; }
 
  private:
   io_uring_sqe* Sqe() {
@@ -244,12 +252,17 @@ class UringWriter : public EntryWriter {
         int none = -1;
         io_uring_register_files_update(&ring_, file->slot, &none, 1);  // close if left open
         Redo(file);
+        ++counts_.redone_files;
+      } else {
+        ++counts_.ring_files;
       }
       free_slots_.push_back(file->slot);
     } else if (file->first_error) {
       Fail(Status::FromErrno(file->label + ": write", file->first_error));
     } else if (close(file->fd.release()) < 0 && errno != EINTR) {
       Fail(Status::FromErrno(file->label + ": close", errno));
+    } else {
+      ++counts_.ring_files;  // opened directly, every write through the ring
     }
     if (first_error_.ok()) {
       Fail(ApplyFileMetadata(file->dirfd, file->name, file->label, file->how.mode, file->mtime));
@@ -289,14 +302,22 @@ class UringWriter : public EntryWriter {
   unsigned unsubmitted_ = 0;
   size_t in_flight_ = 0;  // operations queued or submitted, not yet completed
   Status first_error_;
+  WriterCounts counts_;
+  unsigned fail_every_ = 0;  // tests: fail every n-th chain
+  uint64_t chains_ = 0;
 };
 
 }  // namespace
 
+std::unique_ptr<EntryWriter> MakeUringWriter(unsigned fail_every_nth_chain) {
+  auto writer = std::make_unique<UringWriter>(fail_every_nth_chain);
+  if (!writer->Init().ok()) return nullptr;
+  return writer;
+}
+
 std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind) {
   if (ResolveIoKind(kind) == IoKind::kUring) {
-    auto writer = std::make_unique<UringWriter>();
-    if (writer->Init().ok()) return writer;
+    if (std::unique_ptr<EntryWriter> writer = MakeUringWriter()) return writer;
   }
   return MakePlainWriter();
 }

@@ -122,13 +122,15 @@ int RunPack(const std::vector<std::string>& args) {
 
 int RunStage(const std::vector<std::string>& args) {
   StageOptions options;
-  bool json = false, no_wait = false, plain = false;
+  bool json = false, no_wait = false, plain = false, verbose = false;
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("from", po::value(&options.from),
                                                  "source directory (or one file) to stage")(
       "to", po::value(&options.to)->default_value("."), "destination directory")(
       "jobs,j", po::value(&options.jobs)->default_value(0), "sources staged at once (0 = cores)")(
       "json", po::bool_switch(&json), "print the summary as one JSON object on stdout")(
+      "verbose,v", po::bool_switch(&verbose),
+      "one line per source: its kind, files, and how they were written")(
       "verify", po::bool_switch(&options.verify), "check each source against NAME.sha256")(
       "keep-going", po::bool_switch(&options.keep_going),
       "stage the other sources after a failure")("force", po::bool_switch(&options.force),
@@ -177,6 +179,11 @@ int RunStage(const std::vector<std::string>& args) {
     if (a.already_staged) {
       ++already;
       std::cerr << "stage: " << staging::DisplayText(a.path) << ": already staged\n";
+    } else if (verbose && a.status.ok()) {
+      std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", " << a.files
+                << " files (" << a.ring_files << " through io_uring, " << a.redone_files
+                << " redone with plain calls, " << a.plain_files << " plain), " << a.bytes
+                << " bytes, " << a.seconds << " s\n";
     }
   }
   for (const std::string& failure : report.failures())
@@ -196,9 +203,14 @@ int RunStage(const std::vector<std::string>& args) {
     for (const auto& a : report.archives) {
       nlohmann::json item = {{"path", staging::DisplayText(a.path)},
                              {"kind", a.kind},
-                             {"files", a.files},     {"bytes", a.bytes},
-                             {"seconds", a.seconds}, {"already_staged", a.already_staged},
-                             {"ok", a.status.ok()}};
+                             {"files", a.files},
+                             {"bytes", a.bytes},
+                             {"seconds", a.seconds},
+                             {"already_staged", a.already_staged},
+                             {"ok", a.status.ok()},
+                             {"ring_files", a.ring_files},
+                             {"redone_files", a.redone_files},
+                             {"plain_files", a.plain_files}};
       if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
       archives.push_back(item);
     }

@@ -73,8 +73,8 @@ TEST_F(CvExampleTest, HelpShowsExamples) {
 // seen again and again is learnt by heart, which images never seen before would not allow.
 TEST_F(CvExampleTest, FixedBatchTakesEveryStepOnTheFirstBatch) {
   make_data(74);
-  const std::vector<std::string> args = {"--image_size", "32",   "--batch_size", "8",
-                                         "--epochs",     "2",    "--train_all",  "--lr",
+  const std::vector<std::string> args = {"--image_size", "32",    "--batch_size", "8",
+                                         "--epochs",     "2",     "--train_all",  "--lr",
                                          "1e-2",         "--json"};
   const Outcome normal = train(args);
   std::vector<std::string> fixed_args = args;
@@ -206,14 +206,13 @@ TEST_F(CvExampleTest, SigtermSavesACheckpointAndResumeMatchesUninterruptedRun) {
 // Ctrl-C without --output_dir: it stops and says that nothing was saved.
 TEST_F(CvExampleTest, SigintWithoutOutputDirSaysNothingWasSaved) {
   make_data(148);
-  const pid_t pid = cv_example_test::start(
-      command({"--image_size", "32", "--batch_size", "8", "--epochs", "6"}),
-      scratch_.file("out"), scratch_.file("err"));
+  const pid_t pid =
+      cv_example_test::start(command({"--image_size", "32", "--batch_size", "8", "--epochs", "6"}),
+                             scratch_.file("out"), scratch_.file("err"));
   wait_for_text(scratch_.file("out"), "epoch 0: ");
   ::kill(pid, SIGINT);
   ASSERT_EQ(cv_example_test::wait_for(pid), 128 + SIGINT);
-  EXPECT_THAT(read_text(scratch_.file("err")),
-              HasSubstr("; nothing saved (no --output_dir)\n"));
+  EXPECT_THAT(read_text(scratch_.file("err")), HasSubstr("; nothing saved (no --output_dir)\n"));
 }
 
 // A second signal ends the run at once, possibly in the middle of writing a checkpoint: the
@@ -221,10 +220,11 @@ TEST_F(CvExampleTest, SigintWithoutOutputDirSaysNothingWasSaved) {
 TEST_F(CvExampleTest, SecondSignalDuringCheckpointingLeavesWholeCheckpoints) {
   make_data(148);
   TempDir out;
-  std::vector<std::string> args = {"--image_size", "32", "--batch_size", "8", "--epochs", "3",
-                                   "--output_dir", out.path(), "--checkpointing_steps", "1"};
-  const pid_t pid = cv_example_test::start(command(args), scratch_.file("out"),
-                                           scratch_.file("err"));
+  std::vector<std::string> args = {
+      "--image_size", "32",       "--batch_size",          "8", "--epochs", "3",
+      "--output_dir", out.path(), "--checkpointing_steps", "1"};
+  const pid_t pid =
+      cv_example_test::start(command(args), scratch_.file("out"), scratch_.file("err"));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!std::filesystem::exists(out.file("checkpoint-5.pt")) &&
          std::chrono::steady_clock::now() < deadline) {

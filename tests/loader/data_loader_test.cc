@@ -224,7 +224,8 @@ TEST(DataLoader, DroppedBatchMemoryIsReusedHeldBatchesStayIntact) {
   ASSERT_TRUE(second.has_value() && third.has_value());
   EXPECT_TRUE(torch::equal(second->images, expected[1].images));
   EXPECT_TRUE(torch::equal(third->images, expected[2].images));
-  EXPECT_TRUE(second->images.data_ptr() == first_memory || third->images.data_ptr() == first_memory);
+  EXPECT_TRUE(second->images.data_ptr() == first_memory ||
+              third->images.data_ptr() == first_memory);
 }
 
 // A batch may outlive its loader: its memory stays valid and is freed when the batch goes.

@@ -70,7 +70,8 @@ TEST(DecodeImage, GrayPngIsReplicated) {
 // convert("RGB") pixels: palettes with and without tRNS and at 4 bits, 1-bit, gray with and
 // without alpha or tRNS, 16-bit gray (clamped, as PIL opens it as integers), 16-bit RGB and RGBA.
 TEST(DecodeImage, PngLayoutsEqualPil) {
-  if (!loader_test::python_has("PIL, numpy")) GTEST_SKIP() << "no PIL or NumPy in the system Python";
+  if (!loader_test::python_has("PIL, numpy"))
+    GTEST_SKIP() << "no PIL or NumPy in the system Python";
   TempDir dir;
   const cv::Mat image = test_image(37, 23, 5);
   write_bytes(dir.file("rgb.png"), png_bytes(image));
@@ -85,9 +86,9 @@ TEST(DecodeImage, PngLayoutsEqualPil) {
   cv::Mat wide_alpha;
   cv::cvtColor(wide, wide_alpha, cv::COLOR_BGR2BGRA);
   write_bytes(dir.file("rgba16.png"), png_bytes(wide_alpha));
-  const std::string layouts[] = {"rgb",       "rgba",    "rgb16",  "rgba16", "L",      "LA",
-                                 "L_trns",    "bilevel", "P",      "P_trns", "P_4bit", "gray16",
-                                 "gray16_low"};
+  const std::string layouts[] = {"rgb",    "rgba",   "rgb16",     "rgba16", "L",
+                                 "LA",     "L_trns", "bilevel",   "P",      "P_trns",
+                                 "P_4bit", "gray16", "gray16_low"};
   std::ostringstream script;
   script << "import numpy as np\nfrom PIL import Image\nd = '" << dir.path() << "/'\n"
          << "rgb = Image.open(d + 'rgb.png').convert('RGB')\n"
@@ -101,7 +102,8 @@ TEST(DecodeImage, PngLayoutsEqualPil) {
          << "g = np.arange(37 * 23, dtype=np.uint16).reshape(23, 37)\n"
          << "Image.fromarray(g * 70, 'I;16').save(d + 'gray16.png')\n"
          << "Image.fromarray(g % 300, 'I;16').save(d + 'gray16_low.png')\n"
-         << "for n in " << "['rgb','rgba','rgb16','rgba16','L','LA','L_trns','bilevel','P',"
+         << "for n in "
+         << "['rgb','rgba','rgb16','rgba16','L','LA','L_trns','bilevel','P',"
          << "'P_trns','P_4bit','gray16','gray16_low']:\n"
          << "    Image.open(d + n + '.png').convert('RGB').save(d + n + '.ppm')\n";
   ASSERT_TRUE(loader_test::run_python(script.str()));

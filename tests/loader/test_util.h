@@ -3,11 +3,11 @@
 #ifndef TESTS_LOADER_TEST_UTIL_H_
 #define TESTS_LOADER_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <gtest/gtest.h>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/core.hpp>

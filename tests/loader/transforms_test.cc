@@ -210,11 +210,19 @@ TEST(ResizeBilinear, MatchesPil) {
   loader_test::write_bytes(dir.file("src.png"), loader_test::png_bytes(src));
   const std::vector<std::array<int, 6>> cases = {
       // left, top, width, height of the crop; output width, height
-      {0, 0, 500, 375, 224, 224}, {0, 0, 500, 375, 60, 45},     {0, 0, 500, 375, 640, 400},
-      {0, 0, 500, 375, 100, 380}, {37, 20, 401, 300, 224, 224}, {250, 100, 180, 200, 224, 224},
+      {0, 0, 500, 375, 224, 224},
+      {0, 0, 500, 375, 60, 45},
+      {0, 0, 500, 375, 640, 400},
+      {0, 0, 500, 375, 100, 380},
+      {37, 20, 401, 300, 224, 224},
+      {250, 100, 180, 200, 224, 224},
       // shrink factors where the windows need fewer taps than PIL's 2 * ceil(scale) + 1 bound
-      {13, 7, 380, 285, 224, 224}, {0, 0, 247, 250, 224, 224},  {5, 5, 490, 360, 213, 157},
-      {1, 2, 451, 333, 150, 200},  {0, 0, 500, 375, 223, 97},   {3, 0, 497, 375, 499, 374}};
+      {13, 7, 380, 285, 224, 224},
+      {0, 0, 247, 250, 224, 224},
+      {5, 5, 490, 360, 213, 157},
+      {1, 2, 451, 333, 150, 200},
+      {0, 0, 500, 375, 223, 97},
+      {3, 0, 497, 375, 499, 374}};
   std::ostringstream script;
   script << "from PIL import Image\nim = Image.open('" << dir.file("src.png")
          << "').convert('RGB')\n";

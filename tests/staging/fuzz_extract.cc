@@ -1,7 +1,8 @@
 // Fuzz target: arbitrary bytes staged as a source file (an archive when they parse as one) into
 // a temporary directory. Whatever the bytes, nothing may appear beside --to, a failure may leave
-// nothing visible in it, and the process may not crash. Built as a libFuzzer target with clang, and as a replay driver (STAGE_FUZZ_REPLAY)
-// that feeds every file of the given corpus directories, for compilers without libFuzzer.
+// nothing visible in it, and the process may not crash. Built as a libFuzzer target with clang, and
+// as a replay driver (STAGE_FUZZ_REPLAY) that feeds every file of the given corpus directories, for
+// compilers without libFuzzer.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

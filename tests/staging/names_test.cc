@@ -35,10 +35,10 @@ TEST(Names, Utf8IsKeptAndPercentIsEscaped) {
 }
 
 TEST(Names, MalformedUtf8IsEscapedByteByByte) {
-  EXPECT_EQ(EncodeName("\xC0\xAF"), "%C0%AF");          // overlong '/'
-  EXPECT_EQ(EncodeName("\xED\xA0\x80"), "%ED%A0%80");   // a surrogate
+  EXPECT_EQ(EncodeName("\xC0\xAF"), "%C0%AF");                // overlong '/'
+  EXPECT_EQ(EncodeName("\xED\xA0\x80"), "%ED%A0%80");         // a surrogate
   EXPECT_EQ(EncodeName("\xF4\x90\x80\x80"), "%F4%90%80%80");  // above U+10FFFF
-  EXPECT_EQ(EncodeName("\xE6\x97"), "%E6%97");          // cut short
+  EXPECT_EQ(EncodeName("\xE6\x97"), "%E6%97");                // cut short
 }
 
 TEST(Names, DecodingRefusesBrokenEscapes) {

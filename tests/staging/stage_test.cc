@@ -12,6 +12,7 @@
 #include <fstream>
 #include <tuple>
 
+#include "staging/io_backend.h"
 #include "test_support.h"
 
 namespace {
@@ -320,16 +321,17 @@ TEST_P(ForeignNames, AreStagedAsGnuTarExtractsThemAndCleanedAway) {
   EXPECT_TRUE(fs::is_empty(work / "out"));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EncodingsAndWriters, ForeignNames,
-    testing::Combine(testing::ValuesIn(kForeignNames),
-                     testing::Values("tar --format=gnu", "tar --format=pax", "bsdtar --format=pax",
-                                     "bsdtar --format=ustar")),
-    [](const auto& info) {
-      std::string writer = std::get<1>(info.param);
-      for (char& c : writer) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      return std::string(std::get<0>(info.param).encoding) + "_" + writer;
-    });
+INSTANTIATE_TEST_SUITE_P(EncodingsAndWriters, ForeignNames,
+                         testing::Combine(testing::ValuesIn(kForeignNames),
+                                          testing::Values("tar --format=gnu", "tar --format=pax",
+                                                          "bsdtar --format=pax",
+                                                          "bsdtar --format=ustar")),
+                         [](const auto& info) {
+                           std::string writer = std::get<1>(info.param);
+                           for (char& c : writer)
+                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return std::string(std::get<0>(info.param).encoding) + "_" + writer;
+                         });
 
 TEST(Stage, SourceFileWithAForeignNameIsCopiedAndCleanedAway) {
   TempDir work;
@@ -355,8 +357,8 @@ TEST(Stage, RefusedForeignNameIsShownEscapedOnOneLine) {
   fs::create_directories(work / "tree");
   fs::create_symlink("../../caf\xE9\nx", work / "tree/escape");
   fs::create_directories(work / "source");
-  ASSERT_EQ(RunCommand("tar -cf " + Quote(work / "source/bad.tar") + " -C " +
-                       Quote(work / "tree") + " escape")
+  ASSERT_EQ(RunCommand("tar -cf " + Quote(work / "source/bad.tar") + " -C " + Quote(work / "tree") +
+                       " escape")
                 .exit_code,
             0);
   auto staged = RunCommand(StageBinary() + " --from " + Quote(work / "source") + " --to " +
@@ -410,8 +412,38 @@ TEST(Stage, ArchiveOfOnlyALabelOrAGlobalHeaderIsEmptyNotAFile) {
   EXPECT_FALSE(fs::exists(work / "out/label.tar"));
   EXPECT_FALSE(fs::exists(work / "out/global.tar"));
   EXPECT_EQ(staging_test::ReadFile(work / "out/zeros.bin"), std::string(10240, '\0'));
-  EXPECT_EQ(std::count(staged.out.begin(), staged.out.end() , '{'), 4) << staged.out;
+  EXPECT_EQ(std::count(staged.out.begin(), staged.out.end(), '{'), 4) << staged.out;
   EXPECT_NE(staged.out.find(R"("files":0,"kind":"tar")"), std::string::npos) << staged.out;
+}
+
+// Where io_uring is available, a clean archive is written through it with nothing redone: the
+// fast path cannot stop running unnoticed. --plain-io writes every file with plain calls.
+TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
+  if (!staging::UringAvailable()) GTEST_SKIP() << staging::UringUnavailableReason();
+  TempDir work;
+  for (int i = 0; i < 300; ++i) WriteFile(work / "tree/d" / std::to_string(i), Pattern(900, i));
+  WriteFile(work / "tree/d/large.bin", Pattern(3'000'000, 7));
+  fs::create_directories(work / "source");
+  ASSERT_EQ(
+      RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") + " d")
+          .exit_code,
+      0);
+  auto staged = RunCommand(StageBinary() + " --json -v --from " + Quote(work / "source") +
+                           " --to " + Quote(work / "ring"));
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_NE(staged.out.find(R"("plain_files":0,"redone_files":0,"ring_files":301)"),
+            std::string::npos)
+      << staged.out;
+  EXPECT_NE(staged.err.find("301 files (301 through io_uring, 0 redone with plain calls, 0 plain)"),
+            std::string::npos)
+      << staged.err;
+  auto plain = RunCommand(StageBinary() + " --json --plain-io --from " + Quote(work / "source") +
+                          " --to " + Quote(work / "plain"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_NE(plain.out.find(R"("plain_files":301,"redone_files":0,"ring_files":0)"),
+            std::string::npos)
+      << plain.out;
+  EXPECT_EQ(Snapshot(work / "ring"), Snapshot(work / "plain"));
 }
 
 TEST(Stage, HelpShowsExamples) {

@@ -29,9 +29,10 @@ struct Decoded {
 //   PIL's formula. libjpeg's warnings (corrupt data) are counted in `warnings`, not fatal; its
 //   errors are returned in `error`.
 // - PNG goes through libpng, to PIL's convert("RGB") of Image.open: palettes map to their colours
-//   (tRNS transparency ignored), gray is replicated, alpha is dropped without compositing, 1/2/4-bit
-//   gray scales up, 16-bit colour keeps each sample's high byte and 16-bit gray clamps at 255 (PIL
-//   opens it as 32-bit integers); no gamma is applied. A damaged or truncated file is an error.
+//   (tRNS transparency ignored), gray is replicated, alpha is dropped without compositing,
+//   1/2/4-bit gray scales up, 16-bit colour keeps each sample's high byte and 16-bit gray clamps at
+//   255 (PIL opens it as 32-bit integers); no gamma is applied. A damaged or truncated file is an
+//   error.
 // - GIF (which OpenCV 4.6 cannot read) goes through giflib: the first frame, painted on the
 //   logical screen (filled with the frame's transparent index if it has one, else index 0, as PIL
 //   does), mapped through its palette.

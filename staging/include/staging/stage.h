@@ -43,7 +43,12 @@ struct ArchiveReport {
   uint64_t bytes = 0;         // bytes of file data written
   uint64_t source_bytes = 0;  // bytes read from the source
   double seconds = 0;
-  bool already_staged = false;        // manifest matched: nothing was done
+  bool already_staged = false;  // manifest matched: nothing was done
+  // How the files were written (sparse files, written apart, are in neither): through io_uring,
+  // redone with plain system calls after a ring chain failed, or plain from the start.
+  uint64_t ring_files = 0;
+  uint64_t redone_files = 0;
+  uint64_t plain_files = 0;
   std::vector<std::string> warnings;  // skipped special files, cleared mode bits, ...
   Status status;
 };
