@@ -208,8 +208,9 @@ class SourceStager {
     if (indexed_) {
       Status status = Transfer(fd, identity.size, result);
       // Only a failure of the indexed inflate itself says the index may be wrong; any other (a
-      // size limit, a full disk, a bad member) would fail the same way sequentially.
-      if (status.ok() || !index_failed_) return status;
+      // size limit, a full disk, a bad member) would fail the same way sequentially, and an
+      // interrupted run says nothing of the index.
+      if (status.ok() || !index_failed_ || Interrupting()) return status;
       unlink(index_path.c_str());
       STAGING_RETURN_IF_ERROR(RemoveTree(tmp_fd_.get(), area_name_));
       area_name_.clear();
