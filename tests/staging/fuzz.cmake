@@ -1,19 +1,34 @@
-# fuzz_extract, twice: a replay driver built with the project's compiler that runs the seed
-# corpus in every ctest run, and, where clang with libFuzzer is installed, a libFuzzer build of
-# the harness and the staging sources (one clang++ command, so the main compiler may be g++)
+# The fuzz targets, each twice: a replay driver built with the project's compiler that runs its
+# seed corpus in every ctest run, and, where clang with libFuzzer is installed, a libFuzzer build
+# of the harness and the staging sources (one clang++ command, so the main compiler may be g++)
 # with a bounded fuzz run in ctest. Without clang the libFuzzer part is skipped.
+#   fuzz_extract     any bytes staged as a source: tar in every format and codec, or a file
+#   fuzz_seek_table  any bytes as a packed archive's tail, where the zstd seek table lives
+#   fuzz_gzip_index  any bytes as the gzip index beside a fixed archive
 set(STAGE_FUZZ_CORPUS ${CMAKE_CURRENT_BINARY_DIR}/fuzz_corpus)
+set(STAGE_FUZZ_INDEX_CORPUS ${CMAKE_CURRENT_BINARY_DIR}/fuzz_index_corpus)
 add_test(NAME fuzz_extract_corpus
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/make_fuzz_corpus.sh ${STAGE_FUZZ_CORPUS}
                  $<TARGET_FILE:stage> ${CMAKE_CURRENT_SOURCE_DIR}/data)
 set_tests_properties(fuzz_extract_corpus PROPERTIES FIXTURES_SETUP fuzz_corpus)
 
-add_executable(fuzz_extract_replay fuzz_extract.cc)
-target_compile_definitions(fuzz_extract_replay PRIVATE STAGE_FUZZ_REPLAY)
-target_link_libraries(fuzz_extract_replay PRIVATE staging)
-stage_target_warnings(fuzz_extract_replay)
-add_test(NAME fuzz_extract_replay COMMAND fuzz_extract_replay ${STAGE_FUZZ_CORPUS})
-set_tests_properties(fuzz_extract_replay PROPERTIES FIXTURES_REQUIRED fuzz_corpus TIMEOUT 120)
+# stage_add_fuzz_replay(NAME CORPUS FIXTURE): NAME_replay built from NAME.cc, run on CORPUS.
+function(stage_add_fuzz_replay name corpus fixture)
+  add_executable(${name}_replay ${name}.cc)
+  target_compile_definitions(${name}_replay PRIVATE STAGE_FUZZ_REPLAY)
+  target_link_libraries(${name}_replay PRIVATE staging staging_internal ZLIB::ZLIB)
+  stage_target_warnings(${name}_replay)
+  add_test(NAME ${name}_replay COMMAND ${name}_replay ${corpus})
+  set_tests_properties(${name}_replay PROPERTIES FIXTURES_REQUIRED ${fixture} TIMEOUT 120)
+endfunction()
+
+stage_add_fuzz_replay(fuzz_extract ${STAGE_FUZZ_CORPUS} fuzz_corpus)
+stage_add_fuzz_replay(fuzz_seek_table ${STAGE_FUZZ_CORPUS} fuzz_corpus)
+stage_add_fuzz_replay(fuzz_gzip_index ${STAGE_FUZZ_INDEX_CORPUS} fuzz_index_corpus)
+# The index corpus is the fixed archive's true index, cut short, and with a byte inverted.
+add_test(NAME fuzz_gzip_index_corpus
+         COMMAND fuzz_gzip_index_replay --write-seed ${STAGE_FUZZ_INDEX_CORPUS})
+set_tests_properties(fuzz_gzip_index_corpus PROPERTIES FIXTURES_SETUP fuzz_index_corpus)
 
 find_program(STAGE_CLANGXX NAMES clang++ clang++-14)
 if(STAGE_CLANGXX)
@@ -27,7 +42,7 @@ if(STAGE_CLANGXX)
   endif()
 endif()
 if(NOT STAGE_CLANGXX)
-  message(STATUS "fuzz_extract: no clang++ with libFuzzer; only the corpus replay is built")
+  message(STATUS "fuzz targets: no clang++ with libFuzzer; only the corpus replays are built")
   return()
 endif()
 
@@ -38,21 +53,33 @@ set(fuzz_includes ${PROJECT_SOURCE_DIR}/staging/include ${PROJECT_SOURCE_DIR}/st
     ${LIBARCHIVE_INCLUDE_DIRS} ${LIBURING_INCLUDE_DIRS} ${ISAL_INCLUDE_DIRS} ${ZSTD_INCLUDE_DIRS}
     ${LIBCRYPTO_INCLUDE_DIRS})
 list(TRANSFORM fuzz_includes PREPEND -I)
-set(fuzz_binary ${CMAKE_BINARY_DIR}/bin/fuzz_extract)
-add_custom_command(
-  OUTPUT ${fuzz_binary}
-  COMMAND ${STAGE_CLANGXX} -std=c++20 -O1 -g -fsanitize=fuzzer,address
-          -DSTAGE_ISAL_VERSION="${ISAL_VERSION}" ${fuzz_includes}
-          ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_extract.cc ${fuzz_sources} -o ${fuzz_binary}
-          ${LIBARCHIVE_LINK_LIBRARIES} ${LIBURING_LINK_LIBRARIES} ${ISAL_LINK_LIBRARIES}
-          ${ZSTD_LINK_LIBRARIES} ${LIBCRYPTO_LINK_LIBRARIES} ${ZLIB_LIBRARIES} -lpthread
-  DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_extract.cc ${fuzz_sources}
-  COMMENT "Building fuzz_extract with clang and libFuzzer"
-  VERBATIM)
-add_custom_target(fuzz_extract ALL DEPENDS ${fuzz_binary})
-# Bounded: 2000 inputs or 30 s. New inputs go to a scratch directory, not the seed corpus.
-add_test(NAME fuzz_extract
-         COMMAND sh -c "mkdir -p fuzz_work && exec \"$0\" -runs=2000 -max_total_time=30 \
--artifact_prefix=fuzz_work/ fuzz_work \"$1\"" ${fuzz_binary} ${STAGE_FUZZ_CORPUS})
-set_tests_properties(fuzz_extract PROPERTIES FIXTURES_REQUIRED fuzz_corpus TIMEOUT 60
-                     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+
+# stage_add_fuzzer(NAME CORPUS FIXTURE ARGS...): bin/NAME, with libFuzzer and AddressSanitizer,
+# and a bounded run in ctest (ARGS bound it). New inputs go to a scratch directory, not the seed
+# corpus.
+function(stage_add_fuzzer name corpus fixture)
+  set(binary ${CMAKE_BINARY_DIR}/bin/${name})
+  add_custom_command(
+    OUTPUT ${binary}
+    COMMAND ${STAGE_CLANGXX} -std=c++20 -O1 -g -fsanitize=fuzzer,address
+            -DSTAGE_ISAL_VERSION="${ISAL_VERSION}" -I${CMAKE_CURRENT_SOURCE_DIR} ${fuzz_includes}
+            ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc ${fuzz_sources} -o ${binary}
+            ${LIBARCHIVE_LINK_LIBRARIES} ${LIBURING_LINK_LIBRARIES} ${ISAL_LINK_LIBRARIES}
+            ${ZSTD_LINK_LIBRARIES} ${LIBCRYPTO_LINK_LIBRARIES} ${ZLIB_LIBRARIES} -lpthread
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_replay.h
+            ${fuzz_sources}
+    COMMENT "Building ${name} with clang and libFuzzer"
+    VERBATIM)
+  add_custom_target(${name} ALL DEPENDS ${binary})
+  list(JOIN ARGN " " bounds)
+  add_test(NAME ${name}
+           COMMAND sh -c "mkdir -p ${name}_work && exec \"$0\" ${bounds} \
+-artifact_prefix=${name}_work/ ${name}_work \"$1\"" ${binary} ${corpus})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED ${fixture} TIMEOUT 90
+                       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+endfunction()
+
+stage_add_fuzzer(fuzz_extract ${STAGE_FUZZ_CORPUS} fuzz_corpus -runs=2000 -max_total_time=30)
+stage_add_fuzzer(fuzz_seek_table ${STAGE_FUZZ_CORPUS} fuzz_corpus -runs=20000 -max_total_time=15)
+stage_add_fuzzer(fuzz_gzip_index ${STAGE_FUZZ_INDEX_CORPUS} fuzz_index_corpus -runs=300
+                 -max_total_time=30)

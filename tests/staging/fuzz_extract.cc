@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "fuzz_replay.h"
 #include "staging/stage.h"
 
 namespace {
@@ -85,22 +86,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
 #ifdef STAGE_FUZZ_REPLAY
 int main(int argc, char** argv) {
-  int inputs = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::vector<fs::path> files;
-    if (fs::is_directory(argv[i])) {
-      for (const auto& entry : fs::directory_iterator(argv[i])) files.push_back(entry.path());
-    } else {
-      files.push_back(argv[i]);
-    }
-    for (const fs::path& file : files) {
-      std::ifstream in(file, std::ios::binary);
-      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-      ++inputs;
-    }
-  }
-  std::printf("fuzz_extract: %d inputs replayed, nothing written outside --to\n", inputs);
-  return inputs > 0 ? 0 : 1;
+  return staging_test::ReplayInputs(argc, argv, "fuzz_extract", "nothing written outside --to");
 }
 #endif
