@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "block.h"
+#include "collect_decoded.h"
 #include "decoder.h"
 #include "fuzz_replay.h"
 #include "gzip_index.h"
@@ -64,25 +65,6 @@ std::string Gzip(const std::string& data) {
   return out;
 }
 
-// Collects what `produce` pushes into a queue, as the tar parser would consume it. The pool, for
-// producers that need one, outlives every block the consumer still holds.
-template <typename Producer>
-Status Collect(Producer produce, std::string* out) {
-  BlockPool pool(6, 4 << 20);
-  BoundedQueue<BlockRef> decoded(6);
-  Status status;
-  std::thread producer([&] {
-    status = produce(pool, decoded);
-    status.ok() ? decoded.Close() : decoded.Fail();
-  });
-  out->clear();
-  while (std::optional<BlockRef> block = decoded.Pop()) {
-    out->append(reinterpret_cast<const char*>((*block)->bytes()), (*block)->size);
-  }
-  producer.join();
-  return status;
-}
-
 // The archive and its identity (what an index must match: path, size, mtime, head and tail),
 // the same in every process, so that a seed index written by one process fits the fuzzing
 // ones: a fixed path and mtime, the same bytes. The index under test goes to a private folder.
@@ -118,7 +100,7 @@ class Archive {
 
   // Inflates sequentially while `sink` records restart points.
   Status InflateRecording(staging::RestartPointSink* sink, std::string* out) const {
-    return Collect(
+    return staging_test::CollectDecoded(
         [&](BlockPool& pool, BoundedQueue<BlockRef>& decoded) {
           BlockPool source_pool(4, 1 << 20);
           BoundedQueue<BlockRef> compressed(4);
@@ -165,7 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::atomic<uint64_t> source_bytes{0};
   staging::IndexedGzipDecoder decoder(archive.fd(), index, 2, &source_bytes);
   std::string out;
-  Status status = Collect(
+  Status status = staging_test::CollectDecoded(
       [&](BlockPool&, BoundedQueue<BlockRef>& decoded) { return decoder.Decode(decoded); }, &out);
   if (status.ok() && out != archive.content()) {
     std::fprintf(stderr, "an index made the inflate succeed with wrong output\n");

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "block.h"
+#include "collect_decoded.h"
 #include "decoder.h"
 #include "manifest.h"
 #include "test_support.h"
@@ -47,26 +48,9 @@ SourceIdentity Identify(const std::filesystem::path& path) {
   return id;
 }
 
-// Streams `path` through `decode` (the producer) and collects the decoded bytes.
-template <typename Producer>
-Status Collect(Producer produce, std::string* out) {
-  BlockPool pool(6, 4 << 20);
-  BoundedQueue<BlockRef> decoded(6);
-  Status status;
-  std::thread producer([&] {
-    status = produce(pool, decoded);
-    status.ok() ? decoded.Close() : decoded.Fail();
-  });
-  out->clear();
-  while (auto block = decoded.Pop())
-    out->append(reinterpret_cast<char*>((*block)->bytes()), (*block)->size);
-  producer.join();
-  return status;
-}
-
 Status InflateSequentially(const std::filesystem::path& path, RestartPointSink* sink,
                            std::string* out) {
-  return Collect(
+  return staging_test::CollectDecoded(
       [&](BlockPool& pool, BoundedQueue<BlockRef>& decoded) {
         BlockPool source_pool(4, 1 << 20);
         BoundedQueue<BlockRef> compressed(4);
@@ -110,8 +94,8 @@ class GzipIndexTest : public testing::Test {
     UniqueFd fd(open(archive_.c_str(), O_RDONLY));
     std::atomic<uint64_t> read_bytes{0};
     IndexedGzipDecoder decoder(fd.get(), index, threads, &read_bytes);
-    return Collect([&](BlockPool&, BoundedQueue<BlockRef>& decoded) { return decoder.Decode(decoded); },
-                   out);
+    return staging_test::CollectDecoded(
+        [&](BlockPool&, BoundedQueue<BlockRef>& decoded) { return decoder.Decode(decoded); }, out);
   }
 
   TempDir dir_;
