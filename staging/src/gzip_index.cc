@@ -199,6 +199,10 @@ std::string GzipIndexPath(const std::string& source, const std::string& cache_di
 
 namespace {
 
+// Restart points are taken at the first full output block (at most a few MiB) past every
+// kRestartSpacing of output, so real chunks are a little over that; four times as long is damage.
+constexpr uint64_t kMaxChunkSpan = 4 * kRestartSpacing;
+
 // A decoded chunk travels on in the block it was inflated into: kDeflateWindow bytes of history,
 // then the chunk's bytes, which are the block's valid bytes (begin = kDeflateWindow).
 struct Chunk {
@@ -232,6 +236,12 @@ class IndexedInflater {
       }
       if (decoded < previous || decoded > index_.decoded_size) {
         return Status::Error("gzip index: restart points out of order");
+      }
+      // The index is untrusted: a chunk's span sizes every buffer, so a forged one must not
+      // reach the allocator.
+      if (decoded - previous > kMaxChunkSpan) {
+        return Status::Error("gzip index: restart points " + std::to_string(decoded - previous) +
+                             " bytes apart, more than a real index has");
       }
       max_chunk_ = std::max(max_chunk_, decoded - previous);
       previous = decoded;
@@ -278,6 +288,14 @@ class IndexedInflater {
     }
     if (compressed_end < compressed_begin || decoded_end < decoded_begin) {
       chunk.status = Status::Error("gzip index: restart points out of order");
+      return chunk;
+    }
+    // Deflate never takes much more room than its output (stored blocks add 5 bytes in 64 KiB):
+    // a longer compressed span is a forged point, and would size the input buffer.
+    const uint64_t decoded_span = decoded_end - decoded_begin;
+    if (compressed_end - compressed_begin > decoded_span + decoded_span / 64 + 2 * kInputSlack) {
+      chunk.status = Status::Error("gzip index: restart point " + std::to_string(c) +
+                                   " spans more compressed bytes than it could decode to");
       return chunk;
     }
     input.resize(compressed_end - compressed_begin);

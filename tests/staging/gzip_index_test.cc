@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <thread>
 
 #include "block.h"
@@ -143,6 +144,48 @@ TEST_F(GzipIndexTest, DamagedRestartPointIsDetectedNotDecodedWrong) {
   Status status = InflateParallel(index, 2, &out);
   EXPECT_FALSE(status.ok()) << "the record's checksum must catch the damage";
   EXPECT_NE(status.message().find("gzip index"), std::string::npos) << status.message();
+}
+
+// Found by fuzzing: a footer claiming an enormous decoded size made the last chunk, and so every
+// chunk buffer, tens of terabytes; the allocation's failure ended the process. Now the index is
+// refused with a reason, and staging (the CLI tests below) rebuilds it.
+TEST_F(GzipIndexTest, IndexClaimingAnEnormousChunkIsRefusedNotAllocated) {
+  BuildIndex();
+  std::string bytes = ReadFile(index_path_);
+  const size_t decoded_size_at = bytes.size() - 16;  // footer: count, decoded size, magic
+  const uint64_t forged = uint64_t{1} << 45;
+  std::memcpy(bytes.data() + decoded_size_at, &forged, sizeof forged);
+  WriteFile(index_path_, bytes);
+  GzipIndex index;
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  std::string out;
+  Status status = InflateParallel(index, 2, &out);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("restart points"), std::string::npos) << status.message();
+}
+
+// A footer claiming the stream ends one byte after the last restart point: the last chunk's
+// whole compressed tail for one byte of output. Refused before its input is read, and never
+// taken as the end of the stream.
+TEST_F(GzipIndexTest, LastChunkWithFarTooMuchInputIsRefused) {
+  BuildIndex();
+  GzipIndex index;
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  std::string bytes = ReadFile(index_path_);
+  const size_t footer = bytes.size() - 24, records_at = 112;  // sizeof Header, Footer
+  const size_t record = (footer - records_at) / index.points;
+  uint64_t last_point = 0;
+  std::memcpy(&last_point, bytes.data() + records_at + (index.points - 1) * record + 8, 8);
+  const uint64_t forged = last_point + 1;
+  std::memcpy(bytes.data() + footer + 8, &forged, sizeof forged);
+  WriteFile(index_path_, bytes);
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  ASSERT_EQ(index.decoded_size, forged);
+  std::string out;
+  Status status = InflateParallel(index, 2, &out);
+  EXPECT_FALSE(status.ok()) << "took " << out.size() << " bytes as the whole stream";
+  EXPECT_NE(status.message().find("spans more compressed bytes"), std::string::npos)
+      << status.message();
 }
 
 TEST_F(GzipIndexTest, TruncatedIndexFileIsIgnored) {
