@@ -13,6 +13,7 @@
 
 #include "archive_error.h"
 #include "dir_tree.h"
+#include "interrupt.h"
 #include "manifest.h"
 #include "room.h"
 #include "unique_fd.h"
@@ -92,7 +93,7 @@ class Extractor {
     stream_ = &stream;
     archive_entry* entry;
     while (true) {
-      STAGING_RETURN_IF_ERROR(CheckInterrupt());
+      STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
       int rc = archive_read_next_header(a, &entry);
       if (rc == ARCHIVE_EOF) break;
       if (rc == ARCHIVE_WARN) {
@@ -205,7 +206,7 @@ class Extractor {
     int rc;
     while ((rc = archive_read_data_block(a, &data, &len, &offset)) == ARCHIVE_OK) {
       if (len == 0) continue;
-      STAGING_RETURN_IF_ERROR(CheckInterrupt());
+      STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
       STAGING_RETURN_IF_ERROR(Append(static_cast<const std::byte*>(data), len));
     }
     if (rc != ARCHIVE_EOF) return DataError(a);
@@ -362,11 +363,6 @@ class Extractor {
     return CheckRoom(root_fd_, size, 1, " for this entry");
   }
 
-  Status CheckInterrupt() const {
-    const bool stop = options_.interrupt && options_.interrupt->load(std::memory_order_relaxed);
-    return stop ? Interrupted() : Status::Ok();
-  }
-
   Status ByteLimit() {
     return Status::Error("more than " + std::to_string(options_.max_bytes) +
                          " bytes of data (size limit; a decompression bomb?)");
@@ -394,8 +390,6 @@ class Extractor {
 };
 
 }  // namespace
-
-Status Interrupted() { return Status::Error("interrupted"); }
 
 Status ExtractTar(BoundedQueue<BlockRef>& decoded, Codec libarchive_filter, int root_fd,
                   EntryWriter& writer, const ExtractOptions& options, ExtractResult* result,

@@ -26,9 +26,6 @@ struct ExtractOptions {
   const std::atomic<bool>* interrupt = nullptr;  // checked before each entry and data block
 };
 
-// The error an interrupted extraction returns.
-Status Interrupted();
-
 struct ExtractResult {
   uint64_t files = 0;
   uint64_t bytes = 0;

@@ -17,6 +17,7 @@
 #include "entry_writer.h"
 #include "extractor.h"
 #include "gzip_index.h"
+#include "interrupt.h"
 #include "parallel_zstd.h"
 #include "room.h"
 #include "sha256.h"
@@ -108,7 +109,7 @@ class SourceStager {
       RemoveListed(*previous);
     }
     // The last moment to stop: from here the tree is moved into place whole.
-    if (Interrupting()) return Interrupted();
+    STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
     UniqueFd dest(OpenBeneath(dest_fd_, job_.rel_dir, O_RDONLY | O_DIRECTORY));
     if (!dest.valid()) return Status::FromErrno("open destination directory", errno);
     ManifestEntry entry;
@@ -148,10 +149,6 @@ class SourceStager {
     report_.ring_files = counts.ring_files;
     report_.redone_files = counts.redone_files;
     report_.plain_files = counts.plain_files;
-  }
-
-  bool Interrupting() const {
-    return options_.interrupt && options_.interrupt->load(std::memory_order_relaxed);
   }
 
   bool StillThere(const ManifestEntry& entry) {
@@ -210,7 +207,9 @@ class SourceStager {
       // Only a failure of the indexed inflate itself says the index may be wrong; any other (a
       // size limit, a full disk, a bad member) would fail the same way sequentially, and an
       // interrupted run says nothing of the index.
-      if (status.ok() || !index_failed_ || Interrupting()) return status;
+      if (status.ok() || !index_failed_ || InterruptRequested(options_.interrupt)) {
+        return status;
+      }
       unlink(index_path.c_str());
       STAGING_RETURN_IF_ERROR(RemoveTree(tmp_fd_.get(), area_name_));
       area_name_.clear();
@@ -352,7 +351,7 @@ class SourceStager {
     STAGING_RETURN_IF_ERROR(
         writer.BeginFile(area_fd_.get(), name, job_.rel_name, st.st_mode & 0755, size, st.st_mtim));
     while (std::optional<BlockRef> block = blocks.Pop()) {
-      if (Interrupting()) return Interrupted();
+      STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
       STAGING_RETURN_IF_ERROR(writer.Append(*block, (*block)->bytes(), (*block)->size));
       counters_.bytes += (*block)->size;
       report_.bytes += (*block)->size;

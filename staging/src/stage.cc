@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "interrupt.h"
 #include "manifest.h"
 #include "source_stager.h"
 #include "tree_ops.h"
@@ -162,8 +163,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
       size_t index;
       {
         std::lock_guard guard(mu);
-        const bool interrupted = options.interrupt && options.interrupt->load();
-        if (next >= jobs.size() || stop || interrupted) return;
+        if (next >= jobs.size() || stop || InterruptRequested(options.interrupt)) return;
         index = next++;
       }
       ArchiveReport result = StageSource(jobs[index], options, dest.get(), manifest, counters);
@@ -207,7 +207,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
 
   // Sources never started because an earlier one failed are not reported as staged.
   std::erase_if(report.archives, [](const ArchiveReport& a) { return a.path.empty(); });
-  report.interrupted = options.interrupt && options.interrupt->load();
+  report.interrupted = InterruptRequested(options.interrupt);
   if (options.sync && syncfs(dest.get()) < 0) {
     ArchiveReport failed;
     failed.path = options.to;
