@@ -45,15 +45,23 @@ std::string ArchiveKindName(Codec codec) {
   return "tar";
 }
 
-bool LooksLikeTarArchive(const std::byte* head, size_t size) {
-  if (size == 0) return false;
+namespace {
+
+constexpr size_t kTarBlock = 512;
+
+archive* NewFilteredReader() {
   archive* a = archive_read_new();
   archive_read_support_filter_gzip(a);
   archive_read_support_filter_zstd(a);
   archive_read_support_filter_xz(a);
   archive_read_support_filter_bzip2(a);
+  return a;
+}
+
+bool FirstHeaderReadable(const std::byte* head, size_t size) {
+  archive* a = NewFilteredReader();
   archive_read_support_format_tar(a);
-  bool is_tar = false;
+  bool readable = false;
   if (archive_read_open_memory(a, head, size) == ARCHIVE_OK) {
     archive_entry* entry = nullptr;
     int rc = archive_read_next_header(a, &entry);
@@ -62,12 +70,82 @@ bool LooksLikeTarArchive(const std::byte* head, size_t size) {
     // zero blocks do not count: libarchive reads those as an empty tar too.
     const bool empty_archive =
         rc == ARCHIVE_EOF && (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR &&
-        std::any_of(head, head + std::min<size_t>(size, 512),
+        std::any_of(head, head + std::min<size_t>(size, kTarBlock),
                     [](std::byte b) { return b != std::byte{0}; });
-    is_tar = rc == ARCHIVE_OK || rc == ARCHIVE_WARN || empty_archive;
+    readable = rc == ARCHIVE_OK || rc == ARCHIVE_WARN || empty_archive;
   }
   archive_read_free(a);
-  return is_tar;
+  return readable;
+}
+
+// Decodes up to kTarBlock bytes of the compressed `head` into `out`; returns how many, and sets
+// `failed` when decoding failed rather than the stream simply ending. libarchive's filters read
+// ahead, so a stream damaged soon after its first block may fail here though the block itself
+// would decode: the extraction that follows says exactly where.
+size_t DecodeFirstBlock(const std::byte* head, size_t size, std::byte* out, bool* failed) {
+  archive* a = NewFilteredReader();
+  archive_read_support_format_raw(a);
+  size_t got = 0;
+  archive_entry* entry = nullptr;
+  if (archive_read_open_memory(a, head, size) != ARCHIVE_OK ||
+      archive_read_next_header(a, &entry) != ARCHIVE_OK) {
+    *failed = true;
+  } else {
+    while (got < kTarBlock) {
+      la_ssize_t n = archive_read_data(a, out + got, kTarBlock - got);
+      if (n < 0) *failed = true;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+  }
+  archive_read_free(a);
+  return got;
+}
+
+// An octal number field as GNU tar reads one: leading blanks, digits, then a NUL or blank.
+bool ParseOctal(const unsigned char* field, size_t width, uint64_t* value) {
+  size_t i = 0;
+  while (i < width && field[i] == ' ') ++i;
+  size_t digits = 0;
+  *value = 0;
+  for (; i < width && field[i] >= '0' && field[i] <= '7'; ++i, ++digits) {
+    *value = *value * 8 + (field[i] - '0');
+  }
+  return digits > 0 && (i == width || field[i] == '\0' || field[i] == ' ');
+}
+
+}  // namespace
+
+bool IsChecksumValidTarHeader(const std::byte* block) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(block);
+  constexpr size_t kChecksumOffset = 148, kChecksumWidth = 8;
+  uint64_t recorded;
+  if (!ParseOctal(bytes + kChecksumOffset, kChecksumWidth, &recorded)) return false;
+  uint64_t unsigned_sum = 0;
+  int64_t signed_sum = 0;
+  for (size_t i = 0; i < kTarBlock; ++i) {
+    const bool in_field = i >= kChecksumOffset && i < kChecksumOffset + kChecksumWidth;
+    const unsigned char byte = in_field ? ' ' : bytes[i];
+    unsigned_sum += byte;
+    signed_sum += static_cast<signed char>(byte);
+  }
+  return recorded == unsigned_sum || static_cast<int64_t>(recorded) == signed_sum;
+}
+
+bool LooksLikeTarArchive(const std::byte* head, size_t size) {
+  if (size == 0) return false;
+  if (FirstHeaderReadable(head, size)) return true;
+  std::byte first[kTarBlock];
+  size_t decoded = 0;
+  bool failed = false;
+  if (DetectCodec(head, size) == Codec::kNone) {
+    decoded = std::min(size, kTarBlock);
+    std::memcpy(first, head, decoded);
+  } else {
+    decoded = DecodeFirstBlock(head, size, first, &failed);
+  }
+  if (decoded == kTarBlock) return IsChecksumValidTarHeader(first);
+  return failed;
 }
 
 uint64_t DeclaredDecodedSize(int fd, uint64_t size, Codec codec) {

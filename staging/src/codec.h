@@ -15,9 +15,22 @@ Codec DetectCodec(const std::byte* head, size_t size);
 // "tar", "tar.gz", "tar.zst", "tar.xz" or "tar.bz2".
 std::string ArchiveKindName(Codec codec);
 
-// True when `head` (the start of the file, as much as is at hand) decodes to a tar stream whose
-// first member header libarchive accepts. Everything else is staged as a plain file.
+// True when `head` (the first `size` bytes of the file, all of it when the file is that short)
+// is to be staged as an archive. The line between archive and file:
+//  - it decodes to a tar stream whose first header libarchive accepts, or to nothing but a pax
+//    global header or a GNU volume label (an empty archive);
+//  - or its first 512 decoded bytes are a checksum-valid tar header that libarchive refuses: a
+//    damaged archive, whose staging then fails naming the entry and the cause (a copy would
+//    hide the damage);
+//  - or it is compressed (by its magic number) and the stream fails before 512 bytes are
+//    decoded: nothing tells a tar from another file, so it is not copied as one; staging it
+//    fails with the decoder's reason.
+// Everything else is a plain file, copied unchanged.
 bool LooksLikeTarArchive(const std::byte* head, size_t size);
+
+// True when `block` (512 bytes) is a tar header whose checksum matches, as GNU tar checks it
+// (the unsigned or the signed byte sum).
+bool IsChecksumValidTarHeader(const std::byte* block);
 
 // A lower bound on the decoded size of the `size`-byte source `fd` compressed with `codec`, from
 // what the stream declares: gzip's trailer (the last member's size mod 2^32) or the first zstd

@@ -116,20 +116,32 @@ class Extractor {
     timespec mtime;
   };
 
-  std::string Describe(archive_entry* entry) {
+  std::string Quoted(archive_entry* entry) {
     const char* name = entry ? archive_entry_pathname(entry) : nullptr;
-    return "entry '" + common::TextOr(name, "?") + "'";
+    return "'" + common::TextOr(name, "?") + "'";
   }
+  std::string Describe(archive_entry* entry) { return "entry " + Quoted(entry); }
 
   std::string Position(archive* a, archive_entry* entry, bool in_header) {
-    std::string where =
-        in_header ? "after " + Describe(last_entry_ ? last_entry_.get() : entry) : Describe(entry);
+    std::string where = Describe(entry);
+    if (in_header && !last_entry_) {
+      where = "the first header";
+    } else if (in_header && last_entry_sparse_) {
+      // libarchive finds the next header where the sparse member's size says its data ends; a
+      // size that disagrees with the member's sparse map (by a single byte, even) lands inside
+      // data. GNU tar reports that the same way: damage after this member.
+      where = "after entry " + Quoted(last_entry_.get()) +
+              " (a sparse member: its size may disagree with its sparse map)";
+    } else if (in_header) {
+      where = "after " + Describe(last_entry_.get());
+    }
     return where + " (decoded byte " + std::to_string(archive_filter_bytes(a, -1)) + "): ";
   }
 
   Status Entry(archive* a, archive_entry* entry) {
     if (!last_entry_) last_entry_.reset(archive_entry_new());
     archive_entry_copy_pathname(last_entry_.get(), archive_entry_pathname(entry));
+    last_entry_sparse_ = archive_entry_sparse_count(entry) > 0;
     if (++result_->entries > options_.max_entries) {
       return Status::Error("more than " + std::to_string(options_.max_entries) +
                            " entries (entry count limit)");
@@ -385,6 +397,7 @@ class Extractor {
   uint64_t unchecked_bytes_ = 0, unchecked_entries_ = 0;
   std::unordered_set<uint64_t> seen_;  // hashes of names created: duplicates need a drain
   std::vector<DirectoryMetadata> directories_;
+  bool last_entry_sparse_ = false;
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> last_entry_{nullptr,
                                                                             archive_entry_free};
 };

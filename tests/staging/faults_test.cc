@@ -174,6 +174,91 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// Where archive ends and file begins, at the head of a source: a compressed stream that fails
+// before its first tar header could be decoded, or a first header that is checksum-valid but
+// unreadable, is an error and never a copy.
+struct DamagedHead {
+  const char* name;
+  std::string (*make)();
+  const char* expected;
+};
+
+std::string TwelveMembers() {
+  std::vector<TarMember> members;
+  for (int i = 0; i < 12; ++i)
+    members.push_back(File("f" + std::to_string(i), RandomBytes(10'000, i)));
+  return Tar(members);
+}
+
+class DamagedHeadTest : public FaultsTest, public ::testing::WithParamInterface<DamagedHead> {};
+
+TEST_P(DamagedHeadTest, IsAnErrorNotAFileToCopy) {
+  WriteFile(src_ / GetParam().name, GetParam().make());
+  RunResult run = RunCommand(Stage());
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("error: " + (src_ / GetParam().name).string() + ": "));
+  EXPECT_THAT(run.err, HasSubstr(GetParam().expected));
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 2) << run.err;  // error, summary
+  ExpectNothingVisible();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Heads, DamagedHeadTest,
+    ::testing::Values(
+        DamagedHead{"gzip-cut-in-its-header.tar.gz",
+                    [] { return Gzip(TwelveMembers()).substr(0, 30); },
+                    "truncated gzip stream: input ends at compressed byte 30"},
+        DamagedHead{"zstd-cut-in-its-header.tar.zst",
+                    [] { return Zstd(TwelveMembers()).substr(0, 20); },
+                    "truncated zstd stream: input ends at compressed byte 20"},
+        DamagedHead{"gzip-damaged-first-block.tar.gz",
+                    [] {
+                      std::string gz = Gzip(TwelveMembers());
+                      std::memset(gz.data() + 20, 0xff, 8);
+                      return gz;
+                    },
+                    "invalid deflate block"},
+        DamagedHead{"zstd-damaged-first-block.tar.zst",
+                    [] {
+                      std::string zst = Zstd(TwelveMembers());
+                      std::memset(zst.data() + 12, 0xff, 8);
+                      return zst;
+                    },
+                    "zstd"},
+        // A cut that leaves whole headers decodable: the error names the entry it cut.
+        DamagedHead{"gzip-cut-after-the-first-member.tar.gz",
+                    [] { return Gzip(TwelveMembers()).substr(0, 11'000); }, "entry 'f"},
+        // The first header's checksum matches, but the first member cannot be read (a pax
+        // header over libarchive's 1 MiB limit): before, a file to copy; now the reason.
+        DamagedHead{"first-header-unreadable.tar",
+                    [] {
+                      std::string pax = internal::PaxRecord("comment", std::string(1 << 21, 'x'));
+                      return internal::Header("PaxHeader/x", 'x', 0644, pax.size(), "") +
+                             internal::PadToBlock(pax) + Tar({File("after-the-header", "a")});
+                    },
+                    "the first header (decoded byte 512): Special header too large"}),
+    [](const auto& info) {
+      std::string name = info.param.name;
+      for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      return name;
+    });
+
+// The other side of the line: compressed files that are not tar stay files, damaged or not.
+TEST_F(FaultsTest, CompressedFilesThatAreNotTarAreCopiedEvenWhenDamagedLater) {
+  const std::string text = "a small file, complete, shorter than one tar block\n";
+  const std::string short_gz = Gzip(text);
+  std::string cut_gz = Gzip(RandomBytes(2'000'000, 3));
+  cut_gz.resize(cut_gz.size() / 2);  // its first block decodes and is no tar header
+  WriteFile(src_ / "note.txt.gz", short_gz);
+  WriteFile(src_ / "weights.bin.gz", cut_gz);
+  WriteFile(src_ / "four-hundred-bytes-of-a-tar", Tar({File("x", "y")}).substr(0, 400));
+  RunResult run = RunCommand(Stage());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(ReadFile(to_ / "note.txt.gz"), short_gz);
+  EXPECT_EQ(ReadFile(to_ / "weights.bin.gz"), cut_gz);
+  EXPECT_EQ(ReadFile(to_ / "four-hundred-bytes-of-a-tar"), Tar({File("x", "y")}).substr(0, 400));
+}
+
 // Archives found by fuzzing on which libarchive fails without a message (archive_error_string
 // returns NULL): once a segmentation fault.
 struct FoundByFuzzing {
@@ -198,13 +283,16 @@ TEST_P(FoundByFuzzingTest, IsAOneLineErrorAndLeavesNothing) {
 
 INSTANTIATE_TEST_SUITE_P(
     Repro, FoundByFuzzingTest,
-    ::testing::Values(FoundByFuzzing{"damaged-sparse-warn.tar",
-                                     "after entry 'sparse-posix-0.1' (decoded byte 13271): "
-                                     "Damaged tar archive"},
-                      FoundByFuzzing{"damaged-sparse-fatal.tar",
-                                     "after entry 'sparse-gnu' (decoded byte 4096): damaged tar "
-                                     "header or unexpected end of archive (the library gave no "
-                                     "message)"}),
+    ::testing::Values(
+        FoundByFuzzing{"damaged-sparse-warn.tar",
+                       "after entry 'sparse-posix-0.1' (a sparse member: its size may "
+                       "disagree with its sparse map) (decoded byte 13271): "
+                       "Damaged tar archive"},
+        FoundByFuzzing{"damaged-sparse-fatal.tar",
+                       "after entry 'sparse-gnu' (a sparse member: its size may disagree "
+                       "with its sparse map) (decoded byte 4096): damaged tar "
+                       "header or unexpected end of archive (the library gave no "
+                       "message)"}),
     [](const auto& info) {
       std::string name = info.param.file;
       for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
