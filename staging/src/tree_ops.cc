@@ -15,20 +15,27 @@
 namespace staging {
 namespace {
 
-std::vector<std::string> ListDirectory(int dirfd) {
-  std::vector<std::string> names;
+// The names in `dirfd`. A listing that fails part-way is an error, never a shorter list: a merge
+// would leave entries behind unnoticed.
+Status ListDirectory(int dirfd, std::vector<std::string>* names) {
+  names->clear();
   int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR* dir = fd >= 0 ? fdopendir(fd) : nullptr;
   if (!dir) {
+    const int error = errno;
     if (fd >= 0) close(fd);
-    return names;
+    return Status::FromErrno("list directory", error);
   }
-  while (dirent* d = readdir(dir)) {
+  while (true) {
+    errno = 0;
+    dirent* d = readdir(dir);
+    if (!d) break;
     std::string name = d->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
+    if (name != "." && name != "..") names->push_back(std::move(name));
   }
+  const int error = errno;
   closedir(dir);
-  return names;
+  return error ? Status::FromErrno("list directory", error) : Status::Ok();
 }
 
 std::string Join(const std::string& prefix, const std::string& name) {
@@ -47,7 +54,9 @@ Status RemoveTree(int dirfd, const std::string& name) {
     if (!sub.valid()) return Status::FromErrno("open " + name, errno);
     // A read-only directory from an archive must become writable to be emptied.
     if ((st.st_mode & 0700) != 0700) fchmod(sub.get(), 0700);
-    for (const std::string& child : ListDirectory(sub.get())) {
+    std::vector<std::string> children;
+    STAGING_RETURN_IF_ERROR(ListDirectory(sub.get(), &children).WithContext(name));
+    for (const std::string& child : children) {
       STAGING_RETURN_IF_ERROR(RemoveTree(sub.get(), child).WithContext(name));
     }
     if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) {
@@ -77,7 +86,10 @@ bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only) {
 }
 
 Status MergeTree(int from_fd, int to_fd, const std::string& prefix) {
-  for (const std::string& name : ListDirectory(from_fd)) {
+  std::vector<std::string> names;
+  Status listed = ListDirectory(from_fd, &names);
+  if (!listed.ok()) return prefix.empty() ? listed : listed.WithContext(prefix);
+  for (const std::string& name : names) {
     std::string path = Join(prefix, name);
     struct stat src, dst;
     if (fstatat(from_fd, name.c_str(), &src, AT_SYMLINK_NOFOLLOW) < 0) {
