@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pread_full.h"
+
 namespace staging {
 
 Codec DetectCodec(const std::byte* head, size_t size) {
@@ -151,13 +153,13 @@ bool LooksLikeTarArchive(const std::byte* head, size_t size) {
 uint64_t DeclaredDecodedSize(int fd, uint64_t size, Codec codec) {
   if (codec == Codec::kGzip && size >= 18) {
     unsigned char trailer[4];
-    if (pread(fd, trailer, 4, static_cast<off_t>(size - 4)) != 4) return 0;
+    if (PreadFull(fd, trailer, 4, size - 4) != 4) return 0;
     return uint64_t{trailer[0]} | uint64_t{trailer[1]} << 8 | uint64_t{trailer[2]} << 16 |
            uint64_t{trailer[3]} << 24;
   }
   if (codec == Codec::kZstd) {
     unsigned char header[18];  // the largest frame header
-    ssize_t n = pread(fd, header, sizeof header, 0);
+    ssize_t n = PreadFull(fd, header, sizeof header, 0);
     if (n <= 0) return 0;
     unsigned long long declared = ZSTD_getFrameContentSize(header, static_cast<size_t>(n));
     return declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR ? 0

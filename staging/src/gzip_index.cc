@@ -16,6 +16,7 @@
 #include <optional>
 #include <thread>
 
+#include "pread_full.h"
 #include "unique_fd.h"
 #include "write_all.h"
 
@@ -70,15 +71,7 @@ Header MakeHeader(const SourceIdentity& source) {
 }
 
 bool ReadExactly(int fd, void* buf, size_t len, uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n =
-        pread(fd, static_cast<char*>(buf) + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += n;
-  }
-  return true;
+  return PreadFull(fd, buf, len, offset) == static_cast<ssize_t>(len);
 }
 
 uint32_t RecordCrc(const inflate_state& state, const std::byte* window) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "pread_full.h"
 #include "sha256.h"
 #include "staging/names.h"
 #include "unique_fd.h"
@@ -86,15 +87,15 @@ bool ReadWhole(int dirfd, const std::string& name, std::string* out) {
 
 Status IdentifySource(int fd, const std::string& path, SourceIdentity* out) {
   struct stat st;
-  if (fstat(fd, &st) < 0) return Status::FromErrno(path + ": stat", errno);
+  if (fstat(fd, &st) < 0) return Status::FromErrno("stat", errno);
   out->path = path;
   out->size = st.st_size;
   out->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
   Sha256 hash;
   std::vector<char> buf(kIdentitySpan);
   for (uint64_t start : {uint64_t{0}, out->size > kIdentitySpan ? out->size - kIdentitySpan : 0}) {
-    ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(start));
-    if (n < 0) return Status::FromErrno(path + ": read", errno);
+    ssize_t n = PreadFull(fd, buf.data(), buf.size(), start);
+    if (n < 0) return Status::FromErrno("read", errno);
     hash.Update(buf.data(), n);
   }
   out->head_sha256 = hash.HexDigest();

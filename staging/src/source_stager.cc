@@ -19,6 +19,7 @@
 #include "gzip_index.h"
 #include "interrupt.h"
 #include "parallel_zstd.h"
+#include "pread_full.h"
 #include "room.h"
 #include "sha256.h"
 #include "source_reader.h"
@@ -101,7 +102,10 @@ class SourceStager {
       dest_dir.reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     }
     ExtractResult result;
-    STAGING_RETURN_IF_ERROR(TransferWithIndex(source.get(), identity, &result));
+    Status transferred = TransferWithIndex(source.get(), identity, &result);
+    // A source that changed explains any failure reading it (a short file, a broken tar).
+    STAGING_RETURN_IF_ERROR(ConfirmUnchanged(source.get(), identity));
+    STAGING_RETURN_IF_ERROR(transferred);
     if (options_.verify) STAGING_RETURN_IF_ERROR(Verify());
     // Forget the old record first: a crash from here on re-stages rather than trusting it.
     if (previous) {
@@ -151,6 +155,20 @@ class SourceStager {
     report_.plain_files = counts.plain_files;
   }
 
+  // A source rewritten in place while it was read gives a mix of two versions: refused. (One
+  // replaced by rename is safe: the open descriptor reads the old file to its end.)
+  static Status ConfirmUnchanged(int fd, const SourceIdentity& identity) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) return Status::FromErrno("stat after reading", errno);
+    const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+    if (static_cast<uint64_t>(st.st_size) != identity.size || mtime_ns != identity.mtime_ns) {
+      return Status::Error(
+          "changed while it was read (its size or modification time is no longer what it was "
+          "when opened)");
+    }
+    return Status::Ok();
+  }
+
   bool StillThere(const ManifestEntry& entry) {
     for (const std::string& path : entry.paths) {
       struct stat st;
@@ -167,7 +185,7 @@ class SourceStager {
 
   Status Detect(int fd, uint64_t size) {
     std::vector<std::byte> head(std::min<uint64_t>(size, 1 << 20));
-    ssize_t n = pread(fd, head.data(), head.size(), 0);
+    ssize_t n = PreadFull(fd, head.data(), head.size(), 0);
     if (n < 0) return Status::FromErrno("read", errno);
     codec_ = DetectCodec(head.data(), n);
     is_archive_ = LooksLikeTarArchive(head.data(), n);

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "pread_full.h"
+
 namespace staging {
 namespace {
 
@@ -23,14 +25,9 @@ void AppendLe32(std::string* out, uint32_t v) {
 Status Invalid(const std::string& why) { return Status::Error("zstd seek table: " + why); }
 
 Status PreadAll(int fd, std::byte* data, size_t len, uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = pread(fd, data + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno("read seek table", errno);
-    if (n == 0) return Invalid("file shorter than its size");
-    done += static_cast<size_t>(n);
-  }
+  ssize_t n = PreadFull(fd, data, len, offset);
+  if (n < 0) return Status::FromErrno("read seek table", errno);
+  if (static_cast<size_t>(n) < len) return Invalid("file shorter than its size");
   return Status::Ok();
 }
 
