@@ -116,6 +116,10 @@ class BoundedQueue {
     std::lock_guard lock(mu_);
     return failed_ || (closed_ && items_.empty());
   }
+  bool failed() {
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
 
  private:
   std::optional<T> TakeLocked() {

@@ -203,17 +203,26 @@ struct Chunk {
   Status status;
 };
 
+// What one chunk needs before it can be inflated: its compressed span (including kInputSlack past
+// the next restart point), its decoded span, and the state and window to start from.
+struct ChunkPlan {
+  uint64_t chunk = 0;
+  uint64_t compressed_begin = 0, compressed_end = 0;
+  uint64_t decoded_begin = 0, decoded_end = 0;
+  std::optional<uint32_t> expected_crc;  // the next point's CRC; none for the last chunk
+  std::unique_ptr<inflate_state> state;
+  std::vector<std::byte> window;
+  Status status;  // a damaged or forged index
+};
+
 class IndexedInflater {
  public:
-  IndexedInflater(int fd, const GzipIndex& index, std::atomic<uint64_t>* source_bytes)
-      : fd_(fd), index_(index), source_bytes_(source_bytes) {}
+  IndexedInflater(uint64_t file_size, const GzipIndex& index)
+      : index_(index), file_size_(file_size) {}
 
   Status Open() {
     index_fd_.reset(open(index_.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!index_fd_.valid()) return Status::FromErrno(index_.path, errno);
-    struct stat st;
-    if (fstat(fd_, &st) < 0) return Status::FromErrno("stat", errno);
-    file_size_ = st.st_size;
     // The largest chunk sizes every reused buffer: fresh buffers per chunk cost page faults
     // that took more time than the parallel inflate saved.
     uint64_t previous = 0;
@@ -246,71 +255,76 @@ class IndexedInflater {
   // Bytes an output buffer needs: the window, then the largest chunk.
   size_t output_capacity() const { return kDeflateWindow + max_chunk_; }
 
-  // Chunk c runs from restart point c-1 (the stream's start for c = 0) to point c (its end).
-  // `input` is the caller's scratch (reused); `block` holds output_capacity() bytes.
-  Chunk Decode(uint64_t c, std::vector<std::byte>& input, BlockRef block) {
-    Chunk chunk;
-    chunk.block = std::move(block);
-    auto state = std::make_unique<inflate_state>();
-    uint64_t compressed_begin = 0, decoded_begin = 0;
-    std::vector<std::byte> window(kDeflateWindow);
+  // Chunk c runs from restart point c-1 (the stream's start for c = 0) to point c (its end):
+  // the compressed bytes it needs and the inflate state it starts from, from the index.
+  ChunkPlan Plan(uint64_t c) {
+    ChunkPlan plan;
+    plan.chunk = c;
+    plan.state = std::make_unique<inflate_state>();
+    plan.window.resize(kDeflateWindow);
     if (c == 0) {
-      isal_inflate_init(state.get());
-      state->crc_flag = ISAL_GZIP;
+      isal_inflate_init(plan.state.get());
+      plan.state->crc_flag = ISAL_GZIP;
     } else {
       RecordHead head;
-      if (!ReadRecord(c - 1, &head, state.get(), window.data())) {
-        chunk.status = Status::Error("gzip index: damaged restart point; it will be rebuilt");
-        return chunk;
+      if (!ReadRecord(c - 1, &head, plan.state.get(), plan.window.data())) {
+        plan.status = Status::Error("gzip index: damaged restart point; it will be rebuilt");
+        return plan;
       }
-      compressed_begin = head.compressed;
-      decoded_begin = head.decoded;
+      plan.compressed_begin = head.compressed;
+      plan.decoded_begin = head.decoded;
     }
-    uint64_t compressed_end = file_size_, decoded_end = index_.decoded_size;
-    std::optional<uint32_t> expected_crc;
+    plan.compressed_end = file_size_;
+    plan.decoded_end = index_.decoded_size;
     if (c < index_.points) {
       RecordHead head;
       auto next_state = std::make_unique<inflate_state>();
       if (!ReadRecord(c, &head, next_state.get(), nullptr)) {
-        chunk.status = Status::Error("gzip index: unreadable restart point");
-        return chunk;
+        plan.status = Status::Error("gzip index: unreadable restart point");
+        return plan;
       }
-      compressed_end = std::min<uint64_t>(file_size_, head.compressed + kInputSlack);
-      decoded_end = head.decoded;
-      expected_crc = next_state->crc;
+      plan.compressed_end = std::min<uint64_t>(file_size_, head.compressed + kInputSlack);
+      plan.decoded_end = head.decoded;
+      plan.expected_crc = next_state->crc;
     }
-    if (compressed_end < compressed_begin || decoded_end < decoded_begin) {
-      chunk.status = Status::Error("gzip index: restart points out of order");
-      return chunk;
+    if (plan.compressed_end < plan.compressed_begin || plan.decoded_end < plan.decoded_begin) {
+      plan.status = Status::Error("gzip index: restart points out of order");
+      return plan;
     }
     // Deflate never takes much more room than its output (stored blocks add 5 bytes in 64 KiB):
     // a longer compressed span is a forged point, and would size the input buffer.
-    const uint64_t decoded_span = decoded_end - decoded_begin;
-    if (compressed_end - compressed_begin > decoded_span + decoded_span / 64 + 2 * kInputSlack) {
-      chunk.status = Status::Error("gzip index: restart point " + std::to_string(c) +
-                                   " spans more compressed bytes than it could decode to");
-      return chunk;
+    const uint64_t decoded_span = plan.decoded_end - plan.decoded_begin;
+    if (plan.compressed_end - plan.compressed_begin >
+        decoded_span + decoded_span / 64 + 2 * kInputSlack) {
+      plan.status = Status::Error("gzip index: restart point " + std::to_string(c) +
+                                  " spans more compressed bytes than it could decode to");
     }
-    input.resize(compressed_end - compressed_begin);
-    if (!ReadExactly(fd_, input.data(), input.size(), compressed_begin)) {
-      chunk.status = Status::FromErrno("read at byte " + std::to_string(compressed_begin),
-                                       errno ? errno : EIO);
-      return chunk;
-    }
-    if (source_bytes_) *source_bytes_ += input.size();
+    return plan;
+  }
+
+  // Inflates `plan`'s chunk from `input` (its compressed bytes) into `block`, which holds
+  // output_capacity() bytes.
+  Chunk Inflate(ChunkPlan& plan, const std::vector<std::byte>& input, BlockRef block) {
+    Chunk chunk;
+    chunk.block = std::move(block);
+    inflate_state* state = plan.state.get();
+    const uint64_t compressed_end = plan.compressed_end, decoded_begin = plan.decoded_begin,
+                   decoded_end = plan.decoded_end;
+    const std::optional<uint32_t> expected_crc = plan.expected_crc;
+    const std::vector<std::byte>& window = plan.window;
     Block& out = *chunk.block.get();
     out.begin = kDeflateWindow;
     out.size = decoded_end - decoded_begin;
     out.offset = decoded_begin;
     std::memcpy(out.data.get(), window.data(), kDeflateWindow);
     // ISA-L reaches back into the output buffer itself: the window sits right before it.
-    state->next_in = reinterpret_cast<uint8_t*>(input.data());
+    state->next_in = reinterpret_cast<uint8_t*>(const_cast<std::byte*>(input.data()));
     state->avail_in = static_cast<uint32_t>(input.size());
     state->next_out = reinterpret_cast<uint8_t*>(out.bytes());
     state->avail_out = static_cast<uint32_t>(out.size);
     while (state->avail_out > 0 && state->block_state != ISAL_BLOCK_FINISH) {
       uint32_t before_in = state->avail_in, before_out = state->avail_out;
-      int rc = isal_inflate(state.get());
+      int rc = isal_inflate(state);
       if (rc < 0) {
         chunk.status = Status::Error("gzip: corrupt data near compressed byte " +
                                      std::to_string(compressed_end - state->avail_in));
@@ -323,7 +337,7 @@ class IndexedInflater {
         (expected_crc ? state->crc == *expected_crc : state->block_state == ISAL_BLOCK_FINISH);
     if (!complete) {
       chunk.status = Status::Error("gzip index does not match the archive (chunk " +
-                                   std::to_string(c) + "); it will be rebuilt");
+                                   std::to_string(plan.chunk) + "); it will be rebuilt");
     }
     return chunk;
   }
@@ -343,11 +357,9 @@ class IndexedInflater {
            head->crc == RecordCrc(*state, window) && PlausibleState(*state);
   }
 
-  int fd_;
   const GzipIndex& index_;
-  std::atomic<uint64_t>* source_bytes_;
   UniqueFd index_fd_;
-  uint64_t file_size_ = 0;
+  uint64_t file_size_;
   uint64_t max_chunk_ = 0;
 };
 
@@ -357,14 +369,27 @@ constexpr uint64_t kMaxChunkBytes = 160 << 20;
 
 }  // namespace
 
-IndexedGzipDecoder::IndexedGzipDecoder(int fd, const GzipIndex& index, int threads,
-                                       std::atomic<uint64_t>* source_bytes)
-    : fd_(fd), index_(index), threads_(std::max(1, threads)), source_bytes_(source_bytes) {}
+IndexedGzipDecoder::IndexedGzipDecoder(uint64_t file_size, const GzipIndex& index, int threads)
+    : file_size_(file_size), index_(index), threads_(std::max(1, threads)) {}
 
 IndexedGzipDecoder::~IndexedGzipDecoder() = default;
 
-Status IndexedGzipDecoder::Decode(BoundedQueue<BlockRef>& out) {
-  IndexedInflater inflater(fd_, index_, source_bytes_);
+namespace {
+
+// A chunk's plan and its compressed bytes, gathered from the source's blocks.
+struct ChunkInput {
+  ChunkPlan plan;
+  std::vector<std::byte> bytes;
+};
+
+}  // namespace
+
+// The source arrives in order from the reader (many reads in flight, so a slow disk keeps
+// streaming); this thread gathers each chunk's compressed span, the workers inflate chunks, and
+// an emitter pushes them out in order. Spans overlap by kInputSlack, so a block may feed two
+// chunks.
+Status IndexedGzipDecoder::Decode(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) {
+  IndexedInflater inflater(file_size_, index_);
   STAGING_RETURN_IF_ERROR(inflater.Open());
   const int threads = threads_;
   const uint64_t total = inflater.chunks();
@@ -376,49 +401,146 @@ Status IndexedGzipDecoder::Decode(BoundedQueue<BlockRef>& out) {
   const uint64_t buffers = std::min<uint64_t>(2 * static_cast<uint64_t>(threads) + 2, by_memory);
   const uint64_t ahead = buffers - 2;
   const int workers = static_cast<int>(std::min<uint64_t>(threads, ahead));
+  // Compressed inputs held at once: one per worker, one being gathered, one queued.
+  const uint64_t max_inputs = static_cast<uint64_t>(workers) + 2;
   buffers_ = std::make_unique<BlockPool>(buffers, capacity);
   BlockPool& chunk_pool = *buffers_;
+
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::optional<Chunk>> ready(total);
-  uint64_t next = 0, emitted = 0;
-  bool stop = false;
+  std::deque<ChunkInput> todo;  // gathered, waiting for a worker
+  uint64_t emitted = 0, inputs = 0;
+  bool gathered_all = false, stop = false;
+
   auto worker = [&] {
-    std::vector<std::byte> input;
     std::unique_lock lock(mu);
     while (true) {
-      cv.wait(lock, [&] { return stop || next >= total || next < emitted + ahead; });
-      if (stop || next >= total) return;
-      uint64_t c = next++;
+      cv.wait(lock, [&] { return stop || !todo.empty() || gathered_all; });
+      if (stop || todo.empty()) return;
+      ChunkInput input = std::move(todo.front());
+      todo.pop_front();
       lock.unlock();
       // Waits only while the parser and the writer still hold buffers; Close() ends the wait.
       BlockRef block = chunk_pool.Acquire();
       if (!block) return;
-      Chunk chunk = inflater.Decode(c, input, std::move(block));
+      Chunk chunk = inflater.Inflate(input.plan, input.bytes, std::move(block));
+      const uint64_t c = input.plan.chunk;
+      input = ChunkInput();  // its bytes go before the next input is allowed
       lock.lock();
       ready[c] = std::move(chunk);
+      --inputs;
       cv.notify_all();
     }
   };
+  Status status;  // the first chunk's failure, in stream order
+  std::thread emitter([&] {
+    for (uint64_t c = 0; c < total; ++c) {
+      Chunk chunk;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || ready[c].has_value(); });
+        if (!ready[c]) return;
+        chunk = std::move(*ready[c]);
+        ready[c].reset();
+        emitted = c + 1;
+        cv.notify_all();
+      }
+      Status failed = chunk.status;
+      if (failed.ok() && !out.Push(std::move(chunk.block))) failed = Status::Error("aborted");
+      if (!failed.ok()) {
+        std::lock_guard lock(mu);
+        status = failed;
+        stop = true;
+        cv.notify_all();
+        return;
+      }
+    }
+  });
   std::vector<std::thread> pool_threads;
   for (int i = 0; i < workers; ++i) pool_threads.emplace_back(worker);
-  Status status;
-  for (uint64_t c = 0; c < total && status.ok(); ++c) {
-    Chunk chunk;
+
+  // Gathering, on this thread, one chunk at a time in order: every chunk before the one being
+  // gathered is already with the workers, so waiting for room never waits on this thread. Held
+  // source blocks are those the chunk (and, by kInputSlack, the next) still needs.
+  std::deque<BlockRef> held;
+  auto fail_chunk = [&](uint64_t c, Status why) {
+    std::lock_guard lock(mu);
+    ready[c] = Chunk{BlockRef(), std::move(why)};
+    cv.notify_all();
+  };
+  uint64_t next_chunk = 0;
+  for (; next_chunk < total; ++next_chunk) {
+    const uint64_t c = next_chunk;
+    ChunkInput input{inflater.Plan(c), {}};
+    if (!input.plan.status.ok()) {
+      fail_chunk(c, input.plan.status);
+      break;
+    }
     {
       std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return ready[c].has_value(); });
-      chunk = std::move(*ready[c]);
-      ready[c].reset();
-      emitted = c + 1;
-      cv.notify_all();
+      cv.wait(lock, [&] { return stop || (c < emitted + ahead && inputs < max_inputs); });
+      if (stop) break;
+      ++inputs;
     }
-    if (!chunk.status.ok()) {
-      status = chunk.status;
-    } else if (!out.Push(std::move(chunk.block))) {
-      status = Status::Error("aborted");
+    const uint64_t begin = input.plan.compressed_begin, end = input.plan.compressed_end;
+    input.bytes.resize(end - begin);
+    uint64_t filled = 0;
+    bool source_ended = false;
+    while (filled < input.bytes.size()) {
+      while (!held.empty() && held.front()->offset + held.front()->size <= begin + filled) {
+        held.pop_front();
+      }
+      if (held.empty()) {
+        std::optional<BlockRef> block = in.Pop();
+        if (!block) {
+          source_ended = true;
+          break;
+        }
+        held.push_back(std::move(*block));
+        continue;
+      }
+      const Block& b = *held.front().get();
+      const uint64_t from = begin + filled;
+      if (b.offset > from) {  // blocks are contiguous: only a forged plan points behind them
+        source_ended = true;
+        break;
+      }
+      const uint64_t n = std::min<uint64_t>(b.offset + b.size, end) - from;
+      std::memcpy(input.bytes.data() + filled, b.bytes() + (from - b.offset), n);
+      filled += n;
+      if (filled < input.bytes.size()) held.pop_front();
     }
+    if (source_ended) {
+      if (in.failed()) break;  // the reader failed, or the pipeline stopped: they say why
+      fail_chunk(c, Status::Error("gzip index does not match the archive (chunk " +
+                                  std::to_string(c) + " lies past its end)"));
+      break;
+    }
+    std::lock_guard lock(mu);
+    todo.push_back(std::move(input));
+    cv.notify_all();
   }
+  held.clear();
+  if (next_chunk == total) {
+    while (in.Pop()) {  // every chunk gathered: the reader has only its end to report
+    }
+  } else {
+    // Stopped early. A chunk that failed is the emitter's to report, in order; otherwise the
+    // reader failed or the pipeline stopped, and the emitter must stop waiting.
+    std::lock_guard lock(mu);
+    if (!ready[next_chunk]) {
+      if (status.ok()) status = Status::Error("aborted");
+      stop = true;
+    }
+    cv.notify_all();
+  }
+  {
+    std::lock_guard lock(mu);
+    gathered_all = true;
+    cv.notify_all();
+  }
+  emitter.join();
   {
     std::lock_guard lock(mu);
     stop = true;

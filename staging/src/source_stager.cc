@@ -218,8 +218,7 @@ class SourceStager {
     bool gzip = is_archive_ && codec_ == Codec::kGzip && options_.parallel_decode;
     if (!gzip) return Transfer(fd, identity.size, result);
     std::string index_path = GzipIndexPath(job_.path, options_.index_cache);
-    // --verify hashes the stream as the reader reads it, which the indexed path skips.
-    indexed_ = !options_.verify && LoadGzipIndex(index_path, identity, &index_);
+    indexed_ = LoadGzipIndex(index_path, identity, &index_);
     if (indexed_) {
       Status status = Transfer(fd, identity.size, result);
       // Only a failure of the indexed inflate itself says the index may be wrong; any other (a
@@ -253,8 +252,7 @@ class SourceStager {
     std::unique_ptr<IndexedGzipDecoder> indexed;
     if (indexed_) {
       indexed = std::make_unique<IndexedGzipDecoder>(
-          fd, index_, static_cast<int>(std::thread::hardware_concurrency()),
-          &counters_.source_bytes);
+          size, index_, static_cast<int>(std::thread::hardware_concurrency()));
     }
     BlockPool source_pool(kSourceBlocks, kSourceBlockSize);
     BlockPool decoded_pool(kDecodedBlocks, kDecodedBlockSize);
@@ -262,30 +260,28 @@ class SourceStager {
     BoundedQueue<BlockRef> decoded(kDecodedBlocks);
     Status read_status, decode_status;
     bool hash = options_.verify;
-    std::thread reader;
-    if (!indexed_)
-      reader = std::thread([&] {
-        auto source = MakeSourceReader(options_.io, fd, size, 0, source_pool, kReadsInFlight);
-        BlockRef block;
-        while ((read_status = source->Next(block)).ok() && block) {
-          counters_.source_bytes += block->size;
-          report_.source_bytes += block->size;
-          if (hash) sha_.Update(block->data.get(), block->size);
-          if (!compressed.Push(std::move(block))) break;
-        }
-        if (read_status.ok()) {
-          compressed.Close();
-        } else {
-          compressed.Fail();
-        }
-      });
+    std::thread reader([&] {
+      auto source = MakeSourceReader(options_.io, fd, size, 0, source_pool, kReadsInFlight);
+      BlockRef block;
+      while ((read_status = source->Next(block)).ok() && block) {
+        counters_.source_bytes += block->size;
+        report_.source_bytes += block->size;
+        if (hash) sha_.Update(block->data.get(), block->size);
+        if (!compressed.Push(std::move(block))) break;
+      }
+      if (read_status.ok()) {
+        compressed.Close();
+      } else {
+        compressed.Fail();
+      }
+    });
     // Set by the decoder when it has returned: an error it reported before a parse failure
     // stopped it names the damage; one after is only the stop.
     std::atomic<bool> decoder_done{false};
     bool decoder_finished_first = false;
     std::thread decoder([&] {
       if (indexed) {
-        decode_status = indexed->Decode(decoded);
+        decode_status = indexed->Decode(compressed, decoded);
       } else if (parallel) {
         decode_status = parallel->Decode(compressed, decoded);
       } else {
@@ -347,7 +343,7 @@ class SourceStager {
       decoder_finished_first = true;
     }
     writer.reset();
-    if (reader.joinable()) reader.join();
+    reader.join();
     decoder.join();
     // The reader's and decoder's errors are the root cause of any parse error they led to; a
     // decoder error that followed the parser's own failure adds nothing.

@@ -35,8 +35,7 @@ Examples:
   stage --from ../persistent-disk/cv_example --verify     # checks NAME.sha256 files
   stage pack --from images.tar.gz --to images.tar.zst     # parallel-friendly re-pack
   stage clean
-
-Options)";
+)";
 
 bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 
@@ -146,7 +145,7 @@ int RunStage(const std::vector<std::string>& args) {
   po::store(po::command_line_parser(args).options(desc).run(), vm);
   po::notify(vm);
   if (vm.count("help")) {
-    std::cout << kUsage << ":\n" << desc;
+    std::cout << kUsage << "\n" << desc;
     return 0;
   }
   if (options.from.empty()) {

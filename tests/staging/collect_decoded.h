@@ -2,6 +2,8 @@
 // does, and collects the blocks it pushes, as the tar parser would consume them.
 #pragma once
 
+#include <unistd.h>
+
 #include <string>
 #include <thread>
 
@@ -26,6 +28,41 @@ staging::Status CollectDecoded(Producer produce, std::string* out) {
     out->append(reinterpret_cast<const char*>((*block)->bytes()), (*block)->size);
   }
   producer.join();
+  return status;
+}
+
+// As CollectDecoded, for decoders that take the source's blocks in order as the pipeline's reader
+// hands them out: `decode(in, out)`. The file `fd` is read in blocks of an odd size, so that
+// spans a decoder needs cross block boundaries anywhere.
+template <typename Decoder>
+staging::Status CollectDecodedFromFile(int fd, Decoder decode, std::string* out) {
+  staging::BlockPool source_pool(6, (1 << 20) + 7);
+  staging::BoundedQueue<staging::BlockRef> in(6);
+  std::thread reader([&] {
+    uint64_t offset = 0;
+    while (true) {
+      staging::BlockRef block = source_pool.Acquire();
+      if (!block) break;
+      ssize_t n = pread(fd, block->data.get(), block->capacity, static_cast<off_t>(offset));
+      if (n <= 0) {
+        n < 0 ? in.Fail() : in.Close();
+        break;
+      }
+      block->size = static_cast<size_t>(n);
+      block->offset = offset;
+      offset += static_cast<uint64_t>(n);
+      if (!in.Push(std::move(block))) break;
+    }
+  });
+  staging::Status status = CollectDecoded(
+      [&](staging::BlockPool&, staging::BoundedQueue<staging::BlockRef>& decoded) {
+        staging::Status decoded_status = decode(in, decoded);
+        in.Fail();  // stops the reader wherever the decoder left it
+        return decoded_status;
+      },
+      out);
+  source_pool.Close();
+  reader.join();
   return status;
 }
 

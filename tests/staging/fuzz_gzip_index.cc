@@ -144,11 +144,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   staging::GzipIndex index;
   if (!staging::LoadGzipIndex(path, archive.identity(), &index)) return 0;
-  std::atomic<uint64_t> source_bytes{0};
-  staging::IndexedGzipDecoder decoder(archive.fd(), index, 2, &source_bytes);
+  staging::IndexedGzipDecoder decoder(archive.identity().size, index, 2);
   std::string out;
-  Status status = staging_test::CollectDecoded(
-      [&](BlockPool&, BoundedQueue<BlockRef>& decoded) { return decoder.Decode(decoded); }, &out);
+  Status status = staging_test::CollectDecodedFromFile(
+      archive.fd(),
+      [&](BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& decoded) {
+        return decoder.Decode(in, decoded);
+      },
+      &out);
   if (status.ok() && out != archive.content()) {
     std::fprintf(stderr, "an index made the inflate succeed with wrong output\n");
     std::abort();

@@ -93,10 +93,13 @@ class GzipIndexTest : public testing::Test {
 
   Status InflateParallel(const GzipIndex& index, int threads, std::string* out) {
     UniqueFd fd(open(archive_.c_str(), O_RDONLY));
-    std::atomic<uint64_t> read_bytes{0};
-    IndexedGzipDecoder decoder(fd.get(), index, threads, &read_bytes);
-    return staging_test::CollectDecoded(
-        [&](BlockPool&, BoundedQueue<BlockRef>& decoded) { return decoder.Decode(decoded); }, out);
+    IndexedGzipDecoder decoder(std::filesystem::file_size(archive_), index, threads);
+    return staging_test::CollectDecodedFromFile(
+        fd.get(),
+        [&](BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& decoded) {
+          return decoder.Decode(in, decoded);
+        },
+        out);
   }
 
   TempDir dir_;
