@@ -15,7 +15,6 @@
 #include <array>
 #include <boost/program_options.hpp>
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -23,7 +22,6 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <numbers>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -34,6 +32,7 @@
 
 #include "command_line.h"
 #include "common/c_text.h"
+#include "common/ordered_workers.h"
 #include "loader/encode.h"
 
 namespace po = boost::program_options;
@@ -315,59 +314,30 @@ class ArchiveSink : public Sink {
 // Makes the images on `threads` threads and hands them to the sinks in index order, holding at
 // most a window of finished images in memory.
 std::string generate(uint64_t seed, size_t count, int threads, const std::vector<Sink*>& sinks) {
-  const size_t window = 8 * static_cast<size_t>(threads);
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::map<size_t, std::vector<uint8_t>> ready;
-  std::string encode_error;  // the first image that could not be encoded
-  size_t next_to_make = 0, next_to_write = 0;
-  bool stop = false;
-
-  auto work = [&] {
-    for (;;) {
-      size_t index;
-      {
-        std::unique_lock lock(mutex);
-        changed.wait(lock, [&] { return stop || next_to_make < next_to_write + window; });
-        if (stop || next_to_make >= count) return;
-        index = next_to_make++;
-      }
-      std::vector<uint8_t> bytes;
-      std::string error = make_image(seed, index, count, &bytes);
-      std::lock_guard lock(mutex);
-      if (!error.empty() && encode_error.empty()) encode_error = file_name(index) + ": " + error;
-      ready.emplace(index, std::move(bytes));
-      changed.notify_all();
-    }
-  };
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) workers.emplace_back(work);
-
-  std::string error;
-  for (size_t index = 0; index < count && error.empty(); ++index) {
+  struct Image {
+    size_t index = 0;
     std::vector<uint8_t> bytes;
-    {
-      std::unique_lock lock(mutex);
-      changed.wait(lock, [&] { return ready.count(index) > 0; });
-      if (!encode_error.empty()) {
-        error = encode_error;
-        break;
-      }
-      bytes = std::move(ready[index]);
-      ready.erase(index);
-      next_to_write = index + 1;
-      changed.notify_all();
-    }
-    for (Sink* sink : sinks) {
-      if (error.empty()) error = sink->add(file_name(index), bytes);
-    }
+    std::string error;
+  };
+  std::string error;  // the first failure, in index order (set by the emitting thread)
+  common::OrderedWorkers<Image> images(
+      threads, 8 * static_cast<size_t>(threads),
+      [&](Image& image) { image.error = make_image(seed, image.index, count, &image.bytes); },
+      [&](Image& image) {
+        if (!image.error.empty()) {
+          error = file_name(image.index) + ": " + image.error;
+          return false;
+        }
+        for (Sink* sink : sinks) {
+          error = sink->add(file_name(image.index), image.bytes);
+          if (!error.empty()) return false;
+        }
+        return true;
+      });
+  for (size_t index = 0; index < count; ++index) {
+    if (!images.Submit(Image{index, {}, {}})) break;
   }
-  {
-    std::lock_guard lock(mutex);
-    stop = true;
-    changed.notify_all();
-  }
-  for (auto& worker : workers) worker.join();
+  images.Finish();
   for (Sink* sink : sinks) {
     if (error.empty()) error = sink->finish();
   }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gzip_index.h"
+#include "parallel_zstd.h"
 
 namespace staging {
 namespace {
@@ -201,6 +202,48 @@ Status DecodeStream(Codec codec, BoundedQueue<BlockRef>& in, BlockPool& pool,
     default:
       return PassThrough(in, out);
   }
+}
+
+namespace {
+
+constexpr size_t kDecodedBlockSize = 4 << 20;
+constexpr size_t kDecodedBlocks = 10;
+
+// One stream, on one thread, into blocks of its own pool.
+class SequentialDecoder : public Decoder {
+ public:
+  SequentialDecoder(Codec codec, RestartPointSink* restart_points)
+      : codec_(codec), restart_points_(restart_points), pool_(kDecodedBlocks, kDecodedBlockSize) {}
+  Status Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) override {
+    return DecodeStream(codec_, in, pool_, out, restart_points_);
+  }
+  void Abort() override { pool_.Close(); }
+
+ private:
+  Codec codec_;
+  RestartPointSink* restart_points_;
+  BlockPool pool_;
+};
+
+}  // namespace
+
+Codec LeftForLibarchive(Codec codec) {
+  return codec == Codec::kGzip || codec == Codec::kZstd ? Codec::kNone : codec;
+}
+
+std::unique_ptr<Decoder> MakeDecoder(const DecoderChoice& choice) {
+  if (choice.codec == Codec::kGzip && choice.gzip_index) {
+    return std::make_unique<IndexedGzipDecoder>(choice.size, *choice.gzip_index, 0);
+  }
+  if (choice.codec == Codec::kZstd && choice.parallel) {
+    if (std::unique_ptr<ParallelZstdDecoder> parallel =
+            MakeParallelZstdDecoder(choice.fd, choice.size)) {
+      return parallel;
+    }
+  }
+  const Codec decoded_here =
+      LeftForLibarchive(choice.codec) == Codec::kNone ? choice.codec : Codec::kNone;
+  return std::make_unique<SequentialDecoder>(decoded_here, choice.restart_points);
 }
 
 }  // namespace staging

@@ -10,12 +10,14 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "common/ordered_workers.h"
 #include "pread_full.h"
 #include "unique_fd.h"
 #include "write_all.h"
@@ -370,17 +372,59 @@ constexpr uint64_t kMaxChunkBytes = 160 << 20;
 }  // namespace
 
 IndexedGzipDecoder::IndexedGzipDecoder(uint64_t file_size, const GzipIndex& index, int threads)
-    : file_size_(file_size), index_(index), threads_(std::max(1, threads)) {}
+    : file_size_(file_size),
+      index_(index),
+      threads_(threads > 0 ? threads
+                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {}
+
+void IndexedGzipDecoder::Abort() {
+  std::lock_guard lock(mu_);
+  aborted_ = true;
+  if (buffers_) buffers_->Close();
+}
 
 IndexedGzipDecoder::~IndexedGzipDecoder() = default;
 
 namespace {
 
-// A chunk's plan and its compressed bytes, gathered from the source's blocks.
+// A chunk on its way: its plan, its compressed bytes gathered from the source's blocks, then
+// its inflated block (or why it has none).
 struct ChunkInput {
   ChunkPlan plan;
   std::vector<std::byte> bytes;
+  Chunk result;
 };
+
+// Copies `input`'s compressed span out of the source's blocks, popping more from `in` as
+// needed. `held` keeps the blocks that may still hold bytes of later spans (spans overlap by
+// kInputSlack). An error when the source ends first: the reader failed (in.failed()), or the
+// span lies past the file's end (the index is not this file's).
+Status Gather(BoundedQueue<BlockRef>& in, ChunkInput& input, std::deque<BlockRef>& held) {
+  const uint64_t begin = input.plan.compressed_begin, end = input.plan.compressed_end;
+  input.bytes.resize(end - begin);
+  uint64_t filled = 0;
+  while (filled < input.bytes.size()) {
+    while (!held.empty() && held.front()->offset + held.front()->size <= begin + filled) {
+      held.pop_front();
+    }
+    if (held.empty()) {
+      std::optional<BlockRef> block = in.Pop();
+      if (!block) break;
+      held.push_back(std::move(*block));
+      continue;
+    }
+    const Block& b = *held.front().get();
+    const uint64_t from = begin + filled;
+    if (b.offset > from) break;  // blocks are contiguous: only a forged span points behind them
+    const uint64_t n = std::min<uint64_t>(b.offset + b.size, end) - from;
+    std::memcpy(input.bytes.data() + filled, b.bytes() + (from - b.offset), n);
+    filled += n;
+    if (filled < input.bytes.size()) held.pop_front();
+  }
+  if (filled == input.bytes.size()) return Status::Ok();
+  return Status::Error("gzip index does not match the archive (chunk " +
+                       std::to_string(input.plan.chunk) + " lies past its end)");
+}
 
 }  // namespace
 
@@ -388,166 +432,80 @@ struct ChunkInput {
 // streaming); this thread gathers each chunk's compressed span, the workers inflate chunks, and
 // an emitter pushes them out in order. Spans overlap by kInputSlack, so a block may feed two
 // chunks.
-Status IndexedGzipDecoder::Decode(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) {
+Status IndexedGzipDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) {
   IndexedInflater inflater(file_size_, index_);
   STAGING_RETURN_IF_ERROR(inflater.Open());
-  const int threads = threads_;
   const uint64_t total = inflater.chunks();
   // Chunks decode straight into pooled buffers that then travel down the pipeline, so no byte is
   // copied on the way. Buffers: those being decoded or waiting their turn (`ahead`), one the
-  // parser holds and one spare; threads beyond what the memory cap allows would only wait.
+  // parser holds and one spare; threads beyond what the memory cap allows would only wait. Each
+  // chunk in flight also holds its compressed span until it is inflated.
   const uint64_t capacity = inflater.output_capacity();
   const uint64_t by_memory = std::max<uint64_t>(3, kMaxChunkBytes / capacity);
-  const uint64_t buffers = std::min<uint64_t>(2 * static_cast<uint64_t>(threads) + 2, by_memory);
+  const uint64_t buffers = std::min<uint64_t>(2 * static_cast<uint64_t>(threads_) + 2, by_memory);
   const uint64_t ahead = buffers - 2;
-  const int workers = static_cast<int>(std::min<uint64_t>(threads, ahead));
-  // Compressed inputs held at once: one per worker, one being gathered, one queued.
-  const uint64_t max_inputs = static_cast<uint64_t>(workers) + 2;
-  buffers_ = std::make_unique<BlockPool>(buffers, capacity);
-  BlockPool& chunk_pool = *buffers_;
+  const int workers = static_cast<int>(std::min<uint64_t>(threads_, ahead));
+  BlockPool* pool;
+  {
+    std::lock_guard lock(mu_);
+    if (aborted_) return Status::Error("aborted");
+    buffers_ = std::make_unique<BlockPool>(buffers, capacity);
+    pool = buffers_.get();
+  }
+  BlockPool& chunk_pool = *pool;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::optional<Chunk>> ready(total);
-  std::deque<ChunkInput> todo;  // gathered, waiting for a worker
-  uint64_t emitted = 0, inputs = 0;
-  bool gathered_all = false, stop = false;
-
-  auto worker = [&] {
-    std::unique_lock lock(mu);
-    while (true) {
-      cv.wait(lock, [&] { return stop || !todo.empty() || gathered_all; });
-      if (stop || todo.empty()) return;
-      ChunkInput input = std::move(todo.front());
-      todo.pop_front();
-      lock.unlock();
-      // Waits only while the parser and the writer still hold buffers; Close() ends the wait.
-      BlockRef block = chunk_pool.Acquire();
-      if (!block) return;
-      Chunk chunk = inflater.Inflate(input.plan, input.bytes, std::move(block));
-      const uint64_t c = input.plan.chunk;
-      input = ChunkInput();  // its bytes go before the next input is allowed
-      lock.lock();
-      ready[c] = std::move(chunk);
-      --inputs;
-      cv.notify_all();
-    }
-  };
-  Status status;  // the first chunk's failure, in stream order
-  std::thread emitter([&] {
-    for (uint64_t c = 0; c < total; ++c) {
-      Chunk chunk;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || ready[c].has_value(); });
-        if (!ready[c]) return;
-        chunk = std::move(*ready[c]);
-        ready[c].reset();
-        emitted = c + 1;
-        cv.notify_all();
-      }
-      Status failed = chunk.status;
-      if (failed.ok() && !out.Push(std::move(chunk.block))) failed = Status::Error("aborted");
-      if (!failed.ok()) {
-        std::lock_guard lock(mu);
-        status = failed;
-        stop = true;
-        cv.notify_all();
-        return;
-      }
-    }
-  });
-  std::vector<std::thread> pool_threads;
-  for (int i = 0; i < workers; ++i) pool_threads.emplace_back(worker);
-
-  // Gathering, on this thread, one chunk at a time in order: every chunk before the one being
-  // gathered is already with the workers, so waiting for room never waits on this thread. Held
-  // source blocks are those the chunk (and, by kInputSlack, the next) still needs.
-  std::deque<BlockRef> held;
-  auto fail_chunk = [&](uint64_t c, Status why) {
-    std::lock_guard lock(mu);
-    ready[c] = Chunk{BlockRef(), std::move(why)};
-    cv.notify_all();
-  };
-  uint64_t next_chunk = 0;
-  for (; next_chunk < total; ++next_chunk) {
-    const uint64_t c = next_chunk;
-    ChunkInput input{inflater.Plan(c), {}};
-    if (!input.plan.status.ok()) {
-      fail_chunk(c, input.plan.status);
-      break;
-    }
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return stop || (c < emitted + ahead && inputs < max_inputs); });
-      if (stop) break;
-      ++inputs;
-    }
-    const uint64_t begin = input.plan.compressed_begin, end = input.plan.compressed_end;
-    input.bytes.resize(end - begin);
-    uint64_t filled = 0;
-    bool source_ended = false;
-    while (filled < input.bytes.size()) {
-      while (!held.empty() && held.front()->offset + held.front()->size <= begin + filled) {
-        held.pop_front();
-      }
-      if (held.empty()) {
-        std::optional<BlockRef> block = in.Pop();
-        if (!block) {
-          source_ended = true;
-          break;
+  Status status;  // the first failure in stream order (set by the emitting thread)
+  common::OrderedWorkers<ChunkInput> chunks(
+      workers, ahead,
+      [&](ChunkInput& input) {
+        if (!input.result.status.ok()) return;  // failed before it could be inflated
+        // Waits only while the parser and the writer still hold buffers; Close() ends the wait.
+        BlockRef block = chunk_pool.Acquire();
+        input.result = block ? inflater.Inflate(input.plan, input.bytes, std::move(block))
+                             : Chunk{BlockRef(), Status::Error("aborted")};
+        input.bytes = {};
+      },
+      [&](ChunkInput& input) {
+        Status failed = input.result.status;
+        if (failed.ok() && !out.Push(std::move(input.result.block))) {
+          failed = Status::Error("aborted");
         }
-        held.push_back(std::move(*block));
-        continue;
-      }
-      const Block& b = *held.front().get();
-      const uint64_t from = begin + filled;
-      if (b.offset > from) {  // blocks are contiguous: only a forged plan points behind them
-        source_ended = true;
-        break;
-      }
-      const uint64_t n = std::min<uint64_t>(b.offset + b.size, end) - from;
-      std::memcpy(input.bytes.data() + filled, b.bytes() + (from - b.offset), n);
-      filled += n;
-      if (filled < input.bytes.size()) held.pop_front();
+        if (failed.ok()) return true;
+        status = failed;
+        chunk_pool.Close();  // wakes the workers waiting for a buffer
+        return false;
+      });
+
+  // The source arrives in order from the reader; this thread gathers each chunk's compressed
+  // span, in order, and hands it on. Held source blocks are those the chunk (and, by
+  // kInputSlack, the next) still needs.
+  std::deque<BlockRef> held;
+  bool reader_failed = false;
+  uint64_t c = 0;
+  for (; c < total; ++c) {
+    ChunkInput input{inflater.Plan(c), {}, {}};
+    input.result.status = input.plan.status;
+    if (input.plan.status.ok()) {
+      const Status gathered = Gather(in, input, held);
+      reader_failed = !gathered.ok() && in.failed();
+      if (reader_failed) break;
+      input.result.status = gathered;
     }
-    if (source_ended) {
-      if (in.failed()) break;  // the reader failed, or the pipeline stopped: they say why
-      fail_chunk(c, Status::Error("gzip index does not match the archive (chunk " +
-                                  std::to_string(c) + " lies past its end)"));
-      break;
-    }
-    std::lock_guard lock(mu);
-    todo.push_back(std::move(input));
-    cv.notify_all();
+    const bool failed = !input.result.status.ok();
+    if (!chunks.Submit(std::move(input)) || failed) break;
   }
   held.clear();
-  if (next_chunk == total) {
+  if (c == total) {
     while (in.Pop()) {  // every chunk gathered: the reader has only its end to report
     }
-  } else {
-    // Stopped early. A chunk that failed is the emitter's to report, in order; otherwise the
-    // reader failed or the pipeline stopped, and the emitter must stop waiting.
-    std::lock_guard lock(mu);
-    if (!ready[next_chunk]) {
-      if (status.ok()) status = Status::Error("aborted");
-      stop = true;
-    }
-    cv.notify_all();
   }
-  {
-    std::lock_guard lock(mu);
-    gathered_all = true;
-    cv.notify_all();
+  if (reader_failed) {
+    // The reader (or the pipeline's abort) says why; stop here.
+    chunks.Cancel();
+    chunk_pool.Close();
   }
-  emitter.join();
-  {
-    std::lock_guard lock(mu);
-    stop = true;
-    cv.notify_all();
-  }
-  chunk_pool.Close();
-  for (std::thread& t : pool_threads) t.join();
+  const bool all_emitted = chunks.Finish();
+  if (!all_emitted && status.ok()) status = Status::Error("aborted");
   return status;
 }
 

@@ -16,11 +16,13 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "block.h"
+#include "decoder.h"
 #include "manifest.h"
 #include "staging/status.h"
 
@@ -86,8 +88,9 @@ std::string GzipIndexPath(const std::string& source, const std::string& cache_di
 // byte is copied: keep the decoder alive until every block it pushed has been released (declare
 // it before the writer). Its buffers stay under 160 MiB whatever the thread count, plus one
 // compressed span per thread.
-class IndexedGzipDecoder {
+class IndexedGzipDecoder : public Decoder {
  public:
+  // `threads` <= 0: one per core.
   IndexedGzipDecoder(uint64_t file_size, const GzipIndex& index, int threads);
   ~IndexedGzipDecoder();
   IndexedGzipDecoder(const IndexedGzipDecoder&) = delete;
@@ -95,13 +98,16 @@ class IndexedGzipDecoder {
 
   // Reads the `file_size`-byte source from `in` (its blocks in order, as the reader reads
   // them) and pushes the decoded stream to `out` in order. Call once.
-  Status Decode(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out);
+  Status Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) override;
+  void Abort() override;
 
  private:
   uint64_t file_size_;
   const GzipIndex& index_;
   int threads_;
-  std::unique_ptr<BlockPool> buffers_;  // outlives Decode: its blocks may still be in use
+  std::mutex mu_;                       // guards buffers_ and aborted_ against Abort()
+  std::unique_ptr<BlockPool> buffers_;  // outlives Run: its blocks may still be in use
+  bool aborted_ = false;
 };
 
 }  // namespace staging

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "archive_error.h"
+#include "common/ordered_workers.h"
 #include "unique_fd.h"
 #include "zstd_seek_table.h"
 
@@ -70,128 +71,84 @@ class FrameCompressor {
       : fd_(fd),
         label_(std::move(label)),
         level_(level),
-        max_in_flight_(static_cast<size_t>(threads) * kFramesInFlightPerThread) {
-    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
-  }
-  ~FrameCompressor() { Stop(); }
+        workers_(
+            threads, static_cast<size_t>(threads) * kFramesInFlightPerThread,
+            [this](Frame& frame) { Compress(frame); },
+            [this](Frame& frame) { return Write(frame); }) {}
 
   // Queues `frame`; waits while too many are in flight. Returns the first error so far.
   Status Submit(std::vector<std::byte> frame) {
-    std::unique_lock lock(mu_);
-    space_.wait(lock, [&] { return in_flight_ < max_in_flight_ || !status_.ok(); });
-    if (!status_.ok()) return status_;
-    jobs_.push_back({submitted_++, std::move(frame)});
-    ++in_flight_;
-    work_.notify_one();
+    if (!workers_.Submit(Frame{submitted_++, std::move(frame), {}, 0, Status::Ok()})) {
+      return status_.ok() ? Status::Error(label_ + ": aborted") : status_;
+    }
     return Status::Ok();
   }
 
   // Waits for every frame to be written; `frames` receives their sizes in file order.
   Status Finish(std::vector<ZstdFrameInfo>* frames, uint64_t* compressed_bytes) {
-    {
-      std::unique_lock lock(mu_);
-      space_.wait(lock, [&] { return written_ == submitted_ || !status_.ok(); });
-    }
-    Stop();
+    const bool all_written = workers_.Finish();
     *frames = std::move(frames_);
     *compressed_bytes = compressed_bytes_;
-    return status_;
+    if (!status_.ok()) return status_;
+    return all_written ? Status::Ok() : Status::Error(label_ + ": aborted");
   }
 
  private:
-  struct Job {
+  struct Frame {
     uint64_t index;
-    std::vector<std::byte> data;
-  };
-  struct Compressed {
-    std::vector<std::byte> data;
+    std::vector<std::byte> data;        // the tar bytes, dropped once compressed
+    std::vector<std::byte> compressed;  // the zstd frame
     uint32_t decompressed_size;
+    Status status;
   };
 
-  void Stop() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      work_.notify_all();
-    }
-    for (std::thread& t : workers_) t.join();
-    workers_.clear();
-  }
-
-  void Work() {
-    std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  void Compress(Frame& frame) {
+    thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(),
+                                                                           ZSTD_freeCCtx);
+    ZSTD_CCtx_reset(cctx.get(), ZSTD_reset_session_and_parameters);
     ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level_);
     ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-    for (;;) {
-      Job job;
-      {
-        std::unique_lock lock(mu_);
-        work_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      Compressed out{{}, static_cast<uint32_t>(job.data.size())};
-      out.data.resize(ZSTD_compressBound(job.data.size()));
-      size_t n = ZSTD_compress2(cctx.get(), out.data.data(), out.data.size(), job.data.data(),
-                                job.data.size());
-      job.data = {};
-      std::unique_lock lock(mu_);
-      if (ZSTD_isError(n)) {
-        Fail(Status::Error(label_ + ": zstd compression of frame " + std::to_string(job.index) +
-                           " failed: " + ZSTD_getErrorName(n)));
-        continue;
-      }
-      out.data.resize(n);
-      done_.emplace(job.index, std::move(out));
-      WriteReady(lock);
+    frame.decompressed_size = static_cast<uint32_t>(frame.data.size());
+    frame.compressed.resize(ZSTD_compressBound(frame.data.size()));
+    size_t n = ZSTD_compress2(cctx.get(), frame.compressed.data(), frame.compressed.size(),
+                              frame.data.data(), frame.data.size());
+    frame.data = {};
+    if (ZSTD_isError(n)) {
+      frame.status =
+          Status::Error(label_ + ": zstd compression of frame " + std::to_string(frame.index) +
+                        " failed: " + ZSTD_getErrorName(n));
+      return;
     }
+    frame.compressed.resize(n);
   }
 
-  // Writes the frames that are next in order. One thread writes at a time, without the lock.
-  void WriteReady(std::unique_lock<std::mutex>& lock) {
-    if (writing_) return;
-    writing_ = true;
-    for (auto it = done_.find(written_); status_.ok() && it != done_.end();
-         it = done_.find(written_)) {
-      Compressed frame = std::move(it->second);
-      done_.erase(it);
-      lock.unlock();
-      Status status = WriteFully(fd_, frame.data.data(), frame.data.size(), label_);
-      lock.lock();
-      if (!status.ok()) Fail(status);
-      ZstdFrameInfo info;
-      info.compressed_offset = compressed_bytes_;
-      info.compressed_size = static_cast<uint32_t>(frame.data.size());
-      info.decompressed_size = frame.decompressed_size;
-      frames_.push_back(info);
-      compressed_bytes_ += frame.data.size();
-      ++written_;
-      --in_flight_;
-      space_.notify_all();
+  // In frame order, on the emitting thread.
+  bool Write(Frame& frame) {
+    if (frame.status.ok()) {
+      frame.status = WriteFully(fd_, frame.compressed.data(), frame.compressed.size(), label_);
     }
-    writing_ = false;
-  }
-
-  void Fail(const Status& status) {
-    if (status_.ok()) status_ = status;
-    space_.notify_all();
+    if (!frame.status.ok()) {
+      status_ = frame.status;
+      return false;
+    }
+    ZstdFrameInfo info;
+    info.compressed_offset = compressed_bytes_;
+    info.compressed_size = static_cast<uint32_t>(frame.compressed.size());
+    info.decompressed_size = frame.decompressed_size;
+    frames_.push_back(info);
+    compressed_bytes_ += frame.compressed.size();
+    return true;
   }
 
   int fd_;
   std::string label_;
   int level_;
-  size_t max_in_flight_;
-  std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable work_, space_;
-  std::deque<Job> jobs_;
-  std::map<uint64_t, Compressed> done_;
+  uint64_t submitted_ = 0;
+  // Written by the emitting thread; read after Finish, or after Submit saw the stop.
   std::vector<ZstdFrameInfo> frames_;
-  uint64_t submitted_ = 0, written_ = 0, compressed_bytes_ = 0;
-  size_t in_flight_ = 0;
-  bool writing_ = false, stopping_ = false;
+  uint64_t compressed_bytes_ = 0;
   Status status_;
+  common::OrderedWorkers<Frame> workers_;  // last: its threads end before the members above
 };
 
 // Receives the tar stream from libarchive and cuts it into frames: a frame closes at the first

@@ -5,12 +5,11 @@
 #include <zstd.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "common/ordered_workers.h"
 #include "decoder.h"
 
 namespace staging {
@@ -37,169 +36,58 @@ std::string FrameLabel(const ZstdFrameInfo& frame, size_t index) {
          std::to_string(frame.compressed_offset);
 }
 
-}  // namespace
-
-// One Decode call: the dispatcher (the calling thread) cuts the input into frames, workers
-// decode them and take turns pushing, in frame order.
-class ParallelZstdDecoder::Run {
- public:
-  Run(ParallelZstdDecoder& decoder, BoundedQueue<BlockRef>& out)
-      : frames_(decoder.frames_), window_(decoder.window_), pool_(decoder.pool_), out_(out) {}
-
-  Status Go(BoundedQueue<BlockRef>& in, int threads) {
-    std::vector<std::thread> workers;
-    for (int i = 0; i < threads; ++i) workers.emplace_back([this] { Work(); });
-    Status status = Dispatch(in);
-    {
-      std::lock_guard lock(mu_);
-      if (!status.ok()) FailLocked(status);
-      no_more_jobs_ = true;
-      cv_.notify_all();
-    }
-    for (std::thread& t : workers) t.join();
-    return status_;
-  }
-
- private:
-  struct Job {
-    size_t index;
-    std::vector<std::byte> data;
-  };
-
-  Status Dispatch(BoundedQueue<BlockRef>& in) {
-    size_t index = 0;
-    std::vector<std::byte> frame;
-    while (std::optional<BlockRef> block = in.Pop()) {
-      const std::byte* data = (*block)->data.get();
-      size_t len = (*block)->size;
-      while (len > 0 && index < frames_.size()) {
-        const ZstdFrameInfo& info = frames_[index];
-        if (frame.empty() && !WaitForRoom(index)) return Status::Error("aborted");
-        size_t n = std::min<size_t>(len, info.compressed_size - frame.size());
-        frame.insert(frame.end(), data, data + n);
-        data += n;
-        len -= n;
-        if (frame.size() == info.compressed_size) {
-          Enqueue({index++, std::move(frame)});
-          frame = {};
-        }
-      }
-      // What follows the last frame is the seek table itself: read and dropped.
-    }
-    if (!in.finished()) return Status::Error("aborted");
-    if (index < frames_.size()) {
-      return Status::Error("truncated zstd stream: input ends in " +
-                           FrameLabel(frames_[index], index));
-    }
-    return Status::Ok();
-  }
-
-  bool WaitForRoom(size_t index) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return index < next_push_ + window_ || !status_.ok(); });
-    return status_.ok();
-  }
-
-  void Enqueue(Job job) {
-    std::lock_guard lock(mu_);
-    jobs_.push_back(std::move(job));
-    cv_.notify_all();
-  }
-
-  void Work() {
-    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-    for (;;) {
-      Job job;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !jobs_.empty() || no_more_jobs_ || !status_.ok(); });
-        if (!status_.ok() || jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      BlockRef block;
-      Status status = DecodeFrame(dctx.get(), job, &block);
-      job.data = {};
-      if (status.ok()) status = PushInTurn(job.index, std::move(block));
-      if (!status.ok()) {
-        std::lock_guard lock(mu_);
-        FailLocked(status);
-      }
-    }
-  }
-
-  Status DecodeFrame(ZSTD_DCtx* dctx, const Job& job, BlockRef* block) {
-    const ZstdFrameInfo& info = frames_[job.index];
-    STAGING_RETURN_IF_ERROR(CheckFrame(job, info));
-    if (info.decompressed_size == 0) return Status::Ok();
-    *block = pool_.Acquire();
-    if (!*block) return Status::Error("aborted");
-    size_t n = ZSTD_decompressDCtx(dctx, (*block)->data.get(), (*block)->capacity, job.data.data(),
-                                   job.data.size());
-    if (ZSTD_isError(n)) {
-      return Status::Error(FrameLabel(info, job.index) + ": zstd: " + ZSTD_getErrorName(n));
-    }
-    if (n != info.decompressed_size) return Disagrees(info, job.index, "decoded size");
-    (*block)->size = n;
-    (*block)->offset = info.decompressed_offset;
-    return Status::Ok();
-  }
-
-  // The table is only a hint: each frame must be one whole zstd frame of the size it claims,
-  // within the window limit the sequential decoder enforces.
-  Status CheckFrame(const Job& job, const ZstdFrameInfo& info) {
-    ZSTD_frameHeader header;
-    if (ZSTD_getFrameHeader(&header, job.data.data(), job.data.size()) != 0 ||
-        header.frameType != ZSTD_frame) {
-      return Disagrees(info, job.index, "frame start");
-    }
-    if (header.windowSize > (1ull << kZstdMaxWindowLog)) {
-      return Status::Error(FrameLabel(info, job.index) + ": zstd: window above the " +
-                           std::to_string(1 << (kZstdMaxWindowLog - 20)) + " MiB limit");
-    }
-    if (header.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN &&
-        header.frameContentSize != info.decompressed_size) {
-      return Disagrees(info, job.index, "content size");
-    }
-    if (ZSTD_findFrameCompressedSize(job.data.data(), job.data.size()) != job.data.size()) {
-      return Disagrees(info, job.index, "frame length");
-    }
-    return Status::Ok();
-  }
-
-  Status Disagrees(const ZstdFrameInfo& info, size_t index, const char* what) {
-    return Status::Error(FrameLabel(info, index) + ": the seek table disagrees with the " + what);
-  }
-
-  Status PushInTurn(size_t index, BlockRef block) {
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return next_push_ == index || !status_.ok(); });
-      if (!status_.ok()) return status_;
-    }
-    if (block && !out_.Push(std::move(block))) return Status::Error("aborted");
-    std::lock_guard lock(mu_);
-    ++next_push_;
-    cv_.notify_all();
-    return Status::Ok();
-  }
-
-  void FailLocked(const Status& status) {
-    if (status_.ok()) status_ = status;
-    cv_.notify_all();
-  }
-
-  const std::vector<ZstdFrameInfo>& frames_;
-  size_t window_;
-  BlockPool& pool_;
-  BoundedQueue<BlockRef>& out_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  size_t next_push_ = 0;
-  bool no_more_jobs_ = false;
-  Status status_;
+// A frame on its way: its compressed bytes, then its decoded block (or why it has none).
+struct Frame {
+  size_t index = 0;
+  std::vector<std::byte> data;
+  BlockRef block;
+  Status status;
 };
+
+Status Disagrees(const ZstdFrameInfo& info, size_t index, const char* what) {
+  return Status::Error(FrameLabel(info, index) + ": the seek table disagrees with the " + what);
+}
+
+// The table is only a hint: each frame must be one whole zstd frame of the size it claims,
+// within the window limit the sequential decoder enforces.
+Status CheckFrame(const Frame& frame, const ZstdFrameInfo& info) {
+  ZSTD_frameHeader header;
+  if (ZSTD_getFrameHeader(&header, frame.data.data(), frame.data.size()) != 0 ||
+      header.frameType != ZSTD_frame) {
+    return Disagrees(info, frame.index, "frame start");
+  }
+  if (header.windowSize > (1ull << kZstdMaxWindowLog)) {
+    return Status::Error(FrameLabel(info, frame.index) + ": zstd: window above the " +
+                         std::to_string(1 << (kZstdMaxWindowLog - 20)) + " MiB limit");
+  }
+  if (header.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN &&
+      header.frameContentSize != info.decompressed_size) {
+    return Disagrees(info, frame.index, "content size");
+  }
+  if (ZSTD_findFrameCompressedSize(frame.data.data(), frame.data.size()) != frame.data.size()) {
+    return Disagrees(info, frame.index, "frame length");
+  }
+  return Status::Ok();
+}
+
+// Decodes `frame` into a block from `pool` (none for an empty frame).
+Status DecodeFrame(ZSTD_DCtx* dctx, const ZstdFrameInfo& info, BlockPool& pool, Frame& frame) {
+  STAGING_RETURN_IF_ERROR(CheckFrame(frame, info));
+  if (info.decompressed_size == 0) return Status::Ok();
+  frame.block = pool.Acquire();
+  if (!frame.block) return Status::Error("aborted");
+  size_t n = ZSTD_decompressDCtx(dctx, frame.block->data.get(), frame.block->capacity,
+                                 frame.data.data(), frame.data.size());
+  if (ZSTD_isError(n)) {
+    return Status::Error(FrameLabel(info, frame.index) + ": zstd: " + ZSTD_getErrorName(n));
+  }
+  if (n != info.decompressed_size) return Disagrees(info, frame.index, "decoded size");
+  frame.block->size = n;
+  frame.block->offset = info.decompressed_offset;
+  return Status::Ok();
+}
+
+}  // namespace
 
 ParallelZstdDecoder::ParallelZstdDecoder(std::vector<ZstdFrameInfo> frames, int threads)
     : frames_(std::move(frames)),
@@ -207,8 +95,63 @@ ParallelZstdDecoder::ParallelZstdDecoder(std::vector<ZstdFrameInfo> frames, int 
       window_(Window(frames_, threads_)),
       pool_(window_ + kSpareBlocks, MaxFrameSize(frames_)) {}
 
-Status ParallelZstdDecoder::Decode(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) {
-  return Run(*this, out).Go(in, threads_);
+// This thread cuts the input into frames, in order; workers decode them; the emitting thread
+// pushes them in frame order.
+Status ParallelZstdDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) {
+  Status status;  // the first failure in frame order (set by the emitting thread)
+  common::OrderedWorkers<Frame> workers(
+      threads_, window_,
+      [&](Frame& frame) {
+        thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(),
+                                                                               ZSTD_freeDCtx);
+        frame.status = DecodeFrame(dctx.get(), frames_[frame.index], pool_, frame);
+        frame.data = {};
+      },
+      [&](Frame& frame) {
+        if (frame.status.ok() && frame.block && !out.Push(std::move(frame.block))) {
+          frame.status = Status::Error("aborted");
+        }
+        if (frame.status.ok()) return true;
+        status = frame.status;
+        pool_.Close();  // wakes the workers waiting for a block
+        return false;
+      });
+  size_t index = 0;
+  Frame frame;
+  bool submitting = true;
+  while (submitting) {
+    std::optional<BlockRef> block = in.Pop();
+    if (!block) break;
+    const std::byte* data = (*block)->data.get();
+    size_t len = (*block)->size;
+    while (len > 0 && index < frames_.size()) {
+      const ZstdFrameInfo& info = frames_[index];
+      size_t n = std::min<size_t>(len, info.compressed_size - frame.data.size());
+      frame.data.insert(frame.data.end(), data, data + n);
+      data += n;
+      len -= n;
+      if (frame.data.size() < info.compressed_size) continue;
+      frame.index = index++;
+      if (!workers.Submit(std::move(frame))) {
+        submitting = false;
+        break;
+      }
+      frame = Frame();
+    }
+    // What follows the last frame is the seek table itself: read and dropped.
+  }
+  if (!in.finished() || in.failed()) {
+    workers.Cancel();
+    pool_.Close();
+  }
+  const bool all_emitted = workers.Finish();
+  if (!status.ok()) return status;
+  if (!all_emitted || in.failed()) return Status::Error("aborted");
+  if (index < frames_.size()) {
+    return Status::Error("truncated zstd stream: input ends in " +
+                         FrameLabel(frames_[index], index));
+  }
+  return Status::Ok();
 }
 
 std::unique_ptr<ParallelZstdDecoder> MakeParallelZstdDecoder(int fd, uint64_t size, int threads) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "block.h"
+#include "decoder.h"
 #include "staging/status.h"
 #include "zstd_seek_table.h"
 
@@ -16,7 +17,7 @@ namespace staging {
 // Frames whose decoded size exceeds this are left to the sequential decoder.
 inline constexpr uint32_t kMaxParallelFrameBytes = 32 << 20;
 
-class ParallelZstdDecoder {
+class ParallelZstdDecoder : public Decoder {
  public:
   // `frames` come from a validated seek table and are at most kMaxParallelFrameBytes each.
   ParallelZstdDecoder(std::vector<ZstdFrameInfo> frames, int threads);
@@ -25,16 +26,13 @@ class ParallelZstdDecoder {
   // pushes decoded blocks to `out` in stream order. Does not close `out`. Returns at the end of
   // the input or at the first error, which names the frame and its compressed offset. A frame
   // that disagrees with the table is an error (never wrong output). Call once.
-  Status Decode(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out);
+  Status Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) override;
 
-  // Wakes anything waiting for an output block; call when the pipeline aborts.
-  void Abort() { pool_.Close(); }
+  void Abort() override { pool_.Close(); }
 
   size_t frame_count() const { return frames_.size(); }
 
  private:
-  class Run;
-
   std::vector<ZstdFrameInfo> frames_;
   int threads_;
   size_t window_;  // frames dispatched but not yet pushed

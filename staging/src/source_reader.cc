@@ -17,8 +17,7 @@ Status ShortFile(uint64_t offset) {
 
 class PlainSourceReader : public SourceReader {
  public:
-  PlainSourceReader(int fd, uint64_t size, uint64_t start, BlockPool& pool)
-      : fd_(fd), size_(size), offset_(start), pool_(pool) {
+  PlainSourceReader(int fd, uint64_t size, BlockPool& pool) : fd_(fd), size_(size), pool_(pool) {
     posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
 
@@ -44,7 +43,7 @@ class PlainSourceReader : public SourceReader {
 
  private:
   int fd_;
-  uint64_t size_, offset_;
+  uint64_t size_, offset_ = 0;
   BlockPool& pool_;
 };
 
@@ -52,11 +51,11 @@ class PlainSourceReader : public SourceReader {
 // resubmitted for the rest of its block.
 class UringSourceReader : public SourceReader {
  public:
-  UringSourceReader(int fd, uint64_t size, uint64_t start, BlockPool& pool, int depth)
-      : fd_(fd), size_(size), next_offset_(start), pool_(pool), depth_(depth) {}
+  UringSourceReader(int fd, uint64_t size, BlockPool& pool, int depth)
+      : fd_(fd), size_(size), pool_(pool), depth_(depth) {}
   ~UringSourceReader() override {
     // Every read must land before its block can go back to the pool.
-    while (in_flight_ > 0) Reap(/*wait=*/true);
+    while (in_flight_ > 0) Reap();
     if (ring_ready_) io_uring_queue_exit(&ring_);
   }
 
@@ -74,7 +73,7 @@ class UringSourceReader : public SourceReader {
     Fill();
     if (pending_.empty()) return Status::Ok();
     Pending& head = pending_.front();
-    while (head.done < head.want && error_.ok()) Reap(/*wait=*/true);
+    while (head.done < head.want && error_.ok()) Reap();
     if (!error_.ok()) return error_;
     out = std::move(head.block);
     pending_.pop_front();
@@ -117,9 +116,10 @@ class UringSourceReader : public SourceReader {
     ++in_flight_;
   }
 
-  void Reap(bool wait) {
+  // Waits for one read to complete and accounts for it.
+  void Reap() {
     io_uring_cqe* cqe = nullptr;
-    int rc = wait ? io_uring_wait_cqe(&ring_, &cqe) : io_uring_peek_cqe(&ring_, &cqe);
+    int rc = io_uring_wait_cqe(&ring_, &cqe);
     if (rc == -EINTR || rc == -EAGAIN) return;
     if (rc < 0) {
       error_ = Status::FromErrno("io_uring_wait_cqe", -rc);
@@ -144,7 +144,7 @@ class UringSourceReader : public SourceReader {
   }
 
   int fd_;
-  uint64_t size_, next_offset_;
+  uint64_t size_, next_offset_ = 0;
   BlockPool& pool_;
   int depth_;
   io_uring ring_{};
@@ -156,13 +156,13 @@ class UringSourceReader : public SourceReader {
 
 }  // namespace
 
-std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, uint64_t start,
-                                               BlockPool& pool, int in_flight) {
+std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
+                                               int in_flight) {
   if (ResolveIoKind(kind) == IoKind::kUring) {
-    auto reader = std::make_unique<UringSourceReader>(fd, size, start, pool, in_flight);
+    auto reader = std::make_unique<UringSourceReader>(fd, size, pool, in_flight);
     if (reader->Init().ok()) return reader;
   }
-  return std::make_unique<PlainSourceReader>(fd, size, start, pool);
+  return std::make_unique<PlainSourceReader>(fd, size, pool);
 }
 
 }  // namespace staging

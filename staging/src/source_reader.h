@@ -20,8 +20,8 @@ class SourceReader {
 };
 
 // `fd` must stay open for the reader's life; `size` is the file size from fstat; reads start at
-// `start`. `in_flight` bounds the reads queued at once (io_uring only).
-std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, uint64_t start,
-                                               BlockPool& pool, int in_flight);
+// its beginning. `in_flight` bounds the reads queued at once (io_uring only).
+std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
+                                               int in_flight);
 
 }  // namespace staging

@@ -18,24 +18,15 @@
 #include "extractor.h"
 #include "gzip_index.h"
 #include "interrupt.h"
-#include "parallel_zstd.h"
+#include "pipeline.h"
 #include "pread_full.h"
 #include "room.h"
 #include "sha256.h"
-#include "source_reader.h"
 #include "tree_ops.h"
 #include "unique_fd.h"
 
 namespace staging {
 namespace {
-
-constexpr size_t kSourceBlockSize = 4 << 20;
-constexpr size_t kSourceBlocks = 6;
-constexpr int kReadsInFlight = 4;
-constexpr size_t kDecodedBlockSize = 4 << 20;
-constexpr size_t kDecodedBlocks = 10;
-// How far the decoder may run on after a parse failure, to report damage of its own there.
-constexpr uint64_t kGraceBytes = 8 << 20;
 
 std::string JoinPath(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
@@ -238,122 +229,43 @@ class SourceStager {
     return Transfer(fd, identity.size, result);
   }
 
-  // Reader thread -> decoder thread -> this thread (parse and write).
+  // The pipeline: reader -> decoder -> this thread (parse and write, or copy).
   Status Transfer(int fd, uint64_t size, ExtractResult* result) {
-    bool decode_here = is_archive_ && (codec_ == Codec::kGzip || codec_ == Codec::kZstd);
-    // Packed zstd (independent frames plus a seek table) and an indexed .tar.gz decode on every
-    // core, into buffers of their own that travel down the pipeline: declared before the queues
-    // and the writer, which may hold those blocks, so they are destroyed after them. nullptr
-    // falls back to the sequential decoder.
-    std::unique_ptr<ParallelZstdDecoder> parallel;
-    if (decode_here && codec_ == Codec::kZstd && options_.parallel_decode) {
-      parallel = MakeParallelZstdDecoder(fd, size);
-    }
-    std::unique_ptr<IndexedGzipDecoder> indexed;
-    if (indexed_) {
-      indexed = std::make_unique<IndexedGzipDecoder>(
-          size, index_, static_cast<int>(std::thread::hardware_concurrency()));
-    }
-    BlockPool source_pool(kSourceBlocks, kSourceBlockSize);
-    BlockPool decoded_pool(kDecodedBlocks, kDecodedBlockSize);
-    BoundedQueue<BlockRef> compressed(kSourceBlocks);
-    BoundedQueue<BlockRef> decoded(kDecodedBlocks);
-    Status read_status, decode_status;
-    bool hash = options_.verify;
-    std::thread reader([&] {
-      auto source = MakeSourceReader(options_.io, fd, size, 0, source_pool, kReadsInFlight);
-      BlockRef block;
-      while ((read_status = source->Next(block)).ok() && block) {
-        counters_.source_bytes += block->size;
-        report_.source_bytes += block->size;
-        if (hash) sha_.Update(block->data.get(), block->size);
-        if (!compressed.Push(std::move(block))) break;
-      }
-      if (read_status.ok()) {
-        compressed.Close();
-      } else {
-        compressed.Fail();
-      }
+    DecoderChoice choice;
+    choice.codec = is_archive_ ? codec_ : Codec::kNone;
+    choice.fd = fd;
+    choice.size = size;
+    choice.parallel = options_.parallel_decode;
+    choice.gzip_index = indexed_ ? &index_ : nullptr;
+    choice.restart_points = index_writer_.get();
+    Pipeline pipeline(options_.io, fd, size, MakeDecoder(choice));
+    const bool hash = options_.verify;
+    pipeline.set_on_read([&](const Block& block) {
+      counters_.source_bytes += block.size;
+      report_.source_bytes += block.size;
+      if (hash) sha_.Update(block.data.get(), block.size);
     });
-    // Set by the decoder when it has returned: an error it reported before a parse failure
-    // stopped it names the damage; one after is only the stop.
-    std::atomic<bool> decoder_done{false};
-    bool decoder_finished_first = false;
-    std::thread decoder([&] {
-      if (indexed) {
-        decode_status = indexed->Decode(compressed, decoded);
-      } else if (parallel) {
-        decode_status = parallel->Decode(compressed, decoded);
-      } else {
-        decode_status = DecodeStream(decode_here ? codec_ : Codec::kNone, compressed, decoded_pool,
-                                     decoded, index_writer_.get());
-      }
-      decoder_done = true;
-      if (decode_status.ok() && read_status.ok()) {
-        decoded.Close();
-      } else if (read_status.ok()) {
-        // Corrupt or truncated: the parser reads up to the damage and names the entry there.
-        decoded.Close();
-        compressed.Fail();
-      } else {
-        decoded.Fail();
-        compressed.Fail();
-      }
+    Status status = pipeline.Run([&](BoundedQueue<BlockRef>& decoded, EntryWriter& writer) {
+      Status consumed =
+          is_archive_ ? Extract(decoded, writer, result) : Copy(decoded, writer, size, result);
+      RecordWriterCounts(writer);
+      return consumed;
     });
-    std::unique_ptr<EntryWriter> writer = MakeEntryWriter(options_.io);
-    Status status;
-    if (is_archive_) {
-      ExtractOptions extract;
-      extract.path_limits = {options_.max_path_length, options_.max_path_depth};
-      extract.max_bytes = options_.max_bytes;
-      extract.max_entries = options_.max_entries;
-      extract.interrupt = options_.interrupt;
-      status = ExtractTar(decoded, decode_here ? Codec::kNone : codec_, area_fd_.get(), *writer,
-                          extract, result, &counters_.bytes);
-      RecordWriterCounts(*writer);
-      report_.files = result->files;
-      report_.bytes = result->bytes;
-      counters_.files += result->files;
-    } else {
-      status = Copy(decoded, *writer, size, result);
-      RecordWriterCounts(*writer);
-    }
-    if (!status.ok()) {
-      // A corrupt compressed stream can decode to garbage that reaches the parser before the
-      // decoder meets an invalid code: let it run a little further (kGraceBytes) to name the
-      // damage, then stop every stage. The writer goes first: its queued writes hold blocks the
-      // decoder may be waiting for.
-      writer.reset();
-      uint64_t grace = 0;
-      while (grace < kGraceBytes) {
-        std::optional<BlockRef> block = decoded.Pop();
-        if (!block) break;
-        grace += (*block)->size;
-      }
-      decoder_finished_first = decoder_done.load();
-      decoded.Fail();
-      compressed.Fail();
-      source_pool.Close();
-      decoded_pool.Close();
-      if (parallel) parallel->Abort();
-    } else {
-      // libarchive stops at the end-of-archive marker: read on so the source is read whole.
-      while (decoded.Pop()) {
-      }
-      decoder_finished_first = true;
-    }
-    writer.reset();
-    reader.join();
-    decoder.join();
-    // The reader's and decoder's errors are the root cause of any parse error they led to; a
-    // decoder error that followed the parser's own failure adds nothing.
-    if (!read_status.ok()) return read_status;
-    const bool decoder_failed = !decode_status.ok() && decoder_finished_first;
-    index_failed_ = indexed_ && decoder_failed;
-    if (decoder_failed) {
-      return status.ok() ? decode_status
-                         : Status::Error(status.message() + " (" + decode_status.message() + ")");
-    }
+    index_failed_ = indexed_ && pipeline.decoder_failed();
+    return status;
+  }
+
+  Status Extract(BoundedQueue<BlockRef>& decoded, EntryWriter& writer, ExtractResult* result) {
+    ExtractOptions extract;
+    extract.path_limits = {options_.max_path_length, options_.max_path_depth};
+    extract.max_bytes = options_.max_bytes;
+    extract.max_entries = options_.max_entries;
+    extract.interrupt = options_.interrupt;
+    Status status = ExtractTar(decoded, LeftForLibarchive(codec_), area_fd_.get(), writer, extract,
+                               result, &counters_.bytes);
+    report_.files = result->files;
+    report_.bytes = result->bytes;
+    counters_.files += result->files;
     return status;
   }
 

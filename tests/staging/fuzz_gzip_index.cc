@@ -149,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Status status = staging_test::CollectDecodedFromFile(
       archive.fd(),
       [&](BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& decoded) {
-        return decoder.Decode(in, decoded);
+        return decoder.Run(in, decoded);
       },
       &out);
   if (status.ok() && out != archive.content()) {

@@ -97,7 +97,7 @@ class GzipIndexTest : public testing::Test {
     return staging_test::CollectDecodedFromFile(
         fd.get(),
         [&](BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& decoded) {
-          return decoder.Decode(in, decoded);
+          return decoder.Run(in, decoded);
         },
         out);
   }

@@ -193,7 +193,7 @@ Status DecodeInParallel(const fs::path& archive, size_t block_size, int threads,
   in.Close();
   Status status;
   std::thread worker([&] {
-    status = decoder.Decode(in, out);
+    status = decoder.Run(in, out);
     if (status.ok()) {
       out.Close();
     } else {

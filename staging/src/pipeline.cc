@@ -1,0 +1,111 @@
+#include "pipeline.h"
+
+#include <thread>
+
+#include "source_reader.h"
+
+namespace staging {
+namespace {
+
+constexpr size_t kSourceBlockSize = 4 << 20;
+constexpr size_t kSourceBlocks = 6;
+constexpr int kReadsInFlight = 4;
+constexpr size_t kDecodedQueue = 10;
+// How far the decoder may run on after the consumer failed, to report damage of its own there.
+constexpr uint64_t kGraceBytes = 8 << 20;
+
+}  // namespace
+
+Pipeline::Pipeline(IoKind io, int fd, uint64_t size, std::unique_ptr<Decoder> decoder)
+    : io_(io),
+      fd_(fd),
+      size_(size),
+      decoder_(std::move(decoder)),
+      source_pool_(std::make_unique<BlockPool>(kSourceBlocks, kSourceBlockSize)),
+      compressed_(std::make_unique<BoundedQueue<BlockRef>>(kSourceBlocks)),
+      decoded_(std::make_unique<BoundedQueue<BlockRef>>(kDecodedQueue)) {}
+
+Pipeline::~Pipeline() {
+  // Blocks point into the pools: first whatever holds blocks (the writer's queued writes, the
+  // queues' contents), then the pools' owners.
+  writer_.reset();
+  decoded_.reset();
+  compressed_.reset();
+  decoder_.reset();
+  source_pool_.reset();
+}
+
+void Pipeline::ReadAll() {
+  std::unique_ptr<SourceReader> source =
+      MakeSourceReader(io_, fd_, size_, *source_pool_, kReadsInFlight);
+  BlockRef block;
+  while ((read_status_ = source->Next(block)).ok() && block) {
+    if (on_read_) on_read_(*block.get());
+    if (!compressed_->Push(std::move(block))) break;
+  }
+  read_status_.ok() ? compressed_->Close() : compressed_->Fail();
+}
+
+void Pipeline::DecodeAll() {
+  decode_status_ = decoder_->Run(*compressed_, *decoded_);
+  decoder_returned_ = true;
+  if (decode_status_.ok() && read_status_.ok()) {
+    decoded_->Close();
+  } else if (read_status_.ok()) {
+    // Corrupt or truncated: the parser reads up to the damage and names the entry there.
+    decoded_->Close();
+    compressed_->Fail();
+  } else {
+    decoded_->Fail();
+    compressed_->Fail();
+  }
+}
+
+void Pipeline::Abort() {
+  decoded_->Fail();
+  compressed_->Fail();
+  source_pool_->Close();
+  decoder_->Abort();
+}
+
+Status Pipeline::Run(const Consumer& consume) {
+  writer_ = MakeEntryWriter(io_);
+  std::thread reader([this] { ReadAll(); });
+  std::thread decoder([this] { DecodeAll(); });
+  Status status = consume(*decoded_, *writer_);
+  bool decoder_finished_first;
+  if (!status.ok()) {
+    // A corrupt compressed stream can decode to garbage that reaches the parser before the
+    // decoder meets an invalid code: let it run a little further (kGraceBytes) to name the
+    // damage, then stop every stage. The writer goes first: its queued writes hold blocks the
+    // decoder may be waiting for.
+    writer_.reset();
+    uint64_t grace = 0;
+    while (grace < kGraceBytes) {
+      std::optional<BlockRef> block = decoded_->Pop();
+      if (!block) break;
+      grace += (*block)->size;
+    }
+    decoder_finished_first = decoder_returned_.load();
+    Abort();
+  } else {
+    // libarchive stops at the end-of-archive marker: read on so the source is read whole.
+    while (decoded_->Pop()) {
+    }
+    decoder_finished_first = true;
+  }
+  writer_.reset();
+  reader.join();
+  decoder.join();
+  // The reader's and decoder's errors are the root cause of any parse error they led to; a
+  // decoder error that followed the consumer's own failure adds nothing.
+  if (!read_status_.ok()) return read_status_;
+  decoder_failed_ = !decode_status_.ok() && decoder_finished_first;
+  if (decoder_failed_) {
+    return status.ok() ? decode_status_
+                       : Status::Error(status.message() + " (" + decode_status_.message() + ")");
+  }
+  return status;
+}
+
+}  // namespace staging
