@@ -15,7 +15,7 @@
 #include <sstream>
 #include <vector>
 
-#include "atomic_file.h"
+#include "common/file_io.h"
 
 namespace cv_example {
 namespace {
@@ -73,7 +73,7 @@ std::string save_checkpoint(const std::string& path, torch::nn::Module& model,
     }
     std::ostringstream bytes;
     archive.save_to(bytes);
-    return write_file_atomically(path, bytes.str());
+    return common::WriteFileAtomically(path, bytes.str());
   } catch (const c10::Error& e) {
     return path + ": cannot serialise the checkpoint: " + e.what_without_backtrace();
   }

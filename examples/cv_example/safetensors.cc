@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "atomic_file.h"
+#include "common/file_io.h"
 
 namespace cv_example {
 namespace {
@@ -193,7 +193,7 @@ std::string write_safetensors(const std::string& path, const TensorMap& tensors)
   for (const torch::Tensor& t : contiguous) {
     file.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   }
-  return write_file_atomically(path, file);
+  return common::WriteFileAtomically(path, file);
 }
 
 TensorMap state_dict(const torch::nn::Module& module) {

@@ -109,7 +109,7 @@ Status InflateGzip(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<Blo
         }
         isal_inflate_reset(state.get());
         state->crc_flag = ISAL_GZIP;
-        if (restart_points) restart_points->Abandon("several gzip members");
+        if (restart_points) restart_points->Abandon();  // several gzip members: no index
       }
       std::byte* dst;
       size_t space;

@@ -35,7 +35,7 @@ bool ProbeOpenat2() {
 // One O_NOFOLLOW openat per component: no symlink is followed, no '..' is possible (names are
 // checked before they get here), so the result is beneath `dirfd` as with RESOLVE_BENEATH.
 int WalkNoFollow(int dirfd, const std::string& path, int flags, mode_t mode) {
-  UniqueFd current;
+  common::UniqueFd current;
   int at = dirfd;
   size_t start = 0;
   while (true) {
@@ -94,7 +94,7 @@ Status DirTree::Directory(const std::string& rel, int* fd) {
     return Status::Ok();
   }
   if (cache_.size() >= kMaxCachedDirectories) Forget();
-  UniqueFd opened;
+  common::UniqueFd opened;
   STAGING_RETURN_IF_ERROR(Walk(rel, &opened));
   *fd = opened.get();
   cache_.emplace(rel, std::move(opened));
@@ -102,7 +102,7 @@ Status DirTree::Directory(const std::string& rel, int* fd) {
 }
 
 // Opens `rel`, creating what is missing one component at a time from the deepest existing one.
-Status DirTree::Walk(const std::string& rel, UniqueFd* out) {
+Status DirTree::Walk(const std::string& rel, common::UniqueFd* out) {
   int fd = OpenBeneath(root_, rel, O_PATH | O_DIRECTORY);
   if (fd >= 0) {
     out->reset(fd);

@@ -9,8 +9,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/unique_fd.h"
 #include "staging/status.h"
-#include "unique_fd.h"
 
 namespace staging {
 
@@ -38,11 +38,11 @@ class DirTree {
   void set_before_forget(std::function<void()> hook) { before_forget_ = std::move(hook); }
 
  private:
-  Status Walk(const std::string& rel, UniqueFd* out);
+  Status Walk(const std::string& rel, common::UniqueFd* out);
 
   int root_;
   mode_t implicit_mode_;
-  std::unordered_map<std::string, UniqueFd> cache_;
+  std::unordered_map<std::string, common::UniqueFd> cache_;
   std::function<void()> before_forget_;
 };
 

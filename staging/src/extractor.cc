@@ -12,11 +12,11 @@
 #include <unordered_set>
 
 #include "archive_error.h"
+#include "common/unique_fd.h"
 #include "dir_tree.h"
 #include "interrupt.h"
 #include "manifest.h"
 #include "room.h"
-#include "unique_fd.h"
 #include "write_all.h"
 
 namespace staging {
@@ -259,7 +259,7 @@ class Extractor {
                     const timespec& mtime) {
     int fd = openat(dirfd, path.name().c_str(), kCreateFlags, mode);
     if (fd < 0) return Status::FromErrno("create", errno);
-    UniqueFd owned(fd);
+    common::UniqueFd owned(fd);
     const void* data;
     size_t len;
     la_int64_t offset;
@@ -339,7 +339,8 @@ class Extractor {
       return Status::Error(std::string("refused: hardlink target '") + raw_target +
                            "' is not a regular file");
     }
-    UniqueFd target_fd(openat(target_dir, target.name().c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    common::UniqueFd target_fd(
+        openat(target_dir, target.name().c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!target_fd.valid()) return Status::FromErrno("open hardlink target", errno);
     int dirfd;
     STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
@@ -356,7 +357,7 @@ class Extractor {
   Status FinishDirectories() {
     dirs_.Forget();
     for (auto it = directories_.rbegin(); it != directories_.rend(); ++it) {
-      UniqueFd fd(OpenBeneath(root_fd_, it->path, O_RDONLY | O_DIRECTORY));
+      common::UniqueFd fd(OpenBeneath(root_fd_, it->path, O_RDONLY | O_DIRECTORY));
       if (!fd.valid()) continue;  // replaced by a later entry
       if (fchmod(fd.get(), it->mode) < 0)
         return Status::FromErrno("chmod '" + it->path + "'", errno);

@@ -17,9 +17,10 @@
 #include <optional>
 #include <thread>
 
+#include "common/file_io.h"
 #include "common/ordered_workers.h"
+#include "common/unique_fd.h"
 #include "pread_full.h"
-#include "unique_fd.h"
 #include "write_all.h"
 
 #ifndef STAGE_ISAL_VERSION
@@ -99,15 +100,15 @@ bool WritableDirectory(const std::filesystem::path& dir) {
 }  // namespace
 
 GzipIndexWriter::GzipIndexWriter(std::string path, const SourceIdentity& source)
-    : path_(std::move(path)), temp_(path_ + ".tmp." + std::to_string(getpid())) {
-  file_ = std::fopen(temp_.c_str(), "wbe");
-  if (!file_) return;
+    : file_(std::make_unique<common::AtomicFile>(std::move(path))) {
   Header header = MakeHeader(source);
-  if (std::fwrite(&header, sizeof header, 1, file_) != 1) Abandon("write failed");
+  if (!Append(&header, sizeof header)) Abandon();
 }
 
-GzipIndexWriter::~GzipIndexWriter() {
-  if (file_) Abandon("not committed");
+GzipIndexWriter::~GzipIndexWriter() = default;  // uncommitted, the temporary file goes
+
+bool GzipIndexWriter::Append(const void* data, size_t len) {
+  return file_ && file_->Write({static_cast<const char*>(data), len}).empty();
 }
 
 void GzipIndexWriter::Offer(const inflate_state& state, uint64_t compressed_offset,
@@ -115,45 +116,32 @@ void GzipIndexWriter::Offer(const inflate_state& state, uint64_t compressed_offs
   if (!file_ || decoded_offset - last_decoded_ < kRestartSpacing) return;
   RecordHead head{compressed_offset, decoded_offset, RecordCrc(state, window_end - kDeflateWindow),
                   0};
-  bool ok = std::fwrite(&head, sizeof head, 1, file_) == 1 &&
-            std::fwrite(&state, sizeof state, 1, file_) == 1 &&
-            std::fwrite(window_end - kDeflateWindow, kDeflateWindow, 1, file_) == 1;
-  if (!ok) return Abandon("write failed");
+  if (!Append(&head, sizeof head) || !Append(&state, sizeof state) ||
+      !Append(window_end - kDeflateWindow, kDeflateWindow)) {
+    return Abandon();
+  }
   last_decoded_ = decoded_offset;
   ++count_;
 }
 
-void GzipIndexWriter::Abandon(const std::string&) {
-  if (!file_) return;
-  std::fclose(file_);
-  file_ = nullptr;
-  unlink(temp_.c_str());
-}
+void GzipIndexWriter::Abandon() { file_.reset(); }
 
 void GzipIndexWriter::End(uint64_t decoded_size) { decoded_size_ = decoded_size; }
 
 bool GzipIndexWriter::Commit() {
-  if (!file_ || !decoded_size_) return false;
-  uint64_t decoded_size = *decoded_size_;
-  if (count_ == 0) {  // too small to be worth parallel decoding
-    Abandon("no restart points");
+  if (!file_ || !decoded_size_ || count_ == 0) {  // no restart points: too small to be worth it
+    Abandon();
     return false;
   }
-  Footer footer{count_, decoded_size, {}};
+  Footer footer{count_, *decoded_size_, {}};
   std::memcpy(footer.magic, kFooterMagic, sizeof footer.magic);
-  bool ok = std::fwrite(&footer, sizeof footer, 1, file_) == 1 && std::fflush(file_) == 0 &&
-            fsync(fileno(file_)) == 0;
-  ok = std::fclose(file_) == 0 && ok;
-  file_ = nullptr;
-  if (!ok || rename(temp_.c_str(), path_.c_str()) != 0) {
-    unlink(temp_.c_str());
-    return false;
-  }
-  return true;
+  const bool ok = Append(&footer, sizeof footer) && file_->Commit().empty();
+  file_.reset();
+  return ok;
 }
 
 bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIndex* index) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st;
   if (!fd.valid() || fstat(fd.get(), &st) < 0) return false;
   Header header, expected = MakeHeader(source);
@@ -360,7 +348,7 @@ class IndexedInflater {
   }
 
   const GzipIndex& index_;
-  UniqueFd index_fd_;
+  common::UniqueFd index_fd_;
   uint64_t file_size_;
   uint64_t max_chunk_ = 0;
 };

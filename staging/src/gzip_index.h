@@ -15,13 +15,14 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "block.h"
+#include "common/file_io.h"
 #include "decoder.h"
 #include "manifest.h"
 #include "staging/status.h"
@@ -41,7 +42,7 @@ class RestartPointSink {
   virtual void Offer(const inflate_state& state, uint64_t compressed_offset,
                      uint64_t decoded_offset, const std::byte* window_end) = 0;
   // The stream cannot be indexed (e.g. several gzip members); drop what was recorded.
-  virtual void Abandon(const std::string& why) = 0;
+  virtual void Abandon() = 0;
   // The stream decoded completely to `decoded_size` bytes.
   virtual void End(uint64_t decoded_size) = 0;
 };
@@ -54,15 +55,16 @@ class GzipIndexWriter : public RestartPointSink {
   ~GzipIndexWriter() override;
   void Offer(const inflate_state& state, uint64_t compressed_offset, uint64_t decoded_offset,
              const std::byte* window_end) override;
-  void Abandon(const std::string& why) override;
+  void Abandon() override;
   void End(uint64_t decoded_size) override;
   // Seals the index once the stream decoded completely and staging succeeded; false if it
   // could not (nothing is left behind then).
   bool Commit();
 
  private:
-  std::string path_, temp_;
-  FILE* file_ = nullptr;
+  bool Append(const void* data, size_t len);
+
+  std::unique_ptr<common::AtomicFile> file_;  // null once abandoned
   uint64_t count_ = 0;
   uint64_t last_decoded_ = 0;
   std::optional<uint64_t> decoded_size_;

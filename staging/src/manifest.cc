@@ -1,6 +1,5 @@
 #include "manifest.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,11 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/file_io.h"
+#include "common/unique_fd.h"
 #include "pread_full.h"
 #include "sha256.h"
 #include "staging/names.h"
-#include "unique_fd.h"
-#include "write_all.h"
 
 namespace staging {
 namespace {
@@ -74,7 +73,7 @@ std::optional<ManifestEntry> FromJson(const std::string& text) {
 }
 
 bool ReadWhole(int dirfd, const std::string& name, std::string* out) {
-  UniqueFd fd(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  common::UniqueFd fd(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) return false;
   char buf[65536];
   ssize_t n;
@@ -102,25 +101,6 @@ Status IdentifySource(int fd, const std::string& path, SourceIdentity* out) {
   return Status::Ok();
 }
 
-Status WriteFileAtomically(int dirfd, const std::string& name, const std::string& content) {
-  std::string temp = "." + name + ".tmp." + std::to_string(getpid());
-  unlinkat(dirfd, temp.c_str(), 0);
-  UniqueFd fd(
-      openat(dirfd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (!fd.valid()) return Status::FromErrno("create " + temp, errno);
-  STAGING_RETURN_IF_ERROR(PwriteAll(::pwrite, fd.get(),
-                                    reinterpret_cast<const std::byte*>(content.data()),
-                                    content.size(), 0, temp));
-  // A failed fsync is final: the kernel may have dropped the pages, a retry could lie.
-  if (fsync(fd.get()) < 0) return Status::FromErrno("fsync " + temp, errno);
-  fd.reset();
-  if (renameat(dirfd, temp.c_str(), dirfd, name.c_str()) < 0) {
-    return Status::FromErrno("rename " + temp, errno);
-  }
-  if (fsync(dirfd) < 0) return Status::FromErrno("fsync of the directory of " + name, errno);
-  return Status::Ok();
-}
-
 Status Manifest::Open(int dest_fd, Manifest* out) {
   for (const char* dir : {kStageDir, ".stage/manifest"}) {
     if (mkdirat(dest_fd, dir, 0755) < 0 && errno != EEXIST) {
@@ -129,7 +109,7 @@ Status Manifest::Open(int dest_fd, Manifest* out) {
   }
   int fd = openat(dest_fd, ".stage/manifest", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open .stage/manifest", errno);
-  out->dir_fd_ = std::make_shared<UniqueFd>(fd);
+  out->dir_fd_ = std::make_shared<common::UniqueFd>(fd);
   return Status::Ok();
 }
 
@@ -148,7 +128,10 @@ Status Manifest::Record(const ManifestEntry& entry) const {
   } catch (const std::exception& e) {  // only memory could fail: every name is encoded
     return Status::Error(std::string("cannot record the manifest: ") + e.what());
   }
-  return WriteFileAtomically(dir_fd_->get(), FileNameFor(entry.source.path), text);
+  common::AtomicFile file(dir_fd_->get(), FileNameFor(entry.source.path));
+  std::string error = file.Write(text);
+  if (error.empty()) error = file.Commit();
+  return error.empty() ? Status::Ok() : Status::Error(error);
 }
 
 Status Manifest::Forget(const std::string& source_path) const {
@@ -161,18 +144,14 @@ Status Manifest::Forget(const std::string& source_path) const {
 
 std::vector<ManifestEntry> Manifest::All() const {
   std::vector<ManifestEntry> entries;
-  int fd = dup(dir_fd_->get());
-  DIR* dir = fd >= 0 ? fdopendir(fd) : nullptr;
-  if (!dir) return entries;
-  rewinddir(dir);
-  while (dirent* d = readdir(dir)) {
-    std::string name = d->d_name;
+  std::vector<std::string> names;
+  common::ListDirectory(dir_fd_->get(), &names);  // unreadable: nothing recorded is found
+  for (const std::string& name : names) {
     if (name.size() < 5 || name[0] == '.' || name.substr(name.size() - 5) != ".json") continue;
     std::string text;
     if (!ReadWhole(dir_fd_->get(), name, &text)) continue;
     if (auto entry = FromJson(text)) entries.push_back(std::move(*entry));
   }
-  closedir(dir);
   return entries;
 }
 

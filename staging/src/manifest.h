@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "staging/status.h"
-#include "unique_fd.h"
 
 namespace staging {
 
@@ -39,9 +39,6 @@ struct ManifestEntry {
   bool complete = true;
 };
 
-// Writes `content` to `name` in `dirfd` so that a crash leaves either the old file or the new.
-Status WriteFileAtomically(int dirfd, const std::string& name, const std::string& content);
-
 class Manifest {
  public:
   // `dest_fd`: the destination directory; DEST/.stage/manifest is created when missing.
@@ -53,7 +50,7 @@ class Manifest {
   std::vector<ManifestEntry> All() const;
 
  private:
-  std::shared_ptr<UniqueFd> dir_fd_;  // DEST/.stage/manifest
+  std::shared_ptr<common::UniqueFd> dir_fd_;  // DEST/.stage/manifest
 };
 
 }  // namespace staging

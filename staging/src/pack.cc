@@ -11,7 +11,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <sys/stat.h>
@@ -34,8 +33,9 @@
 #include <vector>
 
 #include "archive_error.h"
+#include "common/file_io.h"
 #include "common/ordered_workers.h"
-#include "unique_fd.h"
+#include "common/unique_fd.h"
 #include "zstd_seek_table.h"
 
 namespace staging {
@@ -52,14 +52,8 @@ using ReadArchivePtr = std::unique_ptr<archive, decltype(&archive_read_free)>;
 using EntryPtr = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
 
 Status WriteFully(int fd, const std::byte* data, size_t len, const std::string& label) {
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0) return Status::FromErrno(label + ": write", errno);
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return Status::Ok();
+  const int error = common::WriteAll(fd, data, len);
+  return error ? Status::FromErrno(label + ": write", error) : Status::Ok();
 }
 
 // Compresses frames on `threads` workers, each independently (ZSTD_compress2 with a content
@@ -291,20 +285,18 @@ struct PackState {
 
 // Sums the bytes of regular files under `dirfd`, for the progress total.
 uint64_t TreeBytes(int dirfd) {
-  DIR* dir = fdopendir(dup(dirfd));
-  if (!dir) return 0;
-  rewinddir(dir);  // the duplicate shares its offset with dirfd
+  std::vector<std::string> names;
+  common::ListDirectory(dirfd, &names);  // only a progress total: a failure shows in the walk
   uint64_t total = 0;
-  while (dirent* d = readdir(dir)) {
-    if (!std::strcmp(d->d_name, ".") || !std::strcmp(d->d_name, "..")) continue;
+  for (const std::string& name : names) {
     struct stat st;
-    if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
     if (S_ISREG(st.st_mode)) total += st.st_size;
     if (!S_ISDIR(st.st_mode)) continue;
-    UniqueFd child(openat(dirfd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    common::UniqueFd child(
+        openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (child.valid()) total += TreeBytes(child.get());
   }
-  closedir(dir);
   return total;
 }
 
@@ -327,7 +319,7 @@ class DirectoryPacker {
       if (st.st_dev == state_.skip_dev && st.st_ino == state_.skip_ino) continue;
       if (S_ISDIR(st.st_mode)) {
         STAGING_RETURN_IF_ERROR(Member(dirfd, name, rel, st));
-        UniqueFd child(
+        common::UniqueFd child(
             openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!child.valid()) return Status::FromErrno(Label(rel) + ": open directory", errno);
         STAGING_RETURN_IF_ERROR(Walk(child.get(), rel + "/"));
@@ -339,16 +331,9 @@ class DirectoryPacker {
   }
 
   Status SortedNames(int dirfd, const std::string& prefix, std::vector<std::string>* names) {
-    DIR* dir = fdopendir(dup(dirfd));
-    if (!dir) return Status::FromErrno(Label(prefix) + ": open directory", errno);
-    rewinddir(dir);  // the duplicate shares its offset with dirfd
-    errno = 0;
-    while (dirent* d = readdir(dir)) {
-      if (std::strcmp(d->d_name, ".") && std::strcmp(d->d_name, "..")) names->push_back(d->d_name);
+    if (int error = common::ListDirectory(dirfd, names)) {
+      return Status::FromErrno(Label(prefix) + ": read directory", error);
     }
-    int err = errno;
-    closedir(dir);
-    if (err) return Status::FromErrno(Label(prefix) + ": read directory", err);
     std::sort(names->begin(), names->end());
     return Status::Ok();
   }
@@ -401,7 +386,7 @@ class DirectoryPacker {
   // Copies exactly `size` bytes (the size in the header already written); a file that changed
   // size meanwhile is an error rather than a silently padded or truncated member.
   Status CopyFile(int dirfd, const std::string& name, const std::string& rel, uint64_t size) {
-    UniqueFd fd(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    common::UniqueFd fd(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) return Status::FromErrno(Label(rel) + ": open", errno);
     posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     if (buffer_.empty()) buffer_.resize(kReadChunk);
@@ -489,13 +474,6 @@ Status CheckOptions(const PackOptions& options) {
   return Status::Ok();
 }
 
-// The output's directory, for the fsync that makes the rename durable.
-std::string DirName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 class Packer {
  public:
   Packer(const PackOptions& options, const ProgressCallback& on_progress)
@@ -503,25 +481,15 @@ class Packer {
 
   Status Run(PackReport* report) {
     STAGING_RETURN_IF_ERROR(CheckOptions(options_));
-    UniqueFd input(open(options_.from.c_str(), O_RDONLY | O_CLOEXEC));
+    common::UniqueFd input(open(options_.from.c_str(), O_RDONLY | O_CLOEXEC));
     if (!input.valid()) return Status::FromErrno(options_.from + ": open", errno);
     struct stat st;
     if (fstat(input.get(), &st) < 0) return Status::FromErrno(options_.from + ": stat", errno);
-    tmp_path_ = options_.to + ".tmp." + std::to_string(getpid());
-    UniqueFd out(open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!out.valid()) return Status::FromErrno(tmp_path_ + ": create", errno);
-    Status status = Write(input.get(), st, out.get(), report);
-    if (status.ok() && fsync(out.get()) < 0)
-      status = Status::FromErrno(tmp_path_ + ": fsync", errno);
-    if (status.ok() && rename(tmp_path_.c_str(), options_.to.c_str()) < 0) {
-      status = Status::FromErrno(options_.to + ": rename from " + tmp_path_, errno);
-    }
-    if (!status.ok()) {
-      unlink(tmp_path_.c_str());
-      return status;
-    }
-    UniqueFd dir(open(DirName(options_.to).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.valid()) fsync(dir.get());
+    common::AtomicFile out(options_.to);
+    if (out.fd() < 0) return Status::Error(out.error());
+    tmp_path_ = out.temp_path();
+    STAGING_RETURN_IF_ERROR(Write(input.get(), st, out.fd(), report));
+    if (std::string error = out.Commit(); !error.empty()) return Status::Error(error);
     return Status::Ok();
   }
 

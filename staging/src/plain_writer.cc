@@ -4,8 +4,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "common/unique_fd.h"
 #include "entry_writer.h"
-#include "unique_fd.h"
 #include "write_all.h"
 
 namespace staging {
@@ -102,7 +102,7 @@ class PlainWriter : public EntryWriter {
 
  private:
   const WriterSyscalls& calls_;
-  UniqueFd fd_;
+  common::UniqueFd fd_;
   std::string label_, name_;
   int dirfd_ = -1;
   mode_t mode_ = 0;

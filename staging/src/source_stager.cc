@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "codec.h"
+#include "common/file_io.h"
+#include "common/unique_fd.h"
 #include "decoder.h"
 #include "dir_tree.h"
 #include "entry_writer.h"
@@ -23,16 +25,9 @@
 #include "room.h"
 #include "sha256.h"
 #include "tree_ops.h"
-#include "unique_fd.h"
 
 namespace staging {
 namespace {
-
-std::string JoinPath(const std::string& a, const std::string& b) {
-  if (a.empty()) return b;
-  if (b.empty()) return a;
-  return a + "/" + b;
-}
 
 // The expected digest from NAME.sha256 beside the source, in sha256sum's format.
 Status ExpectedDigest(const std::string& source, std::string* digest) {
@@ -67,7 +62,7 @@ class SourceStager {
 
  private:
   Status Stage() {
-    UniqueFd source(open(job_.path.c_str(), O_RDONLY | O_CLOEXEC));
+    common::UniqueFd source(open(job_.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!source.valid()) return Status::FromErrno("open", errno);
     SourceIdentity identity;
     STAGING_RETURN_IF_ERROR(IdentifySource(source.get(), job_.path, &identity));
@@ -85,7 +80,7 @@ class SourceStager {
     STAGING_RETURN_IF_ERROR(MakeArea());
     uint64_t declared = is_archive_ ? DeclaredDecodedSize(source.get(), identity.size, codec_) : 0;
     STAGING_RETURN_IF_ERROR(CheckRoom(dest_fd_, std::max(identity.size, declared), 1));
-    UniqueFd dest_dir;
+    common::UniqueFd dest_dir;
     {
       DirTree tree(dest_fd_, 0755);
       int fd;
@@ -105,7 +100,7 @@ class SourceStager {
     }
     // The last moment to stop: from here the tree is moved into place whole.
     STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
-    UniqueFd dest(OpenBeneath(dest_fd_, job_.rel_dir, O_RDONLY | O_DIRECTORY));
+    common::UniqueFd dest(OpenBeneath(dest_fd_, job_.rel_dir, O_RDONLY | O_DIRECTORY));
     if (!dest.valid()) return Status::FromErrno("open destination directory", errno);
     ManifestEntry entry;
     entry.source = identity;
@@ -114,7 +109,7 @@ class SourceStager {
     entry.files = report_.files;
     entry.bytes = report_.bytes;
     for (const std::string& path : result.created)
-      entry.paths.push_back(JoinPath(job_.rel_dir, path));
+      entry.paths.push_back(common::JoinPath(job_.rel_dir, path));
     report_.warnings = std::move(result.warnings);
     STAGING_RETURN_IF_ERROR(MoveIntoPlace(dest.get(), &entry));
     if (index_writer_) index_writer_->Commit();  // only a fully staged archive leaves an index
@@ -311,7 +306,7 @@ class SourceStager {
   ArchiveReport report_;
   Codec codec_ = Codec::kNone;
   bool is_archive_ = false;
-  UniqueFd tmp_fd_, area_fd_;
+  common::UniqueFd tmp_fd_, area_fd_;
   std::string area_name_;
   Sha256 sha_;
   bool indexed_ = false;       // inflating a .tar.gz from its restart points

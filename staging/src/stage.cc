@@ -16,11 +16,11 @@
 #include <mutex>
 #include <thread>
 
+#include "common/unique_fd.h"
 #include "interrupt.h"
 #include "manifest.h"
 #include "source_stager.h"
 #include "tree_ops.h"
-#include "unique_fd.h"
 
 namespace staging {
 namespace {
@@ -78,7 +78,7 @@ Status CollectSources(const fs::path& root, std::vector<SourceJob>* jobs) {
 }
 
 // Serialises stage runs into one destination: flock on DEST/.stage/lock.
-Status Lock(int dest_fd, bool wait, UniqueFd* lock) {
+Status Lock(int dest_fd, bool wait, common::UniqueFd* lock) {
   if (mkdirat(dest_fd, kStageDir, 0755) < 0 && errno != EEXIST) {
     return Status::FromErrno("create .stage", errno);
   }
@@ -96,7 +96,7 @@ Status Lock(int dest_fd, bool wait, UniqueFd* lock) {
   return Status::Ok();
 }
 
-Status OpenDestination(const std::string& to, UniqueFd* fd) {
+Status OpenDestination(const std::string& to, common::UniqueFd* fd) {
   std::error_code ec;
   fs::create_directories(to, ec);
   if (ec) return Status::Error(to + ": cannot create: " + ec.message(), ec.value());
@@ -139,7 +139,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   std::vector<SourceJob> jobs;
   Status status = CollectSources(options.from, &jobs);
   if (!status.ok()) return fail(status);
-  UniqueFd dest, lock;
+  common::UniqueFd dest, lock;
   status = OpenDestination(options.to, &dest);
   if (status.ok()) status = Lock(dest.get(), options.wait_for_lock, &lock);
   // Leftovers of a run that was killed: nobody else holds the lock, so they are dead.
@@ -225,14 +225,14 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
 
 Status Clean(const std::string& to, uint64_t* removed) {
   uint64_t count = 0;
-  UniqueFd dest(open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  common::UniqueFd dest(open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dest.valid()) return Status::FromErrno(to, errno);
   struct stat st;
   if (fstatat(dest.get(), kStageDir, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (removed) *removed = 0;
     return Status::Ok();  // nothing was ever staged here
   }
-  UniqueFd lock;
+  common::UniqueFd lock;
   STAGING_RETURN_IF_ERROR(Lock(dest.get(), /*wait=*/true, &lock).WithContext(to));
   Manifest manifest;
   STAGING_RETURN_IF_ERROR(Manifest::Open(dest.get(), &manifest).WithContext(to));

@@ -1,6 +1,5 @@
 #include "tree_ops.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,38 +7,18 @@
 #include <cerrno>
 #include <vector>
 
+#include "common/file_io.h"
+#include "common/unique_fd.h"
 #include "dir_tree.h"
 #include "member_path.h"
-#include "unique_fd.h"
 
 namespace staging {
 namespace {
 
-// The names in `dirfd`. A listing that fails part-way is an error, never a shorter list: a merge
-// would leave entries behind unnoticed.
-Status ListDirectory(int dirfd, std::vector<std::string>* names) {
-  names->clear();
-  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR* dir = fd >= 0 ? fdopendir(fd) : nullptr;
-  if (!dir) {
-    const int error = errno;
-    if (fd >= 0) close(fd);
-    return Status::FromErrno("list directory", error);
-  }
-  while (true) {
-    errno = 0;
-    dirent* d = readdir(dir);
-    if (!d) break;
-    std::string name = d->d_name;
-    if (name != "." && name != "..") names->push_back(std::move(name));
-  }
-  const int error = errno;
-  closedir(dir);
+// The names in `dirfd`, or why they cannot be listed.
+Status ListNames(int dirfd, std::vector<std::string>* names) {
+  const int error = common::ListDirectory(dirfd, names);
   return error ? Status::FromErrno("list directory", error) : Status::Ok();
-}
-
-std::string Join(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "/" + name;
 }
 
 }  // namespace
@@ -50,12 +29,13 @@ Status RemoveTree(int dirfd, const std::string& name) {
     return errno == ENOENT ? Status::Ok() : Status::FromErrno("stat " + name, errno);
   }
   if (S_ISDIR(st.st_mode)) {
-    UniqueFd sub(openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    common::UniqueFd sub(
+        openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub.valid()) return Status::FromErrno("open " + name, errno);
     // A read-only directory from an archive must become writable to be emptied.
     if ((st.st_mode & 0700) != 0700) fchmod(sub.get(), 0700);
     std::vector<std::string> children;
-    STAGING_RETURN_IF_ERROR(ListDirectory(sub.get(), &children).WithContext(name));
+    STAGING_RETURN_IF_ERROR(ListNames(sub.get(), &children).WithContext(name));
     for (const std::string& child : children) {
       STAGING_RETURN_IF_ERROR(RemoveTree(sub.get(), child).WithContext(name));
     }
@@ -76,7 +56,7 @@ bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only) {
       path.is_root()) {
     return false;
   }
-  UniqueFd parent(OpenBeneath(dirfd, path.parent(), O_PATH | O_DIRECTORY));
+  common::UniqueFd parent(OpenBeneath(dirfd, path.parent(), O_PATH | O_DIRECTORY));
   struct stat st;
   if (!parent.valid() || fstatat(parent.get(), path.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
       (directory_only && !S_ISDIR(st.st_mode))) {
@@ -87,10 +67,10 @@ bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only) {
 
 Status MergeTree(int from_fd, int to_fd, const std::string& prefix) {
   std::vector<std::string> names;
-  Status listed = ListDirectory(from_fd, &names);
+  Status listed = ListNames(from_fd, &names);
   if (!listed.ok()) return prefix.empty() ? listed : listed.WithContext(prefix);
   for (const std::string& name : names) {
-    std::string path = Join(prefix, name);
+    std::string path = common::JoinPath(prefix, name);
     struct stat src, dst;
     if (fstatat(from_fd, name.c_str(), &src, AT_SYMLINK_NOFOLLOW) < 0) {
       return Status::FromErrno("stat staged " + path, errno);
@@ -104,9 +84,10 @@ Status MergeTree(int from_fd, int to_fd, const std::string& prefix) {
     }
     bool src_dir = S_ISDIR(src.st_mode), dst_dir = S_ISDIR(dst.st_mode);
     if (src_dir && dst_dir) {
-      UniqueFd sub_from(
+      common::UniqueFd sub_from(
           openat(from_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      UniqueFd sub_to(openat(to_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      common::UniqueFd sub_to(
+          openat(to_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub_from.valid() || !sub_to.valid()) return Status::FromErrno("open " + path, errno);
       STAGING_RETURN_IF_ERROR(MergeTree(sub_from.get(), sub_to.get(), path));
       // The staged directory's mode and time are the archive's: carry them over.

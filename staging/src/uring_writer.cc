@@ -13,8 +13,8 @@
 #include <list>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "entry_writer.h"
-#include "unique_fd.h"
 #include "write_all.h"
 
 namespace staging {
@@ -49,7 +49,7 @@ struct FileRequest {
   uint64_t size = 0;
   bool small = true;
   unsigned slot = 0;
-  UniqueFd fd;  // large files
+  common::UniqueFd fd;  // large files
   std::deque<Piece> pieces;
   int ops_pending = 0;
   bool ended = false;
@@ -278,7 +278,7 @@ class UringWriter : public EntryWriter {
       Fail(Status::FromErrno(file->label + ": create", errno));
       return;
     }
-    UniqueFd owned(fd);
+    common::UniqueFd owned(fd);
     for (const Piece& piece : file->pieces) {
       Status status = PwriteAll(::pwrite, fd, piece.data, piece.len, piece.offset, file->label);
       if (!status.ok()) {

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "atomic_file.h"
+#include "common/file_io.h"
 #include "resnet.h"
 #include "safetensors.h"
 #include "test_util.h"
@@ -81,7 +81,7 @@ TEST(CheckpointTest, DamagedFileIsReportedNotThrown) {
   TempDir dir;
   ResNet model = tiny_model();
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
-  ASSERT_EQ(write_file_atomically(dir.file("checkpoint-3.pt"), "not a checkpoint"), "");
+  ASSERT_EQ(common::WriteFileAtomically(dir.file("checkpoint-3.pt"), "not a checkpoint"), "");
   Progress progress;
   EXPECT_THAT(load_checkpoint(dir.file("checkpoint-3.pt"), *model, optimizer, &progress),
               HasSubstr("checkpoint-3.pt: not a usable checkpoint"));
@@ -91,18 +91,18 @@ TEST(CheckpointTest, LatestIsHighestStepNotNewestName) {
   TempDir dir;
   EXPECT_FALSE(latest_checkpoint(dir.path()).has_value());
   for (int step : {9, 10, 100, 25}) {
-    ASSERT_EQ(write_file_atomically(checkpoint_path(dir.path(), step), "x"), "");
+    ASSERT_EQ(common::WriteFileAtomically(checkpoint_path(dir.path(), step), "x"), "");
   }
-  ASSERT_EQ(write_file_atomically(dir.file("checkpoint-final.pt"), "x"), "");
+  ASSERT_EQ(common::WriteFileAtomically(dir.file("checkpoint-final.pt"), "x"), "");
   EXPECT_EQ(latest_checkpoint(dir.path()), checkpoint_path(dir.path(), 100));
 }
 
 TEST(CheckpointTest, PruneKeepsNewestAndDropsStrayTemporaries) {
   TempDir dir;
   for (int step : {2, 4, 6, 8}) {
-    ASSERT_EQ(write_file_atomically(checkpoint_path(dir.path(), step), "x"), "");
+    ASSERT_EQ(common::WriteFileAtomically(checkpoint_path(dir.path(), step), "x"), "");
   }
-  ASSERT_EQ(write_file_atomically(dir.file(".checkpoint-10.pt.tmp.1234"), "partial"), "");
+  ASSERT_EQ(common::WriteFileAtomically(dir.file(".checkpoint-10.pt.tmp.1234"), "partial"), "");
   ASSERT_EQ(prune_checkpoints(dir.path(), 2), "");
   std::vector<std::string> left;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
@@ -114,13 +114,13 @@ TEST(CheckpointTest, PruneKeepsNewestAndDropsStrayTemporaries) {
 
 TEST(CheckpointTest, AtomicWriteReplacesWholeFileAndLeavesNoTemporary) {
   TempDir dir;
-  ASSERT_EQ(write_file_atomically(dir.file("f"), "old content"), "");
-  ASSERT_EQ(write_file_atomically(dir.file("f"), "new"), "");
+  ASSERT_EQ(common::WriteFileAtomically(dir.file("f"), "old content"), "");
+  ASSERT_EQ(common::WriteFileAtomically(dir.file("f"), "new"), "");
   EXPECT_EQ(read_text(dir.file("f")), "new");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
                           std::filesystem::directory_iterator()),
             1);
-  EXPECT_THAT(write_file_atomically(dir.file("missing/f"), "x"), HasSubstr("cannot create"));
+  EXPECT_THAT(common::WriteFileAtomically(dir.file("missing/f"), "x"), HasSubstr("cannot create"));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "entry_writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -28,7 +29,6 @@
 #include "staging/io_backend.h"
 #include "staging/stage.h"
 #include "test_support.h"
-#include "unique_fd.h"
 
 extern char** environ;
 
@@ -384,7 +384,7 @@ class WriterFaultsTest : public ::testing::Test {
     return writer.Drain();
   }
   TempDir tmp_;
-  staging::UniqueFd dir_;
+  common::UniqueFd dir_;
 };
 
 TEST_F(WriterFaultsTest, EnospcMidwayIsAnErrorWithTheOffset) {
@@ -581,7 +581,7 @@ class LockTest : public FaultsTest {
     lock_.reset(open((to_ / ".stage" / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     ASSERT_EQ(flock(lock_.get(), LOCK_EX), 0);
   }
-  staging::UniqueFd lock_;
+  common::UniqueFd lock_;
 };
 
 TEST_F(LockTest, NoWaitFailsAtOnceWhileAnotherRunHoldsTheLock) {

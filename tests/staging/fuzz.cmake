@@ -48,6 +48,9 @@ endif()
 
 get_target_property(fuzz_sources staging SOURCES)
 list(TRANSFORM fuzz_sources PREPEND ${PROJECT_SOURCE_DIR}/staging/)
+get_target_property(fuzz_common_sources common SOURCES)
+list(TRANSFORM fuzz_common_sources PREPEND ${PROJECT_SOURCE_DIR}/common/)
+list(APPEND fuzz_sources ${fuzz_common_sources})
 set(fuzz_includes ${PROJECT_SOURCE_DIR}/staging/include ${PROJECT_SOURCE_DIR}/staging/src
     ${PROJECT_SOURCE_DIR}/common/include
     ${LIBARCHIVE_INCLUDE_DIRS} ${LIBURING_INCLUDE_DIRS} ${ISAL_INCLUDE_DIRS} ${ZSTD_INCLUDE_DIRS}

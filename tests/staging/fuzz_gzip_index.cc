@@ -22,11 +22,11 @@
 
 #include "block.h"
 #include "collect_decoded.h"
+#include "common/unique_fd.h"
 #include "decoder.h"
 #include "fuzz_replay.h"
 #include "gzip_index.h"
 #include "manifest.h"
-#include "unique_fd.h"
 
 namespace {
 
@@ -126,7 +126,7 @@ class Archive {
  private:
   std::string content_;
   fs::path path_, private_dir_;
-  staging::UniqueFd fd_;
+  common::UniqueFd fd_;
   staging::SourceIdentity identity_;
 };
 

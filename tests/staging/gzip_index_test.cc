@@ -12,10 +12,10 @@
 
 #include "block.h"
 #include "collect_decoded.h"
+#include "common/unique_fd.h"
 #include "decoder.h"
 #include "manifest.h"
 #include "test_support.h"
-#include "unique_fd.h"
 
 namespace staging {
 namespace {
@@ -43,7 +43,7 @@ std::string Text(size_t size, uint32_t seed) {
 }
 
 SourceIdentity Identify(const std::filesystem::path& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY));
+  common::UniqueFd fd(open(path.c_str(), O_RDONLY));
   SourceIdentity id;
   EXPECT_TRUE(IdentifySource(fd.get(), path.string(), &id).ok());
   return id;
@@ -56,7 +56,7 @@ Status InflateSequentially(const std::filesystem::path& path, RestartPointSink* 
         BlockPool source_pool(4, 1 << 20);
         BoundedQueue<BlockRef> compressed(4);
         std::thread reader([&] {
-          UniqueFd fd(open(path.c_str(), O_RDONLY));
+          common::UniqueFd fd(open(path.c_str(), O_RDONLY));
           while (true) {
             BlockRef block = source_pool.Acquire();
             ssize_t n = read(fd.get(), block->data.get(), block->capacity);
@@ -92,7 +92,7 @@ class GzipIndexTest : public testing::Test {
   }
 
   Status InflateParallel(const GzipIndex& index, int threads, std::string* out) {
-    UniqueFd fd(open(archive_.c_str(), O_RDONLY));
+    common::UniqueFd fd(open(archive_.c_str(), O_RDONLY));
     IndexedGzipDecoder decoder(std::filesystem::file_size(archive_), index, threads);
     return staging_test::CollectDecodedFromFile(
         fd.get(),

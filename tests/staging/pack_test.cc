@@ -9,10 +9,10 @@
 #include <random>
 #include <thread>
 
+#include "common/unique_fd.h"
 #include "parallel_zstd.h"
 #include "staging/stage.h"
 #include "test_support.h"
-#include "unique_fd.h"
 #include "zstd_seek_table.h"
 
 namespace staging {
@@ -101,7 +101,7 @@ std::string Failures(const StageReport& report) {
 }
 
 std::vector<ZstdFrameInfo> SeekTableOf(const fs::path& archive) {
-  UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
   std::vector<ZstdFrameInfo> frames;
   Status status = ReadSeekTable(fd.get(), fs::file_size(archive), &frames);
   EXPECT_TRUE(status.ok()) << status.message();
@@ -169,14 +169,14 @@ TEST(PackTest, SeekTableTilesTheFileWithSeveralFrames) {
   }
   EXPECT_EQ(decoded, report.bytes);
   EXPECT_EQ(EncodeSeekTable(frames).size(), 8 + frames.size() * 8 + kSeekTableFooterSize);
-  UniqueFd fd(open((dir / "out.tar.zst").c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(open((dir / "out.tar.zst").c_str(), O_RDONLY | O_CLOEXEC));
   EXPECT_NE(MakeParallelZstdDecoder(fd.get(), fs::file_size(dir / "out.tar.zst")), nullptr);
 }
 
 // Runs the parallel decoder over `archive` read in `block_size` pieces; returns what it decoded.
 Status DecodeInParallel(const fs::path& archive, size_t block_size, int threads,
                         std::string* decoded) {
-  UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
   std::vector<ZstdFrameInfo> frames;
   STAGING_RETURN_IF_ERROR(ReadSeekTable(fd.get(), fs::file_size(archive), &frames));
   ParallelZstdDecoder decoder(frames, threads);
@@ -256,7 +256,7 @@ TEST(PackTest, PlainZstdFileHasNoSeekTable) {
   TempDir dir;
   WriteFile(dir / "data", RandomBytes(1 << 20, 3));
   ASSERT_EQ(RunCommand("zstd -q " + Quote(dir / "data")).exit_code, 0);
-  UniqueFd fd(open((dir / "data.zst").c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(open((dir / "data.zst").c_str(), O_RDONLY | O_CLOEXEC));
   std::vector<ZstdFrameInfo> frames;
   EXPECT_FALSE(ReadSeekTable(fd.get(), fs::file_size(dir / "data.zst"), &frames).ok());
   EXPECT_EQ(MakeParallelZstdDecoder(fd.get(), fs::file_size(dir / "data.zst")), nullptr);
@@ -276,7 +276,7 @@ TEST(PackTest, CorruptSeekTableFallsBackToSequentialAndStagesCorrectly) {
         static_cast<std::streamoff>(fs::file_size(archive) - kSeekTableFooterSize - frames * 8));
     f.put('\x7f');
   }
-  UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
   EXPECT_EQ(MakeParallelZstdDecoder(fd.get(), fs::file_size(archive)), nullptr);
   StageReport staged = StageDir(dir / "packed", dir / "staged");
   ASSERT_TRUE(staged.ok()) << Failures(staged);
@@ -293,7 +293,7 @@ TEST(PackTest, DamagedSeekableMagicFallsBackToSequential) {
   std::string bytes = staging_test::ReadFile(archive);
   bytes[bytes.size() - 1] ^= 0x55;
   WriteFile(archive, bytes);
-  UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
   std::vector<ZstdFrameInfo> frames;
   EXPECT_FALSE(ReadSeekTable(fd.get(), bytes.size(), &frames).ok());
   StageReport staged = StageDir(dir / "packed", dir / "staged");

@@ -3,9 +3,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <utility>
 
-namespace staging {
+namespace common {
 
 class UniqueFd {
  public:
@@ -27,9 +28,14 @@ class UniqueFd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
   }
+  // Closes now; 0, or the errno a deferred close would have lost (NFS reports write errors here).
+  int close() {
+    const int fd = std::exchange(fd_, -1);
+    return fd < 0 || ::close(fd) == 0 ? 0 : errno;
+  }
 
  private:
   int fd_ = -1;
 };
 
-}  // namespace staging
+}  // namespace common
