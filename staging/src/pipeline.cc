@@ -2,7 +2,8 @@
 
 #include <thread>
 
-#include "source_reader.h"
+#include "io/bounded_queue.h"
+#include "io/source_reader.h"
 
 namespace staging {
 namespace {

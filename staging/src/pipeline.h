@@ -9,9 +9,10 @@
 #include <functional>
 #include <memory>
 
-#include "block.h"
-#include "decoder.h"
-#include "entry_writer.h"
+#include "decode/decoder.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
+#include "io/entry_writer.h"
 #include "staging/io_backend.h"
 #include "staging/status.h"
 

@@ -11,20 +11,22 @@
 #include <sstream>
 #include <thread>
 
-#include "codec.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"
-#include "decoder.h"
-#include "dir_tree.h"
-#include "entry_writer.h"
-#include "extractor.h"
-#include "gzip_index.h"
+#include "decode/decoder.h"
+#include "decode/gzip_index.h"
+#include "decode/source_format.h"
+#include "extract/extractor.h"
 #include "interrupt.h"
+#include "io/bounded_queue.h"
+#include "io/dir_tree.h"
+#include "io/entry_writer.h"
+#include "io/free_space.h"
+#include "io/pread_full.h"
+#include "io/tree_ops.h"
 #include "pipeline.h"
-#include "pread_full.h"
-#include "room.h"
-#include "sha256.h"
-#include "tree_ops.h"
+#include "record/sha256.h"
+#include "record/stage_layout.h"
 
 namespace staging {
 namespace {
@@ -52,7 +54,7 @@ class SourceStager {
   ArchiveReport Run() {
     auto start = std::chrono::steady_clock::now();
     report_.path = job_.path;
-    Status status = Stage();
+    Status status = StageIt();
     report_.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!status.ok()) report_.status = status.WithContext(job_.path);
@@ -61,7 +63,7 @@ class SourceStager {
   }
 
  private:
-  Status Stage() {
+  Status StageIt() {
     common::UniqueFd source(open(job_.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!source.valid()) return Status::FromErrno("open", errno);
     SourceIdentity identity;
@@ -80,12 +82,10 @@ class SourceStager {
     STAGING_RETURN_IF_ERROR(MakeArea());
     uint64_t declared = is_archive_ ? DeclaredDecodedSize(source.get(), identity.size, codec_) : 0;
     STAGING_RETURN_IF_ERROR(CheckRoom(dest_fd_, std::max(identity.size, declared), 1));
-    common::UniqueFd dest_dir;
     {
-      DirTree tree(dest_fd_, 0755);
+      DirTree tree(dest_fd_, 0755);  // the source's directory under --to, made now
       int fd;
       STAGING_RETURN_IF_ERROR(tree.Directory(job_.rel_dir, &fd));
-      dest_dir.reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     }
     ExtractResult result;
     Status transferred = TransferWithIndex(source.get(), identity, &result);
@@ -180,10 +180,10 @@ class SourceStager {
   }
 
   Status MakeArea() {
-    if (mkdirat(dest_fd_, ".stage/tmp", 0700) < 0 && errno != EEXIST) {
+    if (mkdirat(dest_fd_, kStagingAreas, 0700) < 0 && errno != EEXIST) {
       return Status::FromErrno("create .stage/tmp", errno);
     }
-    tmp_fd_.reset(openat(dest_fd_, ".stage/tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    tmp_fd_.reset(openat(dest_fd_, kStagingAreas, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!tmp_fd_.valid()) return Status::FromErrno("open .stage/tmp", errno);
     static std::atomic<int> counter{0};
     std::string name = std::to_string(getpid()) + "." + std::to_string(counter++);

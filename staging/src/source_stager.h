@@ -6,7 +6,7 @@
 #include <atomic>
 #include <string>
 
-#include "manifest.h"
+#include "record/manifest.h"
 #include "staging/stage.h"
 
 namespace staging {

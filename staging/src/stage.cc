@@ -18,9 +18,10 @@
 
 #include "common/unique_fd.h"
 #include "interrupt.h"
-#include "manifest.h"
+#include "io/tree_ops.h"
+#include "record/manifest.h"
+#include "record/stage_layout.h"
 #include "source_stager.h"
-#include "tree_ops.h"
 
 namespace staging {
 namespace {
@@ -33,8 +34,8 @@ bool IsOwnFile(const std::string& name) {
     return name.size() >= suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  return name == kStageDir || ends_with(".stageidx") ||
-         name.find(".stageidx.tmp.") != std::string::npos;
+  return name == kStageDir || ends_with(kGzipIndexSuffix) ||
+         name.find(std::string(kGzipIndexSuffix) + ".tmp.") != std::string::npos;
 }
 
 // NAME.sha256 beside NAME is the checksum --verify reads, not data.
@@ -82,7 +83,7 @@ Status Lock(int dest_fd, bool wait, common::UniqueFd* lock) {
   if (mkdirat(dest_fd, kStageDir, 0755) < 0 && errno != EEXIST) {
     return Status::FromErrno("create .stage", errno);
   }
-  lock->reset(openat(dest_fd, ".stage/lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+  lock->reset(openat(dest_fd, kLockFile, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!lock->valid()) return Status::FromErrno("open .stage/lock", errno);
   int rc;
   do {
@@ -143,7 +144,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   status = OpenDestination(options.to, &dest);
   if (status.ok()) status = Lock(dest.get(), options.wait_for_lock, &lock);
   // Leftovers of a run that was killed: nobody else holds the lock, so they are dead.
-  if (status.ok()) status = RemoveTree(dest.get(), ".stage/tmp");
+  if (status.ok()) status = RemoveTree(dest.get(), kStagingAreas);
   Manifest manifest;
   if (status.ok()) status = Manifest::Open(dest.get(), &manifest);
   if (!status.ok()) return fail(status.WithContext(options.to));
@@ -214,7 +215,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
     failed.status = Status::FromErrno(options.to + ": syncfs", errno);
     report.archives.push_back(failed);
   }
-  RemoveTree(dest.get(), ".stage/tmp");
+  RemoveTree(dest.get(), kStagingAreas);
   for (const ArchiveReport& a : report.archives) {
     report.files += a.files;
     report.bytes += a.bytes;

@@ -7,7 +7,8 @@
 #include <string>
 #include <thread>
 
-#include "block.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
 #include "staging/status.h"
 
 namespace staging_test {

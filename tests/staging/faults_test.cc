@@ -22,10 +22,10 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "entry_writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hostile_archives.h"
+#include "io/entry_writer.h"
 #include "staging/io_backend.h"
 #include "staging/stage.h"
 #include "test_support.h"

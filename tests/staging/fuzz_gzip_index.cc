@@ -20,13 +20,14 @@
 #include <thread>
 #include <vector>
 
-#include "block.h"
 #include "collect_decoded.h"
 #include "common/unique_fd.h"
-#include "decoder.h"
+#include "decode/decoder.h"
+#include "decode/gzip_index.h"
 #include "fuzz_replay.h"
-#include "gzip_index.h"
-#include "manifest.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
+#include "record/manifest.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "decode/zstd_seek_table.h"
 #include "fuzz_replay.h"
-#include "zstd_seek_table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto* bytes = reinterpret_cast<const std::byte*>(data);

@@ -1,7 +1,7 @@
 // The gzip index: restart points recorded while inflating once, then chunks inflated in parallel
 // from them give the same bytes; an index for another archive, or a damaged one, never yields
 // wrong output.
-#include "gzip_index.h"
+#include "decode/gzip_index.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,11 +10,13 @@
 #include <cstring>
 #include <thread>
 
-#include "block.h"
 #include "collect_decoded.h"
 #include "common/unique_fd.h"
-#include "decoder.h"
-#include "manifest.h"
+#include "decode/decoder.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
+#include "record/manifest.h"
+#include "record/stage_layout.h"
 #include "test_support.h"
 
 namespace staging {

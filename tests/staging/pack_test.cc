@@ -10,10 +10,11 @@
 #include <thread>
 
 #include "common/unique_fd.h"
-#include "parallel_zstd.h"
+#include "decode/parallel_zstd.h"
+#include "decode/zstd_seek_table.h"
+#include "io/bounded_queue.h"
 #include "staging/stage.h"
 #include "test_support.h"
-#include "zstd_seek_table.h"
 
 namespace staging {
 namespace {

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "dir_tree.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hostile_archives.h"
+#include "io/dir_tree.h"
 #include "staging/stage.h"
 #include "test_support.h"
 

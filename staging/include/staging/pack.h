@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "staging/stage.h"
+#include "staging/progress.h"
 #include "staging/status.h"
 
 namespace staging {

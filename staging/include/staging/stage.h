@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "staging/io_backend.h"
+#include "staging/progress.h"
 #include "staging/status.h"
 
 namespace staging {
@@ -64,18 +65,6 @@ struct StageReport {
   // Failures, one line each: "<archive>: <entry>: <cause>".
   std::vector<std::string> failures() const;
 };
-
-// Progress, sampled by the caller: totals so far. Called from a progress thread, never the
-// hot path; must be thread-safe on the caller's side.
-struct Progress {
-  uint64_t source_bytes_done = 0;   // bytes read from the sources
-  uint64_t source_bytes_total = 0;  // bytes of every source to stage
-  uint64_t files = 0;
-  uint64_t bytes = 0;
-  uint32_t archives_done = 0;
-  uint32_t archives_total = 0;
-};
-using ProgressCallback = std::function<void(const Progress&)>;
 
 // Stages `options.from` into `options.to`. Holds a lock on `to` for the duration. Never
 // throws; every failure is in the report (and the returned report's ok() is false).

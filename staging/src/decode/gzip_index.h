@@ -21,17 +21,17 @@
 #include <string>
 #include <vector>
 
-#include "block.h"
 #include "common/file_io.h"
-#include "decoder.h"
-#include "manifest.h"
+#include "decode/decoder.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
+#include "record/source_identity.h"
 #include "staging/status.h"
 
 namespace staging {
 
 inline constexpr size_t kDeflateWindow = 32 * 1024;
 inline constexpr uint64_t kRestartSpacing = 16 << 20;  // decoded bytes between restart points
-inline constexpr char kGzipIndexSuffix[] = ".stageidx";
 
 // Receives restart points while a gzip stream is decoded sequentially.
 class RestartPointSink {

@@ -10,22 +10,10 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "record/source_identity.h"
 #include "staging/status.h"
 
 namespace staging {
-
-inline constexpr char kStageDir[] = ".stage";
-
-// What identifies a source file's content without reading all of it.
-struct SourceIdentity {
-  std::string path;  // absolute
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  std::string head_sha256;  // of its first and last 64 KiB
-  bool operator==(const SourceIdentity&) const = default;
-};
-
-Status IdentifySource(int fd, const std::string& path, SourceIdentity* out);
 
 struct ManifestEntry {
   SourceIdentity source;

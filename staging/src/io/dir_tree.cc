@@ -1,4 +1,4 @@
-#include "dir_tree.h"
+#include "io/dir_tree.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>

@@ -1,4 +1,4 @@
-#include "parallel_zstd.h"
+#include "decode/parallel_zstd.h"
 
 // ZSTD_getFrameHeader (frame checks) is in the advanced API.
 #define ZSTD_STATIC_LINKING_ONLY
@@ -10,7 +10,8 @@
 #include <thread>
 
 #include "common/ordered_workers.h"
-#include "decoder.h"
+#include "decode/decoder.h"
+#include "io/bounded_queue.h"
 
 namespace staging {
 namespace {

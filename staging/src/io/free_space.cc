@@ -1,4 +1,4 @@
-#include "room.h"
+#include "io/free_space.h"
 
 #include <sys/statvfs.h>
 

@@ -32,11 +32,11 @@
 #include <utility>
 #include <vector>
 
-#include "archive_error.h"
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
-#include "zstd_seek_table.h"
+#include "decode/zstd_seek_table.h"
+#include "extract/archive_error.h"
 
 namespace staging {
 namespace {

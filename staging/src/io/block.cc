@@ -1,4 +1,4 @@
-#include "block.h"
+#include "io/block.h"
 
 #include <utility>
 

@@ -10,10 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "block.h"
-#include "codec.h"
-#include "entry_writer.h"
-#include "member_path.h"
+#include "decode/source_format.h"
+#include "extract/member_path.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
+#include "io/entry_writer.h"
 #include "staging/status.h"
 
 namespace staging {

@@ -1,4 +1,4 @@
-#include "source_reader.h"
+#include "io/source_reader.h"
 
 #include <fcntl.h>
 #include <liburing.h>

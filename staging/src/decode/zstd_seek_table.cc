@@ -1,10 +1,10 @@
-#include "zstd_seek_table.h"
+#include "decode/zstd_seek_table.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 
-#include "pread_full.h"
+#include "io/pread_full.h"
 
 namespace staging {
 namespace {

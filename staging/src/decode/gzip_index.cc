@@ -1,4 +1,4 @@
-#include "gzip_index.h"
+#include "decode/gzip_index.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,8 +20,10 @@
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
-#include "pread_full.h"
-#include "write_all.h"
+#include "io/bounded_queue.h"
+#include "io/file_writing.h"
+#include "io/pread_full.h"
+#include "record/stage_layout.h"
 
 #ifndef STAGE_ISAL_VERSION
 #define STAGE_ISAL_VERSION "unknown"

@@ -1,4 +1,4 @@
-#include "manifest.h"
+#include "record/manifest.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,14 +10,13 @@
 
 #include "common/file_io.h"
 #include "common/unique_fd.h"
-#include "pread_full.h"
-#include "sha256.h"
+#include "record/sha256.h"
+#include "record/stage_layout.h"
 #include "staging/names.h"
 
 namespace staging {
 namespace {
 
-constexpr size_t kIdentitySpan = 64 * 1024;
 // Records carrying this mark hold their names in EncodeName's form; older records (which could
 // only hold UTF-8 names) hold them as they are.
 constexpr char kNamesKey[] = "names";
@@ -84,31 +83,14 @@ bool ReadWhole(int dirfd, const std::string& name, std::string* out) {
 
 }  // namespace
 
-Status IdentifySource(int fd, const std::string& path, SourceIdentity* out) {
-  struct stat st;
-  if (fstat(fd, &st) < 0) return Status::FromErrno("stat", errno);
-  out->path = path;
-  out->size = st.st_size;
-  out->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-  Sha256 hash;
-  std::vector<char> buf(kIdentitySpan);
-  for (uint64_t start : {uint64_t{0}, out->size > kIdentitySpan ? out->size - kIdentitySpan : 0}) {
-    ssize_t n = PreadFull(fd, buf.data(), buf.size(), start);
-    if (n < 0) return Status::FromErrno("read", errno);
-    hash.Update(buf.data(), n);
-  }
-  out->head_sha256 = hash.HexDigest();
-  return Status::Ok();
-}
-
 Status Manifest::Open(int dest_fd, Manifest* out) {
-  for (const char* dir : {kStageDir, ".stage/manifest"}) {
+  for (const char* dir : {kStageDir, kManifestDir}) {
     if (mkdirat(dest_fd, dir, 0755) < 0 && errno != EEXIST) {
       return Status::FromErrno(std::string("create ") + dir, errno);
     }
   }
-  int fd = openat(dest_fd, ".stage/manifest", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open .stage/manifest", errno);
+  int fd = openat(dest_fd, kManifestDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(std::string("open ") + kManifestDir, errno);
   out->dir_fd_ = std::make_shared<common::UniqueFd>(fd);
   return Status::Ok();
 }

@@ -1,4 +1,4 @@
-#include "codec.h"
+#include "decode/source_format.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "pread_full.h"
+#include "io/pread_full.h"
 
 namespace staging {
 

@@ -6,8 +6,9 @@
 
 #include <memory>
 
-#include "block.h"
-#include "codec.h"
+#include "decode/source_format.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
 #include "staging/status.h"
 
 namespace staging {

@@ -1,4 +1,4 @@
-#include "extractor.h"
+#include "extract/extractor.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -11,13 +11,14 @@
 #include <memory>
 #include <unordered_set>
 
-#include "archive_error.h"
 #include "common/unique_fd.h"
-#include "dir_tree.h"
+#include "extract/archive_error.h"
 #include "interrupt.h"
-#include "manifest.h"
-#include "room.h"
-#include "write_all.h"
+#include "io/bounded_queue.h"
+#include "io/dir_tree.h"
+#include "io/file_writing.h"
+#include "io/free_space.h"
+#include "record/stage_layout.h"
 
 namespace staging {
 namespace {
@@ -283,11 +284,9 @@ class Extractor {
     STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/true));
     STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
     // Owner-writable until the end, so that a read-only directory can still be filled.
-    if (mkdirat(dirfd, path.name().c_str(), 0700) < 0 && errno != EEXIST) {
-      return Status::FromErrno("create directory", errno);
-    }
-    if (errno == EEXIST) {
-      int fd;
+    if (mkdirat(dirfd, path.name().c_str(), 0700) < 0) {
+      if (errno != EEXIST) return Status::FromErrno("create directory", errno);
+      int fd;  // already there: it must be a directory, not a symlink or a file
       STAGING_RETURN_IF_ERROR(dirs_.Directory(path.joined(), &fd));
     }
     result_->created.push_back(path.joined());

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "block.h"
+#include "io/block.h"
 #include "staging/io_backend.h"
 #include "staging/status.h"
 

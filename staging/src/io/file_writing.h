@@ -1,5 +1,5 @@
-// Shared rules for writing files: how they are created, and a pwrite loop that survives EINTR,
-// EAGAIN and short writes.
+// Shared rules for writing files: how they are created, a pwrite loop that survives EINTR,
+// EAGAIN and short writes, and the metadata a finished file gets.
 #pragma once
 
 #include <fcntl.h>

@@ -7,10 +7,11 @@
 #include <memory>
 #include <vector>
 
-#include "block.h"
-#include "decoder.h"
+#include "decode/decoder.h"
+#include "decode/zstd_seek_table.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
 #include "staging/status.h"
-#include "zstd_seek_table.h"
 
 namespace staging {
 

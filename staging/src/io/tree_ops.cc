@@ -1,4 +1,4 @@
-#include "tree_ops.h"
+#include "io/tree_ops.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,8 +9,8 @@
 
 #include "common/file_io.h"
 #include "common/unique_fd.h"
-#include "dir_tree.h"
-#include "member_path.h"
+#include "extract/member_path.h"
+#include "io/dir_tree.h"
 
 namespace staging {
 namespace {

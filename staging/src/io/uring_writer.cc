@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "entry_writer.h"
-#include "write_all.h"
+#include "io/entry_writer.h"
+#include "io/file_writing.h"
 
 namespace staging {
 namespace {
@@ -115,7 +115,7 @@ class UringWriter : public EntryWriter {
     uint64_t offset =
         file->pieces.empty() ? 0 : file->pieces.back().offset + file->pieces.back().len;
     file->pieces.push_back(Piece{file, owner, data, len, offset});
-    if (!file->small) QueueWrite(file->pieces.back(), /*fixed=*/false);
+    if (!file->small) QueueWrite(file->pieces.back());
     return first_error_;
   }
 
@@ -191,10 +191,10 @@ class UringWriter : public EntryWriter {
     file->ops_pending = static_cast<int>(file->pieces.size()) + 2;
   }
 
-  void QueueWrite(Piece& piece, bool fixed) {
+  // A write of a large file, through its ordinary descriptor.
+  void QueueWrite(Piece& piece) {
     io_uring_sqe* sqe = Sqe();
-    io_uring_prep_write(sqe, fixed ? piece.file->slot : piece.file->fd.get(), piece.data, piece.len,
-                        piece.offset);
+    io_uring_prep_write(sqe, piece.file->fd.get(), piece.data, piece.len, piece.offset);
     io_uring_sqe_set_data64(sqe, reinterpret_cast<uintptr_t>(&piece) | kPieceOp);
     ++piece.file->ops_pending;
     if (unsubmitted_ >= kSubmitBatch / 4) Submit();
@@ -223,7 +223,7 @@ class UringWriter : public EntryWriter {
     FileRequest* file = piece->file;
     --file->ops_pending;
     if (res == -EINTR || res == -EAGAIN) {
-      QueueWrite(*piece, false);
+      QueueWrite(*piece);
       return;
     }
     if (res < 0) {
@@ -232,7 +232,7 @@ class UringWriter : public EntryWriter {
       piece->data += res;
       piece->len -= res;
       piece->offset += res;
-      QueueWrite(*piece, false);
+      QueueWrite(*piece);
       return;
     }
     piece->owner.reset();  // the block may go back to the pool now

@@ -1,4 +1,4 @@
-#include "decoder.h"
+#include "decode/decoder.h"
 
 #include <isa-l/igzip_lib.h>
 #include <zstd.h>
@@ -7,8 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "gzip_index.h"
-#include "parallel_zstd.h"
+#include "decode/gzip_index.h"
+#include "decode/parallel_zstd.h"
+#include "io/bounded_queue.h"
 
 namespace staging {
 namespace {

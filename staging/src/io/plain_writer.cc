@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "common/unique_fd.h"
-#include "entry_writer.h"
-#include "write_all.h"
+#include "io/entry_writer.h"
+#include "io/file_writing.h"
 
 namespace staging {
 
@@ -21,38 +21,6 @@ const WriterSyscalls& WriterSyscalls::Real() {
       [](int fd, off_t length) { return ::fallocate(fd, 0, 0, length); },
   };
   return real;
-}
-
-namespace {
-// Read, not set-and-restore: umask() is process-wide and other threads are creating files.
-mode_t CurrentUmask() {
-  FILE* status = fopen("/proc/self/status", "re");
-  if (!status) return 022;
-  char line[256];
-  unsigned value = 022;
-  while (fgets(line, sizeof line, status)) {
-    if (sscanf(line, "Umask: %o", &value) == 1) break;
-  }
-  fclose(status);
-  return static_cast<mode_t>(value);
-}
-}  // namespace
-
-Status ApplyFileMetadata(int dirfd, const std::string& name, const std::string& label, mode_t mode,
-                         const timespec& mtime) {
-  static const mode_t umask_bits = CurrentUmask();
-  if (mode & umask_bits) {
-    struct stat st;
-    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-        fchmodat(dirfd, name.c_str(), mode, 0) < 0) {
-      return Status::FromErrno(label + ": chmod", errno);
-    }
-  }
-  const timespec times[2] = {{0, UTIME_OMIT}, mtime};
-  if (utimensat(dirfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) < 0) {
-    return Status::FromErrno(label + ": set modification time", errno);
-  }
-  return Status::Ok();
 }
 
 namespace {

@@ -1,4 +1,4 @@
-#include "member_path.h"
+#include "extract/member_path.h"
 
 namespace staging {
 
