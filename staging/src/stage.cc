@@ -11,16 +11,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
-#include <thread>
 
 #include "common/unique_fd.h"
 #include "interrupt.h"
 #include "io/tree_ops.h"
+#include "progress_thread.h"
 #include "record/manifest.h"
 #include "record/stage_layout.h"
+#include "run_jobs.h"
 #include "source_stager.h"
 
 namespace staging {
@@ -109,6 +108,26 @@ Status OpenDestination(const std::string& to, common::UniqueFd* fd) {
   return Status::Ok();
 }
 
+// The totals so far.
+Progress Sample(const Progress& totals, const StageCounters& counters) {
+  Progress p = totals;
+  p.source_bytes_done = counters.source_bytes;
+  p.files = counters.files;
+  p.bytes = counters.bytes;
+  p.archives_done = counters.archives_done;
+  return p;
+}
+
+// Opens and locks the destination, clears what a killed run left, opens the manifest.
+Status PrepareDestination(const StageOptions& options, common::UniqueFd* dest,
+                          common::UniqueFd* lock, Manifest* manifest) {
+  STAGING_RETURN_IF_ERROR(OpenDestination(options.to, dest));
+  STAGING_RETURN_IF_ERROR(Lock(dest->get(), options.wait_for_lock, lock));
+  // Leftovers of a run that was killed: nobody else holds the lock, so they are dead.
+  STAGING_RETURN_IF_ERROR(RemoveTree(dest->get(), kStagingAreas));
+  return Manifest::Open(dest->get(), manifest);
+}
+
 }  // namespace
 
 bool StageReport::ok() const {
@@ -141,12 +160,8 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   Status status = CollectSources(options.from, &jobs);
   if (!status.ok()) return fail(status);
   common::UniqueFd dest, lock;
-  status = OpenDestination(options.to, &dest);
-  if (status.ok()) status = Lock(dest.get(), options.wait_for_lock, &lock);
-  // Leftovers of a run that was killed: nobody else holds the lock, so they are dead.
-  if (status.ok()) status = RemoveTree(dest.get(), kStagingAreas);
   Manifest manifest;
-  if (status.ok()) status = Manifest::Open(dest.get(), &manifest);
+  status = PrepareDestination(options, &dest, &lock, &manifest);
   if (!status.ok()) return fail(status.WithContext(options.to));
 
   StageCounters counters;
@@ -154,57 +169,19 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   totals.archives_total = static_cast<uint32_t>(jobs.size());
   for (const SourceJob& job : jobs) totals.source_bytes_total += job.size;
   report.archives.resize(jobs.size());
-
-  std::mutex mu;
-  std::condition_variable done_cv;
-  size_t next = 0;
-  bool stop = false;
-  auto worker = [&] {
-    while (true) {
-      size_t index;
-      {
-        std::lock_guard guard(mu);
-        if (next >= jobs.size() || stop || InterruptRequested(options.interrupt)) return;
-        index = next++;
-      }
-      ArchiveReport result = StageSource(jobs[index], options, dest.get(), manifest, counters);
-      std::lock_guard guard(mu);
-      if (!result.status.ok() && !options.keep_going) stop = true;
-      report.archives[index] = std::move(result);
-      counters.archives_done++;
-    }
-  };
-  int threads =
-      options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
-  threads = std::max(1, std::min<int>(threads, static_cast<int>(jobs.size())));
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
-
-  std::thread progress;
-  bool finished = false;
-  if (on_progress) {
-    progress = std::thread([&] {
-      std::unique_lock guard(mu);
-      while (!finished) {
-        done_cv.wait_for(guard, std::chrono::milliseconds(progress_interval_ms));
-        Progress p = totals;
-        p.source_bytes_done = counters.source_bytes;
-        p.files = counters.files;
-        p.bytes = counters.bytes;
-        p.archives_done = counters.archives_done;
-        guard.unlock();
-        on_progress(p);
-        guard.lock();
-      }
-    });
-  }
-  for (std::thread& t : pool) t.join();
   {
-    std::lock_guard guard(mu);
-    finished = true;
+    ProgressThread progress(
+        on_progress, [&] { return Sample(totals, counters); },
+        std::chrono::milliseconds(progress_interval_ms), /*final_report=*/false);
+    RunJobs(
+        jobs.size(), options.jobs,
+        [&](size_t i) {
+          report.archives[i] = StageSource(jobs[i], options, dest.get(), manifest, counters);
+          counters.archives_done++;
+          return report.archives[i].status.ok() || options.keep_going;
+        },
+        [&] { return InterruptRequested(options.interrupt); });
   }
-  done_cv.notify_all();
-  if (progress.joinable()) progress.join();
 
   // Sources never started because an earlier one failed are not reported as staged.
   std::erase_if(report.archives, [](const ArchiveReport& a) { return a.path.empty(); });

@@ -119,6 +119,61 @@ int RunPack(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Warnings, per-source lines, errors and the summary line, on stderr.
+void PrintReport(const staging::StageReport& report, bool verbose) {
+  uint32_t already = 0;
+  for (const auto& a : report.archives) {
+    for (const auto& w : a.warnings) {
+      std::cerr << "stage: warning: " << staging::DisplayText(a.path) << ": "
+                << staging::DisplayText(w) << "\n";
+    }
+    if (a.already_staged) {
+      ++already;
+      std::cerr << "stage: " << staging::DisplayText(a.path) << ": already staged\n";
+    } else if (verbose && a.status.ok()) {
+      std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", " << a.files
+                << " files (" << a.ring_files << " through io_uring, " << a.redone_files
+                << " redone with plain calls, " << a.plain_files << " plain), " << a.bytes
+                << " bytes, " << a.seconds << " s\n";
+    }
+  }
+  for (const std::string& failure : report.failures())
+    std::cerr << "stage: error: " << staging::DisplayText(failure) << "\n";
+  // The rate counts only what this run wrote: already staged sources cost nothing.
+  uint64_t written = 0;
+  for (const auto& a : report.archives) written += a.already_staged ? 0 : a.bytes;
+  double mbps = report.seconds > 0 ? written / report.seconds / 1e6 : 0;
+  std::fprintf(
+      stderr,
+      "stage: %zu sources (%u already staged), %llu files, %llu bytes, %.2f s, %.0f MB/s%s\n",
+      report.archives.size(), already, static_cast<unsigned long long>(report.files),
+      static_cast<unsigned long long>(report.bytes), report.seconds, mbps,
+      report.ok() ? "" : ", FAILED");
+}
+
+// The report as one JSON line for machines; names escaped as in messages.
+std::string ReportJson(const staging::StageReport& report) {
+  nlohmann::json archives = nlohmann::json::array();
+  for (const auto& a : report.archives) {
+    nlohmann::json item = {{"path", staging::DisplayText(a.path)},
+                           {"kind", a.kind},
+                           {"files", a.files},
+                           {"bytes", a.bytes},
+                           {"seconds", a.seconds},
+                           {"already_staged", a.already_staged},
+                           {"ok", a.status.ok()},
+                           {"ring_files", a.ring_files},
+                           {"redone_files", a.redone_files},
+                           {"plain_files", a.plain_files}};
+    if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
+    archives.push_back(item);
+  }
+  return nlohmann::json{{"archives", archives},    {"files", report.files},
+                        {"bytes", report.bytes},   {"seconds", report.seconds},
+                        {"io", report.io_backend}, {"ok", report.ok()}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 int RunStage(const std::vector<std::string>& args) {
   StageOptions options;
   bool json = false, no_wait = false, plain = false, verbose = false;
@@ -169,56 +224,8 @@ int RunStage(const std::vector<std::string>& args) {
     return common::StopExitStatus();
   }
 
-  uint32_t already = 0;
-  for (const auto& a : report.archives) {
-    for (const auto& w : a.warnings) {
-      std::cerr << "stage: warning: " << staging::DisplayText(a.path) << ": "
-                << staging::DisplayText(w) << "\n";
-    }
-    if (a.already_staged) {
-      ++already;
-      std::cerr << "stage: " << staging::DisplayText(a.path) << ": already staged\n";
-    } else if (verbose && a.status.ok()) {
-      std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", " << a.files
-                << " files (" << a.ring_files << " through io_uring, " << a.redone_files
-                << " redone with plain calls, " << a.plain_files << " plain), " << a.bytes
-                << " bytes, " << a.seconds << " s\n";
-    }
-  }
-  for (const std::string& failure : report.failures())
-    std::cerr << "stage: error: " << staging::DisplayText(failure) << "\n";
-  // The rate counts only what this run wrote: already staged sources cost nothing.
-  uint64_t written = 0;
-  for (const auto& a : report.archives) written += a.already_staged ? 0 : a.bytes;
-  double mbps = report.seconds > 0 ? written / report.seconds / 1e6 : 0;
-  std::fprintf(
-      stderr,
-      "stage: %zu sources (%u already staged), %llu files, %llu bytes, %.2f s, %.0f MB/s%s\n",
-      report.archives.size(), already, static_cast<unsigned long long>(report.files),
-      static_cast<unsigned long long>(report.bytes), report.seconds, mbps,
-      report.ok() ? "" : ", FAILED");
-  if (json) {
-    nlohmann::json archives = nlohmann::json::array();
-    for (const auto& a : report.archives) {
-      nlohmann::json item = {{"path", staging::DisplayText(a.path)},
-                             {"kind", a.kind},
-                             {"files", a.files},
-                             {"bytes", a.bytes},
-                             {"seconds", a.seconds},
-                             {"already_staged", a.already_staged},
-                             {"ok", a.status.ok()},
-                             {"ring_files", a.ring_files},
-                             {"redone_files", a.redone_files},
-                             {"plain_files", a.plain_files}};
-      if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
-      archives.push_back(item);
-    }
-    std::cout << nlohmann::json{{"archives", archives},    {"files", report.files},
-                                {"bytes", report.bytes},   {"seconds", report.seconds},
-                                {"io", report.io_backend}, {"ok", report.ok()}}
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-              << "\n";
-  }
+  PrintReport(report, verbose);
+  if (json) std::cout << ReportJson(report) << "\n";
   return report.ok() ? 0 : 1;
 }
 

@@ -24,6 +24,7 @@
 #include "common/unique_fd.h"
 #include "decode/decoder.h"
 #include "decode/gzip_index.h"
+#include "decode/indexed_gzip.h"
 #include "fuzz_replay.h"
 #include "io/block.h"
 #include "io/bounded_queue.h"

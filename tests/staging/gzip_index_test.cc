@@ -2,6 +2,7 @@
 // from them give the same bytes; an index for another archive, or a damaged one, never yields
 // wrong output.
 #include "decode/gzip_index.h"
+#include "decode/indexed_gzip.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "decode/gzip_index.h"
+#include "decode/indexed_gzip.h"
 #include "decode/parallel_zstd.h"
 #include "io/bounded_queue.h"
 
@@ -80,6 +81,27 @@ const char* IsalError(int rc) {
   }
 }
 
+// At the end of a gzip member, with the rest of the input block in `state`: starts the next
+// member if one follows (`*started`), or checks that only zero padding is left.
+Status StartNextMember(inflate_state* state, uint64_t consumed, bool* started) {
+  *started = false;
+  if (state->avail_in == 0) return Status::Ok();
+  // A new member must start with the gzip magic; trailing zeros (padding) end the stream.
+  if (state->next_in[0] != 0x1f) {
+    for (uint32_t i = 0; i < state->avail_in; ++i) {
+      if (state->next_in[i] != 0) {
+        return Status::Error("garbage after gzip stream" + At(consumed + i));
+      }
+    }
+    state->avail_in = 0;
+    return Status::Ok();
+  }
+  isal_inflate_reset(state);
+  state->crc_flag = ISAL_GZIP;
+  *started = true;
+  return Status::Ok();
+}
+
 // gzip, possibly several members back to back (as `cat a.gz b.gz` or pigz make).
 Status InflateGzip(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<BlockRef>& out,
                    RestartPointSink* restart_points) {
@@ -97,19 +119,9 @@ Status InflateGzip(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<Blo
       if (state->block_state == ISAL_BLOCK_FINISH) {
         ++members;
         member_started = false;
-        if (state->avail_in == 0) break;
-        // A new member must start with the gzip magic; trailing zeros (padding) end the stream.
-        if (state->next_in[0] != 0x1f) {
-          for (uint32_t i = 0; i < state->avail_in; ++i) {
-            if (state->next_in[i] != 0) {
-              return Status::Error("garbage after gzip stream" + At(consumed + i));
-            }
-          }
-          state->avail_in = 0;
-          break;
-        }
-        isal_inflate_reset(state.get());
-        state->crc_flag = ISAL_GZIP;
+        bool next_member = false;
+        STAGING_RETURN_IF_ERROR(StartNextMember(state.get(), consumed, &next_member));
+        if (!next_member) break;
         if (restart_points) restart_points->Abandon();  // several gzip members: no index
       }
       std::byte* dst;

@@ -37,6 +37,8 @@
 #include "common/unique_fd.h"
 #include "decode/zstd_seek_table.h"
 #include "extract/archive_error.h"
+#include "pack/frames.h"
+#include "progress_thread.h"
 
 namespace staging {
 namespace {
@@ -44,196 +46,11 @@ namespace {
 constexpr size_t kReadChunk = 1 << 20;
 constexpr uint64_t kMinFrameBytes = 64 << 10;
 constexpr uint64_t kMaxFrameBytes = 1ull << 30;  // twice this must fit the table's u32
-constexpr int kFramesInFlightPerThread = 2;
 constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 
 using ArchivePtr = std::unique_ptr<archive, decltype(&archive_write_free)>;
 using ReadArchivePtr = std::unique_ptr<archive, decltype(&archive_read_free)>;
 using EntryPtr = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
-
-Status WriteFully(int fd, const std::byte* data, size_t len, const std::string& label) {
-  const int error = common::WriteAll(fd, data, len);
-  return error ? Status::FromErrno(label + ": write", error) : Status::Ok();
-}
-
-// Compresses frames on `threads` workers, each independently (ZSTD_compress2 with a content
-// checksum, so `zstd -d` verifies it), and appends them to `fd` in submission order. At most
-// kFramesInFlightPerThread * threads frames are held at once. Submit from one thread.
-class FrameCompressor {
- public:
-  FrameCompressor(int fd, std::string label, int level, int threads)
-      : fd_(fd),
-        label_(std::move(label)),
-        level_(level),
-        workers_(
-            threads, static_cast<size_t>(threads) * kFramesInFlightPerThread,
-            [this](Frame& frame) { Compress(frame); },
-            [this](Frame& frame) { return Write(frame); }) {}
-
-  // Queues `frame`; waits while too many are in flight. Returns the first error so far.
-  Status Submit(std::vector<std::byte> frame) {
-    if (!workers_.Submit(Frame{submitted_++, std::move(frame), {}, 0, Status::Ok()})) {
-      return status_.ok() ? Status::Error(label_ + ": aborted") : status_;
-    }
-    return Status::Ok();
-  }
-
-  // Waits for every frame to be written; `frames` receives their sizes in file order.
-  Status Finish(std::vector<ZstdFrameInfo>* frames, uint64_t* compressed_bytes) {
-    const bool all_written = workers_.Finish();
-    *frames = std::move(frames_);
-    *compressed_bytes = compressed_bytes_;
-    if (!status_.ok()) return status_;
-    return all_written ? Status::Ok() : Status::Error(label_ + ": aborted");
-  }
-
- private:
-  struct Frame {
-    uint64_t index;
-    std::vector<std::byte> data;        // the tar bytes, dropped once compressed
-    std::vector<std::byte> compressed;  // the zstd frame
-    uint32_t decompressed_size;
-    Status status;
-  };
-
-  void Compress(Frame& frame) {
-    thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(),
-                                                                           ZSTD_freeCCtx);
-    ZSTD_CCtx_reset(cctx.get(), ZSTD_reset_session_and_parameters);
-    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level_);
-    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-    frame.decompressed_size = static_cast<uint32_t>(frame.data.size());
-    frame.compressed.resize(ZSTD_compressBound(frame.data.size()));
-    size_t n = ZSTD_compress2(cctx.get(), frame.compressed.data(), frame.compressed.size(),
-                              frame.data.data(), frame.data.size());
-    frame.data = {};
-    if (ZSTD_isError(n)) {
-      frame.status =
-          Status::Error(label_ + ": zstd compression of frame " + std::to_string(frame.index) +
-                        " failed: " + ZSTD_getErrorName(n));
-      return;
-    }
-    frame.compressed.resize(n);
-  }
-
-  // In frame order, on the emitting thread.
-  bool Write(Frame& frame) {
-    if (frame.status.ok()) {
-      frame.status = WriteFully(fd_, frame.compressed.data(), frame.compressed.size(), label_);
-    }
-    if (!frame.status.ok()) {
-      status_ = frame.status;
-      return false;
-    }
-    ZstdFrameInfo info;
-    info.compressed_offset = compressed_bytes_;
-    info.compressed_size = static_cast<uint32_t>(frame.compressed.size());
-    info.decompressed_size = frame.decompressed_size;
-    frames_.push_back(info);
-    compressed_bytes_ += frame.compressed.size();
-    return true;
-  }
-
-  int fd_;
-  std::string label_;
-  int level_;
-  uint64_t submitted_ = 0;
-  // Written by the emitting thread; read after Finish, or after Submit saw the stop.
-  std::vector<ZstdFrameInfo> frames_;
-  uint64_t compressed_bytes_ = 0;
-  Status status_;
-  common::OrderedWorkers<Frame> workers_;  // last: its threads end before the members above
-};
-
-// Receives the tar stream from libarchive and cuts it into frames: a frame closes at the first
-// member boundary once it holds frame_bytes; a member of at least frame_bytes is cut inside
-// whenever the frame reaches frame_bytes, so no frame exceeds twice frame_bytes.
-class TarFramer {
- public:
-  TarFramer(FrameCompressor& compressor, uint64_t frame_bytes)
-      : compressor_(compressor), frame_bytes_(frame_bytes) {}
-
-  static la_ssize_t Write(archive*, void* self, const void* buffer, size_t length) {
-    auto* framer = static_cast<TarFramer*>(self);
-    if (!framer->Append(static_cast<const std::byte*>(buffer), length).ok()) return -1;
-    return static_cast<la_ssize_t>(length);
-  }
-
-  void BeginMember(uint64_t size) { split_inside_ = size >= frame_bytes_; }
-  Status EndMember() {
-    split_inside_ = false;
-    return frame_.size() >= frame_bytes_ ? Cut() : Status::Ok();
-  }
-  Status Finish() { return frame_.empty() ? Status::Ok() : Cut(); }
-
-  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
-  const Status& status() const { return status_; }
-
- private:
-  Status Append(const std::byte* data, size_t len) {
-    while (len > 0 && status_.ok()) {
-      uint64_t limit = split_inside_ ? frame_bytes_ : 2 * frame_bytes_;
-      if (frame_.size() >= limit) {
-        status_ = Cut();
-        continue;
-      }
-      size_t n = static_cast<size_t>(std::min<uint64_t>(len, limit - frame_.size()));
-      if (frame_.capacity() == 0) frame_.reserve(frame_bytes_ + frame_bytes_ / 4);
-      frame_.insert(frame_.end(), data, data + n);
-      bytes_.fetch_add(n, std::memory_order_relaxed);
-      data += n;
-      len -= n;
-      if (frame_.size() >= limit) status_ = Cut();
-    }
-    return status_;
-  }
-
-  Status Cut() {
-    Status status = compressor_.Submit(std::move(frame_));
-    frame_ = {};
-    if (!status.ok() && status_.ok()) status_ = status;
-    return status;
-  }
-
-  FrameCompressor& compressor_;
-  uint64_t frame_bytes_;
-  std::vector<std::byte> frame_;
-  bool split_inside_ = false;
-  std::atomic<uint64_t> bytes_{0};
-  Status status_;
-};
-
-// Calls the progress callback every kProgressInterval from its own thread, and once at the end.
-class ProgressThread {
- public:
-  ProgressThread(const ProgressCallback& callback, std::function<Progress()> sample)
-      : callback_(callback), sample_(std::move(sample)) {
-    if (callback_) thread_ = std::thread([this] { Loop(); });
-  }
-  ~ProgressThread() {
-    if (!callback_) return;
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-      cv_.notify_all();
-    }
-    thread_.join();
-    callback_(sample_());
-  }
-
- private:
-  void Loop() {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, kProgressInterval, [&] { return done_; })) callback_(sample_());
-  }
-
-  const ProgressCallback& callback_;
-  std::function<Progress()> sample_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 // Makes libarchive read names in UTF-8 on this thread (pax headers hold UTF-8), whatever the
 // process locale, and restores the previous locale on exit.
@@ -510,15 +327,18 @@ class Packer {
     state.framer = &framer;
     Status status;
     {
-      ProgressThread progress(on_progress_, [&] {
-        Progress p;
-        p.source_bytes_done = state.source_done.load(std::memory_order_relaxed);
-        p.source_bytes_total = state.source_total;
-        p.files = state.files.load(std::memory_order_relaxed);
-        p.bytes = framer.bytes();
-        p.archives_total = 1;
-        return p;
-      });
+      ProgressThread progress(
+          on_progress_,
+          [&] {
+            Progress p;
+            p.source_bytes_done = state.source_done.load(std::memory_order_relaxed);
+            p.source_bytes_total = state.source_total;
+            p.files = state.files.load(std::memory_order_relaxed);
+            p.bytes = framer.bytes();
+            p.archives_total = 1;
+            return p;
+          },
+          kProgressInterval, /*final_report=*/true);
       status = WriteTar(input, is_dir, state);
     }
     std::vector<ZstdFrameInfo> frames;
