@@ -1,0 +1,318 @@
+// The core parts on their own, without the end-to-end suites: the block pool and the queue
+// between stages, the ordered-parallel helper, member-path rules, every decoder behind the one
+// interface, and the file layer (atomic replace, directory listing).
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collect_decoded.h"
+#include "common/file_io.h"
+#include "common/ordered_workers.h"
+#include "common/unique_fd.h"
+#include "decode/decoder.h"
+#include "decode/gzip_index.h"
+#include "decode/indexed_gzip.h"
+#include "decode/parallel_zstd.h"
+#include "extract/member_path.h"
+#include "gtest/gtest.h"
+#include "hostile_archives.h"
+#include "io/block.h"
+#include "io/bounded_queue.h"
+#include "record/source_identity.h"
+#include "staging/pack.h"
+#include "test_support.h"
+
+namespace staging_test {
+namespace {
+
+using staging::BlockPool;
+using staging::BlockRef;
+using staging::BoundedQueue;
+using staging::Status;
+using namespace std::chrono_literals;
+
+// --- the block pool and the queue ---
+
+TEST(BlockPoolTest, HandsOutEachBlockOnceAndTakesItBackWithItsLastReference) {
+  BlockPool pool(2, 1024);
+  BlockRef a = pool.Acquire();
+  BlockRef b = pool.Acquire();
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a.get(), b.get());
+  EXPECT_FALSE(pool.TryAcquire().has_value());
+  BlockRef copy = a;  // a second reference keeps the block out
+  a.reset();
+  EXPECT_FALSE(pool.TryAcquire().has_value());
+  copy.reset();
+  std::optional<BlockRef> again = pool.TryAcquire();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ((*again)->size, 0u) << "a block comes back emptied";
+}
+
+TEST(BlockPoolTest, CloseWakesAWaitingAcquireWithNothing) {
+  BlockPool pool(1, 64);
+  BlockRef held = pool.Acquire();
+  std::atomic<bool> returned_empty{false};
+  std::thread waiter([&] { returned_empty = !pool.Acquire(); });
+  std::this_thread::sleep_for(20ms);
+  pool.Close();
+  waiter.join();
+  EXPECT_TRUE(returned_empty);
+}
+
+TEST(BoundedQueueTest, KeepsOrderBlocksWhenFullAndDrainsAfterClose) {
+  BoundedQueue<int> queue(2);
+  std::thread producer([&] {
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(queue.Push(i));
+    queue.Close();
+  });
+  std::vector<int> got;
+  while (std::optional<int> item = queue.Pop()) got.push_back(*item);
+  producer.join();
+  ASSERT_EQ(got.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], i);
+  EXPECT_TRUE(queue.finished());
+  EXPECT_FALSE(queue.failed());
+}
+
+TEST(BoundedQueueTest, FailStopsBothSidesAtOnce) {
+  BoundedQueue<int> queue(1);
+  ASSERT_TRUE(queue.Push(1));
+  std::atomic<bool> push_refused{false};
+  std::thread blocked_producer([&] { push_refused = !queue.Push(2); });
+  std::this_thread::sleep_for(20ms);
+  queue.Fail();
+  blocked_producer.join();
+  EXPECT_TRUE(push_refused);
+  EXPECT_FALSE(queue.Pop().has_value()) << "a failed queue hands out nothing, even what it held";
+  EXPECT_TRUE(queue.failed());
+}
+
+// --- work out of order, emit in order ---
+
+TEST(OrderedWorkersTest, EmitsInSubmissionOrderWithinTheWindow) {
+  std::atomic<int> submitted{0}, emitted{0}, most_in_flight{0};
+  std::vector<int> order;
+  common::OrderedWorkers<int> workers(
+      4, 6,
+      [](int& item) {
+        std::this_thread::sleep_for(std::chrono::microseconds((item * 7919) % 900));
+      },
+      [&](int& item) {
+        order.push_back(item);
+        ++emitted;
+        return true;
+      });
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(workers.Submit(i));
+    ++submitted;
+    most_in_flight = std::max(most_in_flight.load(), submitted - emitted);
+  }
+  EXPECT_TRUE(workers.Finish());
+  ASSERT_EQ(order.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_LE(most_in_flight, 6);
+}
+
+TEST(OrderedWorkersTest, AFailedEmitStopsEverythingAfterIt) {
+  std::vector<int> order;
+  common::OrderedWorkers<int> workers(
+      3, 4, [](int&) {},
+      [&](int& item) {
+        order.push_back(item);
+        return item != 50;
+      });
+  int refused_at = -1;
+  for (int i = 0; i < 1000; ++i) {
+    if (!workers.Submit(i)) {
+      refused_at = i;
+      break;
+    }
+  }
+  EXPECT_FALSE(workers.Finish());
+  ASSERT_FALSE(order.empty());
+  EXPECT_EQ(order.back(), 50);
+  EXPECT_EQ(order.size(), 51u);
+  EXPECT_GT(refused_at, 50);
+  EXPECT_LE(refused_at, 50 + 4 + 1) << "the window bounds what is submitted past the failure";
+}
+
+// --- member-path rules ---
+
+TEST(MemberPathTest, NormalisesHarmlessNamesAndRefusesEscapes) {
+  staging::MemberPath path;
+  ASSERT_TRUE(staging::ParseMemberPath("./a//b/./c.txt", {}, &path).ok());
+  EXPECT_EQ(path.joined(), "a/b/c.txt");
+  EXPECT_EQ(path.parent(), "a/b");
+  EXPECT_EQ(path.name(), "c.txt");
+  ASSERT_TRUE(staging::ParseMemberPath("/etc/passwd", {}, &path).ok());
+  EXPECT_TRUE(path.stripped_leading_slash);
+  EXPECT_EQ(path.joined(), "etc/passwd");
+  ASSERT_TRUE(staging::ParseMemberPath("./", {}, &path).ok());
+  EXPECT_TRUE(path.is_root());
+  for (const char* bad : {"../x", "a/../../x", "a/..", ".."}) {
+    EXPECT_FALSE(staging::ParseMemberPath(bad, {}, &path).ok()) << bad;
+  }
+  EXPECT_FALSE(staging::ParseMemberPath(std::string("a\0b", 3), {}, &path).ok());
+  EXPECT_FALSE(staging::ParseMemberPath(std::string(5000, 'x'), {}, &path).ok());
+  EXPECT_FALSE(staging::ParseMemberPath("a/b/c/d", {4096, 3}, &path).ok());
+}
+
+TEST(MemberPathTest, SymlinkTargetsMustResolveBeneathTheRoot) {
+  staging::MemberPath link;
+  ASSERT_TRUE(staging::ParseMemberPath("a/b/link", {}, &link).ok());
+  EXPECT_TRUE(staging::SymlinkTargetStaysBeneath(link, "target"));
+  EXPECT_TRUE(staging::SymlinkTargetStaysBeneath(link, "../../x"));
+  EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(link, "../../../x"));
+  EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(link, "/etc/passwd"));
+  EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(link, "c/../../../../x"));
+}
+
+// --- every decoder behind the one interface ---
+
+class DecoderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Text-like and random runs, 40 MiB: several gzip restart points, several packed frames.
+    std::mt19937 rng(7);
+    for (int run = 0; run < 40; ++run) {
+      std::string chunk(1 << 20, '\0');
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        chunk[i] =
+            run % 2 ? static_cast<char>(rng()) : static_cast<char>('a' + (i * 31 + run) % 26);
+      }
+      original_ += chunk;
+    }
+  }
+
+  // Runs `choice`'s decoder over `file` through the pipeline's queues.
+  std::string Decode(const fs::path& file, staging::DecoderChoice choice,
+                     std::unique_ptr<staging::Decoder>* kept = nullptr) {
+    common::UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    choice.fd = fd.get();
+    choice.size = fs::file_size(file);
+    std::unique_ptr<staging::Decoder> decoder = staging::MakeDecoder(choice);
+    std::string out;
+    Status status = CollectDecodedFromFile(
+        fd.get(),
+        [&](BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& decoded) {
+          return decoder->Run(in, decoded);
+        },
+        &out);
+    EXPECT_TRUE(status.ok()) << status.message();
+    if (kept) *kept = std::move(decoder);
+    return out;
+  }
+
+  TempDir dir_;
+  std::string original_;
+};
+
+TEST_F(DecoderTest, SequentialGzipAndZstdAndPassThrough) {
+  WriteFile(dir_ / "data.gz", Gzip(original_));
+  WriteFile(dir_ / "data.zst", Zstd(original_));
+  WriteFile(dir_ / "data.xz",
+            "\xfd"
+            "7zXZ" +
+                std::string(1, '\0') + "not really xz, passed on as is");
+  for (auto [file, codec] : {std::pair{"data.gz", staging::Codec::kGzip},
+                             std::pair{"data.zst", staging::Codec::kZstd}}) {
+    staging::DecoderChoice choice;
+    choice.codec = codec;
+    EXPECT_TRUE(Decode(dir_ / file, choice) == original_) << file;
+    EXPECT_EQ(staging::LeftForLibarchive(codec), staging::Codec::kNone);
+  }
+  staging::DecoderChoice xz;
+  xz.codec = staging::Codec::kXz;
+  EXPECT_EQ(Decode(dir_ / "data.xz", xz), ReadFile(dir_ / "data.xz"));
+  EXPECT_EQ(staging::LeftForLibarchive(staging::Codec::kXz), staging::Codec::kXz);
+}
+
+TEST_F(DecoderTest, PackedZstdDecodesFrameParallel) {
+  WriteFile(dir_ / "tree/data.bin", original_);
+  staging::PackOptions options;
+  options.from = (dir_ / "tree").string();
+  options.to = (dir_ / "packed.tar.zst").string();
+  options.frame_bytes = 4 << 20;
+  ASSERT_TRUE(staging::Pack(options).status.ok());
+  staging::DecoderChoice choice;
+  choice.codec = staging::Codec::kZstd;
+  std::unique_ptr<staging::Decoder> decoder;
+  const std::string tar = Decode(dir_ / "packed.tar.zst", choice, &decoder);
+  EXPECT_NE(dynamic_cast<staging::ParallelZstdDecoder*>(decoder.get()), nullptr);
+  EXPECT_NE(tar.find(original_.substr(0, 4096)), std::string::npos);
+  choice.parallel = false;
+  EXPECT_TRUE(Decode(dir_ / "packed.tar.zst", choice) == tar) << "sequentially, the same bytes";
+}
+
+TEST_F(DecoderTest, GzipRecordsItsIndexThenInflatesFromItInParallel) {
+  const fs::path archive = dir_ / "data.gz";
+  WriteFile(archive, Gzip(original_));
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  staging::SourceIdentity identity;
+  ASSERT_TRUE(staging::IdentifySource(fd.get(), archive.string(), &identity).ok());
+  const std::string index_path = archive.string() + ".idx";
+  staging::GzipIndexWriter writer(index_path, identity);
+  staging::DecoderChoice choice;
+  choice.codec = staging::Codec::kGzip;
+  choice.restart_points = &writer;
+  ASSERT_TRUE(Decode(archive, choice) == original_);
+  ASSERT_TRUE(writer.Commit());
+  staging::GzipIndex index;
+  ASSERT_TRUE(staging::LoadGzipIndex(index_path, identity, &index));
+  EXPECT_GE(index.points, 2u);
+  choice.restart_points = nullptr;
+  choice.gzip_index = &index;
+  std::unique_ptr<staging::Decoder> decoder;
+  EXPECT_TRUE(Decode(archive, choice, &decoder) == original_);
+  EXPECT_NE(dynamic_cast<staging::IndexedGzipDecoder*>(decoder.get()), nullptr);
+}
+
+// --- the file layer ---
+
+TEST(FileLayerTest, AtomicFileReplacesOnlyOnCommitAndLeavesNoTemporary) {
+  TempDir dir;
+  WriteFile(dir / "f", "old");
+  {
+    common::AtomicFile file((dir / "f").string());
+    ASSERT_GE(file.fd(), 0) << file.error();
+    ASSERT_EQ(file.Write("half-written"), "");
+  }  // dropped uncommitted
+  EXPECT_EQ(ReadFile(dir / "f"), "old");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  {
+    common::AtomicFile file((dir / "f").string());
+    ASSERT_EQ(file.Write("new"), "");
+    ASSERT_EQ(file.Commit(), "");
+  }
+  EXPECT_EQ(ReadFile(dir / "f"), "new");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  common::AtomicFile nowhere((dir / "missing/f").string());
+  EXPECT_LT(nowhere.fd(), 0);
+  EXPECT_NE(nowhere.error().find("cannot create"), std::string::npos);
+  EXPECT_FALSE(nowhere.Commit().empty());
+}
+
+TEST(FileLayerTest, ListDirectoryListsEveryNameOrFails) {
+  TempDir dir;
+  for (int i = 0; i < 500; ++i) WriteFile(dir / ("n" + std::to_string(i)), "");
+  common::UniqueFd fd(open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  std::vector<std::string> names;
+  ASSERT_EQ(common::ListDirectory(fd.get(), &names), 0);
+  EXPECT_EQ(names.size(), 500u);
+  common::UniqueFd file(open((dir / "n0").c_str(), O_RDONLY | O_CLOEXEC));
+  EXPECT_EQ(common::ListDirectory(file.get(), &names), ENOTDIR);
+  EXPECT_EQ(common::JoinPath("", "b"), "b");
+  EXPECT_EQ(common::JoinPath("a", ""), "a");
+  EXPECT_EQ(common::JoinPath("a", "b"), "a/b");
+}
+
+}  // namespace
+}  // namespace staging_test
