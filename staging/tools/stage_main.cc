@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
-#include <clocale>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -38,13 +37,6 @@ Examples:
 )";
 
 bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
-
-void UseUtf8Names() {
-  // libarchive converts pax UTF-8 names to the locale's charset: make that UTF-8.
-  if (!std::setlocale(LC_CTYPE, "")) std::setlocale(LC_CTYPE, "C.UTF-8");
-  std::string current = std::setlocale(LC_CTYPE, nullptr);
-  if (current == "C" || current == "POSIX") std::setlocale(LC_CTYPE, "C.UTF-8");
-}
 
 int RunClean(const std::vector<std::string>& args) {
   std::string to = ".";
@@ -232,7 +224,6 @@ int RunStage(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  UseUtf8Names();
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     if (!args.empty() && args[0] == "clean") return RunClean({args.begin() + 1, args.end()});

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "decode/archive_reader.h"
 #include "io/pread_full.h"
 
 namespace staging {
@@ -51,18 +52,9 @@ namespace {
 
 constexpr size_t kTarBlock = 512;
 
-archive* NewFilteredReader() {
-  archive* a = archive_read_new();
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_zstd(a);
-  archive_read_support_filter_xz(a);
-  archive_read_support_filter_bzip2(a);
-  return a;
-}
-
 bool FirstHeaderReadable(const std::byte* head, size_t size) {
-  archive* a = NewFilteredReader();
-  archive_read_support_format_tar(a);
+  ArchiveReader reader = NewArchiveReader(ReadFormat::kTar, AllCodecs());
+  archive* a = reader.get();
   bool readable = false;
   if (archive_read_open_memory(a, head, size) == ARCHIVE_OK) {
     archive_entry* entry = nullptr;
@@ -76,7 +68,6 @@ bool FirstHeaderReadable(const std::byte* head, size_t size) {
                     [](std::byte b) { return b != std::byte{0}; });
     readable = rc == ARCHIVE_OK || rc == ARCHIVE_WARN || empty_archive;
   }
-  archive_read_free(a);
   return readable;
 }
 
@@ -85,8 +76,8 @@ bool FirstHeaderReadable(const std::byte* head, size_t size) {
 // ahead, so a stream damaged soon after its first block may fail here though the block itself
 // would decode: the extraction that follows says exactly where.
 size_t DecodeFirstBlock(const std::byte* head, size_t size, std::byte* out, bool* failed) {
-  archive* a = NewFilteredReader();
-  archive_read_support_format_raw(a);
+  ArchiveReader reader = NewArchiveReader(ReadFormat::kRaw, AllCodecs());
+  archive* a = reader.get();
   size_t got = 0;
   archive_entry* entry = nullptr;
   if (archive_read_open_memory(a, head, size) != ARCHIVE_OK ||
@@ -100,7 +91,6 @@ size_t DecodeFirstBlock(const std::byte* head, size_t size, std::byte* out, bool
       got += static_cast<size_t>(n);
     }
   }
-  archive_read_free(a);
   return got;
 }
 

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "common/unique_fd.h"
+#include "decode/archive_reader.h"
 #include "extract/archive_error.h"
 #include "extract/decoded_stream.h"
 #include "interrupt.h"
@@ -368,12 +369,9 @@ class Extractor {
 Status ExtractTar(BoundedQueue<BlockRef>& decoded, Codec libarchive_filter, int root_fd,
                   EntryWriter& writer, const ExtractOptions& options, ExtractResult* result,
                   std::atomic<uint64_t>* bytes_progress) {
-  std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
-  // Only tar, and only the filters the decoder leaves to libarchive: the exotic readers are
-  // where libarchive's vulnerabilities have been.
-  archive_read_support_format_tar(a.get());
-  if (libarchive_filter == Codec::kXz) archive_read_support_filter_xz(a.get());
-  if (libarchive_filter == Codec::kBzip2) archive_read_support_filter_bzip2(a.get());
+  Utf8Locale utf8;
+  // Only the filter the decoder leaves to libarchive.
+  ArchiveReader a = NewArchiveReader(ReadFormat::kTar, {libarchive_filter});
   DecodedStream stream(decoded, writer);
   if (archive_read_open(a.get(), &stream, nullptr, &DecodedStream::Read, nullptr) != ARCHIVE_OK) {
     return Status::Error("not a readable tar stream: " + ArchiveError(a.get()));

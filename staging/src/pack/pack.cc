@@ -35,6 +35,7 @@
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
+#include "decode/archive_reader.h"
 #include "decode/zstd_seek_table.h"
 #include "extract/archive_error.h"
 #include "pack/frames.h"
@@ -49,26 +50,7 @@ constexpr uint64_t kMaxFrameBytes = 1ull << 30;  // twice this must fit the tabl
 constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 
 using ArchivePtr = std::unique_ptr<archive, decltype(&archive_write_free)>;
-using ReadArchivePtr = std::unique_ptr<archive, decltype(&archive_read_free)>;
 using EntryPtr = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
-
-// Makes libarchive read names in UTF-8 on this thread (pax headers hold UTF-8), whatever the
-// process locale, and restores the previous locale on exit.
-class Utf8Locale {
- public:
-  Utf8Locale() : locale_(newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0))) {
-    if (locale_) previous_ = uselocale(locale_);
-  }
-  ~Utf8Locale() {
-    if (!locale_) return;
-    uselocale(previous_);
-    freelocale(locale_);
-  }
-
- private:
-  locale_t locale_;
-  locale_t previous_ = static_cast<locale_t>(0);
-};
 
 // Shared by both inputs: the output archive and the counters progress reads.
 struct PackState {
@@ -235,12 +217,7 @@ class DirectoryPacker {
 // Re-writes every entry of an archive (tar, possibly gzip/zstd/xz/bzip2 compressed): same names,
 // types, modes, times, owners, link targets and bytes.
 Status PackArchive(int fd, const std::string& path, PackState& state) {
-  ReadArchivePtr in(archive_read_new(), archive_read_free);
-  archive_read_support_format_tar(in.get());
-  archive_read_support_filter_gzip(in.get());
-  archive_read_support_filter_zstd(in.get());
-  archive_read_support_filter_xz(in.get());
-  archive_read_support_filter_bzip2(in.get());
+  ArchiveReader in = NewArchiveReader(ReadFormat::kTar, AllCodecs());
   if (archive_read_open_fd(in.get(), fd, kReadChunk) != ARCHIVE_OK) {
     return Status::Error(path + ": not an archive stage reads: " + ArchiveError(in.get()));
   }
