@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "io/bounded_queue.h"
+#include "base/bounded_queue.h"
 #include "io/source_reader.h"
 
 namespace staging {

@@ -10,8 +10,8 @@
 #include <memory>
 
 #include "decode/decoder.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "io/entry_writer.h"
 #include "staging/io_backend.h"
 #include "staging/status.h"

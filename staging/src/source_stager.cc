@@ -11,22 +11,22 @@
 #include <sstream>
 #include <thread>
 
+#include "base/bounded_queue.h"
+#include "base/interrupt.h"
+#include "base/pread_full.h"
+#include "base/sha256.h"
+#include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"
 #include "decode/decoder.h"
 #include "decode/gzip_index.h"
 #include "decode/source_format.h"
 #include "extract/extractor.h"
-#include "interrupt.h"
-#include "io/bounded_queue.h"
 #include "io/dir_tree.h"
 #include "io/entry_writer.h"
 #include "io/free_space.h"
-#include "io/pread_full.h"
 #include "io/tree_ops.h"
 #include "pipeline.h"
-#include "record/sha256.h"
-#include "record/stage_layout.h"
 
 namespace staging {
 namespace {
@@ -54,7 +54,7 @@ class SourceStager {
   ArchiveReport Run() {
     auto start = std::chrono::steady_clock::now();
     report_.path = job_.path;
-    Status status = StageIt();
+    Status status = IdentifyTransferAndRecord();
     report_.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!status.ok()) report_.status = status.WithContext(job_.path);
@@ -63,7 +63,7 @@ class SourceStager {
   }
 
  private:
-  Status StageIt() {
+  Status IdentifyTransferAndRecord() {
     common::UniqueFd source(open(job_.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!source.valid()) return Status::FromErrno("open", errno);
     SourceIdentity identity;

@@ -13,13 +13,13 @@
 #include <chrono>
 #include <filesystem>
 
+#include "base/interrupt.h"
+#include "base/progress_thread.h"
+#include "base/run_jobs.h"
+#include "base/stage_layout.h"
 #include "common/unique_fd.h"
-#include "interrupt.h"
 #include "io/tree_ops.h"
-#include "progress_thread.h"
 #include "record/manifest.h"
-#include "record/stage_layout.h"
-#include "run_jobs.h"
 #include "source_stager.h"
 
 namespace staging {

@@ -7,8 +7,8 @@
 #include <string>
 #include <thread>
 
-#include "io/block.h"
-#include "io/bounded_queue.h"
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "staging/status.h"
 
 namespace staging_test {

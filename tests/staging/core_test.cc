@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
+#include "base/member_path.h"
+#include "base/source_identity.h"
 #include "collect_decoded.h"
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
@@ -20,12 +24,8 @@
 #include "decode/gzip_index.h"
 #include "decode/indexed_gzip.h"
 #include "decode/parallel_zstd.h"
-#include "extract/member_path.h"
 #include "gtest/gtest.h"
 #include "hostile_archives.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
-#include "record/source_identity.h"
 #include "staging/pack.h"
 #include "test_support.h"
 

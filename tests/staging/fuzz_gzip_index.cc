@@ -20,14 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "collect_decoded.h"
 #include "common/unique_fd.h"
 #include "decode/decoder.h"
 #include "decode/gzip_index.h"
 #include "decode/indexed_gzip.h"
 #include "fuzz_replay.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
 #include "record/manifest.h"
 
 namespace {

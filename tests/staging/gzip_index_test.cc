@@ -2,7 +2,6 @@
 // from them give the same bytes; an index for another archive, or a damaged one, never yields
 // wrong output.
 #include "decode/gzip_index.h"
-#include "decode/indexed_gzip.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -11,13 +10,14 @@
 #include <cstring>
 #include <thread>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
+#include "base/stage_layout.h"
 #include "collect_decoded.h"
 #include "common/unique_fd.h"
 #include "decode/decoder.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
+#include "decode/indexed_gzip.h"
 #include "record/manifest.h"
-#include "record/stage_layout.h"
 #include "test_support.h"
 
 namespace staging {

@@ -9,10 +9,10 @@
 #include <random>
 #include <thread>
 
+#include "base/bounded_queue.h"
 #include "common/unique_fd.h"
 #include "decode/parallel_zstd.h"
 #include "decode/zstd_seek_table.h"
-#include "io/bounded_queue.h"
 #include "staging/stage.h"
 #include "test_support.h"
 

@@ -7,10 +7,10 @@
 #include <memory>
 #include <string>
 
+#include "base/bounded_queue.h"
 #include "decode/gzip_index.h"
 #include "decode/indexed_gzip.h"
 #include "decode/parallel_zstd.h"
-#include "io/bounded_queue.h"
 
 namespace staging {
 namespace {

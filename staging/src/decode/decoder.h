@@ -6,9 +6,9 @@
 
 #include <memory>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "decode/source_format.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
 #include "staging/status.h"
 
 namespace staging {

@@ -17,14 +17,14 @@
 #include <optional>
 #include <thread>
 
+#include "base/bounded_queue.h"
+#include "base/pread_full.h"
+#include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index_format.h"
-#include "io/bounded_queue.h"
 #include "io/file_writing.h"
-#include "io/pread_full.h"
-#include "record/stage_layout.h"
 
 #ifndef STAGE_ISAL_VERSION
 #define STAGE_ISAL_VERSION "unknown"

@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
+#include "base/source_identity.h"
 #include "common/file_io.h"
 #include "decode/decoder.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
-#include "record/source_identity.h"
 #include "staging/status.h"
 
 namespace staging {

@@ -9,8 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/pread_full.h"
 #include "decode/gzip_index.h"
-#include "io/pread_full.h"
 
 namespace staging {
 inline constexpr char kHeaderMagic[8] = {'S', 'T', 'G', 'Z', 'I', 'D', 'X', '1'};

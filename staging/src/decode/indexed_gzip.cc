@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/bounded_queue.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index_format.h"
-#include "io/bounded_queue.h"
 
 namespace staging {
 

@@ -5,11 +5,11 @@
 #include <memory>
 #include <mutex>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "decode/decoder.h"
 #include "decode/gzip_index.h"
 #include "decode/indexed_gzip.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
 #include "staging/status.h"
 
 namespace staging {

@@ -9,9 +9,9 @@
 #include <string>
 #include <thread>
 
+#include "base/bounded_queue.h"
 #include "common/ordered_workers.h"
 #include "decode/decoder.h"
-#include "io/bounded_queue.h"
 
 namespace staging {
 namespace {

@@ -7,10 +7,10 @@
 #include <memory>
 #include <vector>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "decode/decoder.h"
 #include "decode/zstd_seek_table.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
 #include "staging/status.h"
 
 namespace staging {

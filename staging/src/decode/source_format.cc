@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/pread_full.h"
 #include "decode/archive_reader.h"
-#include "io/pread_full.h"
 
 namespace staging {
 

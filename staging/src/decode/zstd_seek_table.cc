@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "io/pread_full.h"
+#include "base/pread_full.h"
 
 namespace staging {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <optional>
 
-#include "io/block.h"
-#include "io/bounded_queue.h"
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "io/entry_writer.h"
 
 namespace staging {

@@ -11,16 +11,16 @@
 #include <memory>
 #include <unordered_set>
 
+#include "base/bounded_queue.h"
+#include "base/interrupt.h"
+#include "base/stage_layout.h"
 #include "common/unique_fd.h"
 #include "decode/archive_reader.h"
 #include "extract/archive_error.h"
 #include "extract/decoded_stream.h"
-#include "interrupt.h"
-#include "io/bounded_queue.h"
 #include "io/dir_tree.h"
 #include "io/file_writing.h"
 #include "io/free_space.h"
-#include "record/stage_layout.h"
 
 namespace staging {
 namespace {

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
+#include "base/member_path.h"
 #include "decode/source_format.h"
-#include "extract/member_path.h"
-#include "io/block.h"
-#include "io/bounded_queue.h"
 #include "io/entry_writer.h"
 #include "staging/status.h"
 

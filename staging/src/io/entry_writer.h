@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "io/block.h"
+#include "base/block.h"
 #include "staging/io_backend.h"
 #include "staging/status.h"
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "io/block.h"
+#include "base/block.h"
 #include "staging/io_backend.h"
 #include "staging/status.h"
 

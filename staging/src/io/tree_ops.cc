@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <vector>
 
+#include "base/member_path.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"
-#include "extract/member_path.h"
 #include "io/dir_tree.h"
 
 namespace staging {

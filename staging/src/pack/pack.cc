@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/progress_thread.h"
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
@@ -39,7 +40,6 @@
 #include "decode/zstd_seek_table.h"
 #include "extract/archive_error.h"
 #include "pack/frames.h"
-#include "progress_thread.h"
 
 namespace staging {
 namespace {

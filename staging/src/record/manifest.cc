@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "base/sha256.h"
+#include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"
-#include "record/sha256.h"
-#include "record/stage_layout.h"
 #include "staging/names.h"
 
 namespace staging {

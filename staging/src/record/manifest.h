@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "base/source_identity.h"
 #include "common/unique_fd.h"
-#include "record/source_identity.h"
 #include "staging/status.h"
 
 namespace staging {

@@ -1,12 +1,12 @@
-#include "record/source_identity.h"
+#include "base/source_identity.h"
 
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <vector>
 
-#include "io/pread_full.h"
-#include "record/sha256.h"
+#include "base/pread_full.h"
+#include "base/sha256.h"
 
 namespace staging {
 namespace {

@@ -1,4 +1,4 @@
-#include "extract/member_path.h"
+#include "base/member_path.h"
 
 namespace staging {
 

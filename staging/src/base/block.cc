@@ -1,4 +1,4 @@
-#include "io/block.h"
+#include "base/block.h"
 
 #include <utility>
 
