@@ -118,6 +118,10 @@ struct GifCloser {
   }
 };
 
+// A forged header could claim 65500 x 65500 pixels; refuse more than OpenCV's imdecode accepts
+// (its CV_IO_MAX_IMAGE_PIXELS default).
+constexpr uint64_t kMaxPixels = uint64_t(1) << 30;
+
 // PIL paints the first frame on a canvas of the logical screen's size filled with the
 // transparent index if the frame has one, else index 0, and maps the indices through the palette.
 Decoded decode_gif(std::span<const uint8_t> bytes) {
@@ -125,6 +129,10 @@ Decoded decode_gif(std::span<const uint8_t> bytes) {
   int error = 0;
   std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&reader, read_gif_bytes, &error));
   if (!gif) return {{}, "GIF: " + common::ErrorText(GifErrorString(error), 0)};
+  // The canvas is the logical screen: a forged one (65535 x 65535) would be a 4 GiB allocation.
+  if (uint64_t(gif->SWidth) * uint64_t(gif->SHeight) > kMaxPixels) {
+    return {{}, "GIF: image too large"};
+  }
   if (DGifSlurp(gif.get()) != GIF_OK)
     return {{}, "GIF: " + common::ErrorText(GifErrorString(gif->Error), 0)};
   if (gif->ImageCount < 1) return {{}, "GIF: no image"};
@@ -135,6 +143,7 @@ Decoded decode_gif(std::span<const uint8_t> bytes) {
 
   int width = gif->SWidth > 0 ? gif->SWidth : desc.Width;
   int height = gif->SHeight > 0 ? gif->SHeight : desc.Height;
+  if (uint64_t(width) * uint64_t(height) > kMaxPixels) return {{}, "GIF: image too large"};
   GraphicsControlBlock control{};
   control.TransparentColor = NO_TRANSPARENT_COLOR;
   DGifSavedExtensionToGCB(gif.get(), 0, &control);
@@ -158,10 +167,6 @@ Decoded decode_gif(std::span<const uint8_t> bytes) {
   }
   return {bgr, ""};
 }
-
-// A forged header could claim 65500 x 65500 pixels; refuse more than OpenCV's imdecode accepts
-// (its CV_IO_MAX_IMAGE_PIXELS default).
-constexpr uint64_t kMaxPixels = uint64_t(1) << 30;
 
 // libjpeg reports errors through error_exit, which must not return: jump back to the decoder.
 struct JpegErrors {

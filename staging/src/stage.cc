@@ -214,7 +214,10 @@ Status Clean(const std::string& to, uint64_t* removed) {
   STAGING_RETURN_IF_ERROR(Lock(dest.get(), /*wait=*/true, &lock).WithContext(to));
   Manifest manifest;
   STAGING_RETURN_IF_ERROR(Manifest::Open(dest.get(), &manifest).WithContext(to));
-  for (const ManifestEntry& entry : manifest.All()) {
+  std::vector<ManifestEntry> entries;
+  std::vector<std::string> unreadable;
+  STAGING_RETURN_IF_ERROR(manifest.All(&entries, &unreadable).WithContext(to));
+  for (const ManifestEntry& entry : entries) {
     // Deepest first: files, then the directories they emptied.
     std::vector<std::string> paths = entry.paths;
     std::sort(paths.begin(), paths.end(), std::greater<>());
@@ -229,9 +232,15 @@ Status Clean(const std::string& to, uint64_t* removed) {
     }
     STAGING_RETURN_IF_ERROR(manifest.Forget(entry.source.path).WithContext(to));
   }
+  if (removed) *removed = count;
+  if (!unreadable.empty()) {
+    // Without its record nobody knows what such a source made: keep .stage and say so.
+    return Status::Error(to + ": " + std::to_string(unreadable.size()) +
+                         " manifest record(s) unreadable, their files left in place: " +
+                         kManifestDir + "/" + unreadable.front());
+  }
   lock.reset();
   STAGING_RETURN_IF_ERROR(RemoveTree(dest.get(), kStageDir).WithContext(to));
-  if (removed) *removed = count;
   return Status::Ok();
 }
 

@@ -188,6 +188,16 @@ TEST(DecodeImage, PaletteGifMapsThroughPalette) {
   EXPECT_EQ(d.bgr.at<cv::Vec3b>(3, 0), cv::Vec3b(30, 20, 10));  // index 3
 }
 
+TEST(DecodeImage, GifScreenClaimingAHugeImageIsRefused) {
+  TempDir dir;
+  write_palette_gif(dir.file("g.gif"), 7, 5);
+  std::vector<uint8_t> bytes = read_bytes(dir.file("g.gif"));
+  for (int i : {6, 7, 8, 9}) bytes[i] = 0xFF;  // the logical screen: 65535 x 65535
+  Decoded d = decode_image(bytes);
+  EXPECT_FALSE(d.ok());
+  EXPECT_EQ(d.error, "GIF: image too large");
+}
+
 // PIL writes CMYK JPEGs the Adobe way (inverted values); PIL's own convert("RGB") is the reference.
 TEST(DecodeImage, CmykJpegMatchesPil) {
   if (!loader_test::python_has("PIL")) GTEST_SKIP() << "no PIL in the system Python";

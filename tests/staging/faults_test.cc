@@ -814,6 +814,28 @@ TEST_F(FaultsTest, CleanRemovesExactlyWhatWasStaged) {
   EXPECT_FALSE(fs::exists(to_ / ".stage"));
 }
 
+// A record that cannot be read says nothing of what its source made: clean removes the rest,
+// keeps .stage (and that record) and says so, rather than forgetting those files for good.
+TEST_F(FaultsTest, CleanWithAnUnreadableRecordRemovesTheRestAndSaysSo) {
+  WriteFile(src_ / "a.tar", Tar({File("from-a", "one")}));
+  WriteFile(src_ / "b.txt", "plain file");
+  ASSERT_EQ(RunCommand(Stage()).exit_code, 0);
+  fs::path damaged;
+  for (const auto& record : fs::directory_iterator(to_ / ".stage/manifest")) {
+    if (ReadFile(record.path()).find("b.txt") != std::string::npos) damaged = record.path();
+  }
+  ASSERT_FALSE(damaged.empty());
+  WriteFile(damaged, "{ not json");
+  RunResult clean = RunCommand(StageBinary() + " clean --to " + Quote(to_));
+  EXPECT_EQ(clean.exit_code, 1) << clean.err;
+  EXPECT_THAT(clean.err, HasSubstr("1 manifest record(s) unreadable, their files left in place: "
+                                   ".stage/manifest/" +
+                                   damaged.filename().string()));
+  EXPECT_FALSE(fs::exists(to_ / "from-a"));
+  EXPECT_EQ(ReadFile(to_ / "b.txt"), "plain file");
+  EXPECT_TRUE(fs::exists(damaged));
+}
+
 TEST_F(FaultsTest, VerifyAcceptsAMatchingChecksum) {
   WriteFile(src_ / "a.tar.gz", Gzip(Tar({File("a", "one")})));
   ASSERT_EQ(RunCommand("cd " + Quote(src_) + " && sha256sum a.tar.gz > a.tar.gz.sha256").exit_code,

@@ -124,17 +124,25 @@ Status Manifest::Forget(const std::string& source_path) const {
   return Status::Ok();
 }
 
-std::vector<ManifestEntry> Manifest::All() const {
-  std::vector<ManifestEntry> entries;
+Status Manifest::All(std::vector<ManifestEntry>* entries,
+                     std::vector<std::string>* unreadable) const {
+  entries->clear();
   std::vector<std::string> names;
-  common::ListDirectory(dir_fd_->get(), &names);  // unreadable: nothing recorded is found
+  if (int error = common::ListDirectory(dir_fd_->get(), &names)) {
+    return Status::FromErrno(std::string("list ") + kManifestDir, error);
+  }
   for (const std::string& name : names) {
     if (name.size() < 5 || name[0] == '.' || name.substr(name.size() - 5) != ".json") continue;
     std::string text;
-    if (!ReadWhole(dir_fd_->get(), name, &text)) continue;
-    if (auto entry = FromJson(text)) entries.push_back(std::move(*entry));
+    std::optional<ManifestEntry> entry;
+    if (ReadWhole(dir_fd_->get(), name, &text)) entry = FromJson(text);
+    if (entry) {
+      entries->push_back(std::move(*entry));
+    } else if (unreadable) {
+      unreadable->push_back(name);
+    }
   }
-  return entries;
+  return Status::Ok();
 }
 
 }  // namespace staging

@@ -35,7 +35,10 @@ class Manifest {
   std::optional<ManifestEntry> Find(const std::string& source_path) const;
   Status Record(const ManifestEntry& entry) const;
   Status Forget(const std::string& source_path) const;
-  std::vector<ManifestEntry> All() const;
+  // Every readable record. `unreadable` (optional) receives the names of record files that could
+  // not be read or parsed. An error when the manifest directory cannot be listed.
+  Status All(std::vector<ManifestEntry>* entries,
+             std::vector<std::string>* unreadable = nullptr) const;
 
  private:
   std::shared_ptr<common::UniqueFd> dir_fd_;  // DEST/.stage/manifest
