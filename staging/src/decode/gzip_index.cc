@@ -7,24 +7,16 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <thread>
 
-#include "base/bounded_queue.h"
 #include "base/pread_full.h"
 #include "base/stage_layout.h"
 #include "common/file_io.h"
-#include "common/ordered_workers.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index_format.h"
-#include "io/file_writing.h"
 
 #ifndef STAGE_ISAL_VERSION
 #define STAGE_ISAL_VERSION "unknown"
