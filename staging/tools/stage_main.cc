@@ -87,10 +87,16 @@ int RunPack(const std::vector<std::string>& args) {
     return 0;
   }
   po::notify(vm);
+  common::InstallStopSignals();
+  options.interrupt = &common::StopRequested();
   staging::ProgressPrinter printer("pack", StderrIsTerminal());
   staging::PackReport report =
       staging::Pack(options, [&](const staging::Progress& p) { printer.Update(p); });
   printer.Finish();
+  if (common::StopRequested()) {  // nothing was written under --to's name
+    std::cerr << "stage pack: interrupted\n";
+    return common::StopExitStatus();
+  }
   if (!report.status.ok()) {
     std::cerr << "stage pack: " << staging::DisplayText(report.status.message()) << "\n";
     return 1;

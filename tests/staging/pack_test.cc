@@ -2,8 +2,12 @@
 // the tree, the seek table is sound, and the parallel decoder gives exactly the sequential output.
 #include "staging/pack.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cstring>
 #include <random>
@@ -15,6 +19,8 @@
 #include "decode/zstd_seek_table.h"
 #include "staging/stage.h"
 #include "test_support.h"
+
+extern char** environ;
 
 namespace staging {
 namespace {
@@ -338,6 +344,53 @@ TEST(PackTest, NonArchiveInputFails) {
   PackReport report = PackTo(dir / "notes.txt", dir / "out.tar.zst");
   EXPECT_FALSE(report.status.ok());
   EXPECT_FALSE(fs::exists(dir / "out.tar.zst"));
+}
+
+// SIGTERM (a time limit) or Ctrl-C stops `stage pack` mid-way: it says so, exits 128 + the signal,
+// and leaves nothing under the output's name and no temporary file beside it.
+TEST(PackTest, StopSignalLeavesNoOutputAndNoTemporaryFile) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; text.size() < (48u << 20); ++i)
+    text += "line " + std::to_string(i) + " of text\n";
+  WriteFile(dir / "src/a.txt", text);
+  fs::create_directories(dir / "out");
+  const std::string out = (dir / "out/a.tar.zst").string();
+  std::vector<std::string> args = {staging_test::StageBinary(),
+                                   "pack",
+                                   "--from",
+                                   (dir / "src").string(),
+                                   "--to",
+                                   out,
+                                   "--level",
+                                   "19",
+                                   "--threads",
+                                   "1"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, (dir / "err").c_str(), O_WRONLY | O_CREAT, 0644);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  // Wait until it is writing (its temporary file exists), then stop it.
+  bool writing = false;
+  for (int i = 0; i < 500 && !writing; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (const auto& entry : fs::directory_iterator(dir / "out")) {
+      writing |= entry.path().filename().string().find(".tmp.") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(writing);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << staging_test::ReadFile(dir / "err");
+  EXPECT_NE(staging_test::ReadFile(dir / "err").find("stage pack: interrupted"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(dir / "out")) << "left: " << fs::directory_iterator(dir / "out")->path();
 }
 
 }  // namespace

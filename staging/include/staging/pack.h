@@ -3,6 +3,7 @@
 // skippable frame). `zstd -d | tar -x` reads it as usual; stage decodes its frames in parallel.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -17,6 +18,9 @@ struct PackOptions {
   int level = 3;                   // zstd level
   uint64_t frame_bytes = 4 << 20;  // target bytes of tar per frame
   int threads = 0;                 // compression threads; 0 = cores
+  // When set and it becomes true (a signal handler may set it), packing stops within a member's
+  // next chunk and returns "interrupted"; the output is left as it was (no temporary file).
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 struct PackReport {

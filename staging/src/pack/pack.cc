@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/interrupt.h"
 #include "base/progress_thread.h"
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
@@ -58,6 +59,7 @@ struct PackState {
   uint64_t source_total = 0;
   dev_t skip_dev = 0;  // the temp file being written, when inside the input directory
   ino_t skip_ino = 0;
+  const std::atomic<bool>* interrupt = nullptr;
 
   // libarchive's message, preferring the framer's own error (the root cause of a failed write).
   Status WriteError(const std::string& entry) const {
@@ -65,11 +67,13 @@ struct PackState {
     return Status::Error(entry + ": " + ArchiveError(out));
   }
   Status WriteHeader(archive_entry* entry, const std::string& label) {
+    STAGING_RETURN_IF_ERROR(CheckInterrupt(interrupt));
     framer->BeginMember(archive_entry_size(entry));
     if (archive_write_header(out, entry) < ARCHIVE_WARN) return WriteError(label);
     return Status::Ok();
   }
   Status WriteData(const void* data, size_t len, const std::string& label) {
+    STAGING_RETURN_IF_ERROR(CheckInterrupt(interrupt));
     if (archive_write_data(out, data, len) < 0) return WriteError(label);
     return Status::Ok();
   }
@@ -299,6 +303,7 @@ class Packer {
     FrameCompressor compressor(out, tmp_path_, options_.level, threads);
     TarFramer framer(compressor, options_.frame_bytes);
     state.framer = &framer;
+    state.interrupt = options_.interrupt;
     Status status;
     {
       ProgressThread progress(
