@@ -202,15 +202,16 @@ class SourceStager {
   // sequentially, from a fresh staging area.
   Status TransferWithIndex(int fd, const SourceIdentity& identity, ExtractResult* result) {
     bool gzip = is_archive_ && codec_ == Codec::kGzip && options_.parallel_decode;
-    if (!gzip) return Transfer(fd, identity.size, result);
+    if (!gzip) return Transfer(fd, identity.size, nullptr, nullptr, result);
     std::string index_path = GzipIndexPath(job_.path, options_.index_cache);
-    indexed_ = LoadGzipIndex(index_path, identity, &index_);
-    if (indexed_) {
-      Status status = Transfer(fd, identity.size, result);
+    GzipIndex index;
+    if (LoadGzipIndex(index_path, identity, &index)) {
+      bool inflate_failed = false;
+      Status status = Transfer(fd, identity.size, &index, &inflate_failed, result);
       // Only a failure of the indexed inflate itself says the index may be wrong; any other (a
       // size limit, a full disk, a bad member) would fail the same way sequentially, and an
       // interrupted run says nothing of the index.
-      if (status.ok() || !index_failed_ || InterruptRequested(options_.interrupt)) {
+      if (status.ok() || !inflate_failed || InterruptRequested(options_.interrupt)) {
         return status;
       }
       unlink(index_path.c_str());
@@ -218,27 +219,30 @@ class SourceStager {
       area_name_.clear();
       STAGING_RETURN_IF_ERROR(MakeArea());
       *result = ExtractResult();
-      indexed_ = false;
     }
     index_writer_ = std::make_unique<GzipIndexWriter>(index_path, identity);
-    return Transfer(fd, identity.size, result);
+    return Transfer(fd, identity.size, nullptr, nullptr, result);
   }
 
-  // The pipeline: reader -> decoder -> this thread (parse and write, or copy).
-  Status Transfer(int fd, uint64_t size, ExtractResult* result) {
+  // The pipeline: reader -> decoder -> this thread (parse and write, or copy). With `gzip_index`,
+  // `*inflate_failed` says whether the indexed inflate itself failed first. Each attempt hashes
+  // the source afresh for --verify.
+  Status Transfer(int fd, uint64_t size, const GzipIndex* gzip_index, bool* inflate_failed,
+                  ExtractResult* result) {
     DecoderChoice choice;
     choice.codec = is_archive_ ? codec_ : Codec::kNone;
     choice.fd = fd;
     choice.size = size;
     choice.parallel = options_.parallel_decode;
-    choice.gzip_index = indexed_ ? &index_ : nullptr;
+    choice.gzip_index = gzip_index;
     choice.restart_points = index_writer_.get();
     Pipeline pipeline(options_.io, fd, size, MakeDecoder(choice));
-    const bool hash = options_.verify;
+    sha_ = options_.verify ? std::make_unique<Sha256>() : nullptr;
+    report_.source_bytes = 0;
     pipeline.set_on_read([&](const Block& block) {
       counters_.source_bytes += block.size;
       report_.source_bytes += block.size;
-      if (hash) sha_.Update(block.data.get(), block.size);
+      if (sha_) sha_->Update(block.data.get(), block.size);
     });
     Status status = pipeline.Run([&](BoundedQueue<BlockRef>& decoded, EntryWriter& writer) {
       Status consumed =
@@ -246,7 +250,7 @@ class SourceStager {
       RecordWriterCounts(writer);
       return consumed;
     });
-    index_failed_ = indexed_ && pipeline.decoder_failed();
+    if (inflate_failed) *inflate_failed = pipeline.decoder_failed();
     return status;
   }
 
@@ -290,7 +294,7 @@ class SourceStager {
   Status Verify() {
     std::string expected;
     STAGING_RETURN_IF_ERROR(ExpectedDigest(job_.path, &expected));
-    std::string actual = sha_.HexDigest();
+    std::string actual = sha_->HexDigest();
     if (actual != expected) {
       return Status::Error("--verify: SHA-256 mismatch: file has " + actual + ", " + job_.path +
                            ".sha256 says " + expected);
@@ -308,10 +312,7 @@ class SourceStager {
   bool is_archive_ = false;
   common::UniqueFd tmp_fd_, area_fd_;
   std::string area_name_;
-  Sha256 sha_;
-  bool indexed_ = false;       // inflating a .tar.gz from its restart points
-  bool index_failed_ = false;  // the last indexed Transfer failed in the inflate itself
-  GzipIndex index_;
+  std::unique_ptr<Sha256> sha_;  // of the last transfer's source bytes, with --verify
   std::unique_ptr<GzipIndexWriter> index_writer_;
 };
 
