@@ -51,6 +51,12 @@ std::string RandomBytes(size_t n, unsigned seed) {
   return out;
 }
 
+// A source file name as a test name: letters and digits kept, anything else '_'.
+std::string TestNameOf(std::string file) {
+  for (char& c : file) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return file;
+}
+
 // A dataset shaped like Pets: directories of small files, plus many names at the top level so
 // that moving the staged tree into place takes a while.
 std::vector<TarMember> ManySmallFiles(int count) {
@@ -168,11 +174,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Damage{"bad.tar", NoCompression, false, "after entry 'f6' (decoded byte "},
                       Damage{"bad.tar.gz", GzipIt, false, "gzip"},
                       Damage{"bad.tar.zst", ZstdIt, false, "zstd"}),
-    [](const auto& info) {
-      std::string name = info.param.name;
-      for (char& c : name) c = c == '.' ? '_' : c;
-      return name;
-    });
+    [](const auto& info) { return TestNameOf(info.param.name); });
 
 // Where archive ends and file begins, at the head of a source: a compressed stream that fails
 // before its first tar header could be decoded, or a first header that is checksum-valid but
@@ -237,11 +239,7 @@ INSTANTIATE_TEST_SUITE_P(
                              internal::PadToBlock(pax) + Tar({File("after-the-header", "a")});
                     },
                     "the first header (decoded byte 512): Special header too large"}),
-    [](const auto& info) {
-      std::string name = info.param.name;
-      for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      return name;
-    });
+    [](const auto& info) { return TestNameOf(info.param.name); });
 
 // The other side of the line: compressed files that are not tar stay files, damaged or not.
 TEST_F(FaultsTest, CompressedFilesThatAreNotTarAreCopiedEvenWhenDamagedLater) {
@@ -293,11 +291,7 @@ INSTANTIATE_TEST_SUITE_P(
                        "with its sparse map) (decoded byte 4096): damaged tar "
                        "header or unexpected end of archive (the library gave no "
                        "message)"}),
-    [](const auto& info) {
-      std::string name = info.param.file;
-      for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      return name;
-    });
+    [](const auto& info) { return TestNameOf(info.param.file); });
 
 TEST_F(FaultsTest, TruncatedGzipNamesTheEntryItCutShort) {
   std::vector<TarMember> members;
