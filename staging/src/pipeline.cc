@@ -17,8 +17,9 @@ constexpr uint64_t kGraceBytes = 8 << 20;
 
 }  // namespace
 
-Pipeline::Pipeline(IoKind io, int fd, uint64_t size, std::unique_ptr<Decoder> decoder)
+Pipeline::Pipeline(IoKind io, int writers, int fd, uint64_t size, std::unique_ptr<Decoder> decoder)
     : io_(io),
+      writers_(writers),
       fd_(fd),
       size_(size),
       decoder_(std::move(decoder)),
@@ -70,7 +71,7 @@ void Pipeline::Abort() {
 }
 
 Status Pipeline::Run(const Consumer& consume) {
-  writer_ = MakeEntryWriter(io_);
+  writer_ = MakeEntryWriter(io_, writers_);
   std::thread reader([this] { ReadAll(); });
   std::thread decoder([this] { DecodeAll(); });
   Status status = consume(*decoded_, *writer_);

@@ -9,9 +9,9 @@
 #include <functional>
 #include <memory>
 
-#include "decode/decoder.h"
 #include "base/block.h"
 #include "base/bounded_queue.h"
+#include "decode/decoder.h"
 #include "io/entry_writer.h"
 #include "staging/io_backend.h"
 #include "staging/status.h"
@@ -21,7 +21,8 @@ namespace staging {
 class Pipeline {
  public:
   // Reads the `size`-byte source `fd` from its start through `decoder`.
-  Pipeline(IoKind io, int fd, uint64_t size, std::unique_ptr<Decoder> decoder);
+  // `writers` threads create the files (see MakeEntryWriter).
+  Pipeline(IoKind io, int writers, int fd, uint64_t size, std::unique_ptr<Decoder> decoder);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -45,6 +46,7 @@ class Pipeline {
   void Abort();
 
   IoKind io_;
+  int writers_;
   int fd_;
   uint64_t size_;
   std::function<void(const Block&)> on_read_;

@@ -139,6 +139,7 @@ class SourceStager {
     report_.ring_files = counts.ring_files;
     report_.redone_files = counts.redone_files;
     report_.plain_files = counts.plain_files;
+    report_.writer_threads = ResolveWriterThreads(options_.writers);
   }
 
   // A source rewritten in place while it was read gives a mix of two versions: refused. (One
@@ -236,7 +237,7 @@ class SourceStager {
     choice.parallel = options_.parallel_decode;
     choice.gzip_index = gzip_index;
     choice.restart_points = index_writer_.get();
-    Pipeline pipeline(options_.io, fd, size, MakeDecoder(choice));
+    Pipeline pipeline(options_.io, options_.writers, fd, size, MakeDecoder(choice));
     sha_ = options_.verify ? std::make_unique<Sha256>() : nullptr;
     report_.source_bytes = 0;
     pipeline.set_on_read([&](const Block& block) {

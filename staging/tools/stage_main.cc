@@ -130,9 +130,9 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
       std::cerr << "stage: " << staging::DisplayText(a.path) << ": already staged\n";
     } else if (verbose && a.status.ok()) {
       std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", " << a.files
-                << " files (" << a.ring_files << " through io_uring, " << a.redone_files
-                << " redone with plain calls, " << a.plain_files << " plain), " << a.bytes
-                << " bytes, " << a.seconds << " s\n";
+                << " files by " << a.writer_threads << " threads (" << a.ring_files
+                << " through io_uring, " << a.redone_files << " redone with plain calls, "
+                << a.plain_files << " plain), " << a.bytes << " bytes, " << a.seconds << " s\n";
     }
   }
   for (const std::string& failure : report.failures())
@@ -162,7 +162,8 @@ std::string ReportJson(const staging::StageReport& report) {
                            {"ok", a.status.ok()},
                            {"ring_files", a.ring_files},
                            {"redone_files", a.redone_files},
-                           {"plain_files", a.plain_files}};
+                           {"plain_files", a.plain_files},
+                           {"writer_threads", a.writer_threads}};
     if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
     archives.push_back(item);
   }
@@ -190,6 +191,8 @@ int RunStage(const std::vector<std::string>& args) {
       "sync", po::bool_switch(&options.sync), "flush the destination to disk at the end (syncfs)")(
       "no-wait", po::bool_switch(&no_wait), "fail at once if another stage run holds --to")(
       "plain-io", po::bool_switch(&plain), "use plain system calls instead of io_uring")(
+      "writers", po::value(&options.writers)->default_value(0),
+      "threads creating each archive's files (0 = cores)")(
       "max-bytes", po::value(&options.max_bytes)->default_value(options.max_bytes),
       "cap on bytes one archive may write")(
       "max-entries", po::value(&options.max_entries)->default_value(options.max_entries),
@@ -203,6 +206,10 @@ int RunStage(const std::vector<std::string>& args) {
   }
   if (options.from.empty()) {
     std::cerr << "stage: --from DIR is required (see stage --help)\n";
+    return 2;
+  }
+  if (options.jobs < 0 || options.writers < 0) {
+    std::cerr << "stage: --jobs and --writers take 0 (automatic) or a positive count\n";
     return 2;
   }
   options.wait_for_lock = !no_wait;

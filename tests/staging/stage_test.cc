@@ -456,14 +456,17 @@ TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
       RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") + " d")
           .exit_code,
       0);
-  auto staged = RunCommand(StageBinary() + " --json -v --from " + Quote(work / "source") +
-                           " --to " + Quote(work / "ring"));
+  auto staged = RunCommand(StageBinary() + " --json -v --writers 3 --from " +
+                           Quote(work / "source") + " --to " + Quote(work / "ring"));
   ASSERT_EQ(staged.exit_code, 0) << staged.err;
   EXPECT_NE(staged.out.find(R"("plain_files":0,"redone_files":0,"ring_files":301)"),
             std::string::npos)
       << staged.out;
-  EXPECT_NE(staged.err.find("301 files (301 through io_uring, 0 redone with plain calls, 0 plain)"),
-            std::string::npos)
+  EXPECT_NE(staged.out.find(R"("writer_threads":3)"), std::string::npos) << staged.out;
+  EXPECT_NE(
+      staged.err.find(
+          "301 files by 3 threads (301 through io_uring, 0 redone with plain calls, 0 plain)"),
+      std::string::npos)
       << staged.err;
   auto plain = RunCommand(StageBinary() + " --json --plain-io --from " + Quote(work / "source") +
                           " --to " + Quote(work / "plain"));
@@ -472,6 +475,26 @@ TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
             std::string::npos)
       << plain.out;
   EXPECT_EQ(Snapshot(work / "ring"), Snapshot(work / "plain"));
+  // One writer thread gives the same tree, through the ring as well.
+  auto one = RunCommand(StageBinary() + " --json --writers 1 --from " + Quote(work / "source") +
+                        " --to " + Quote(work / "one"));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find(R"("plain_files":0,"redone_files":0,"ring_files":301)"), std::string::npos)
+      << one.out;
+  EXPECT_EQ(Snapshot(work / "one"), Snapshot(work / "plain"));
+}
+
+TEST(Stage, ACountBelowZeroIsRefused) {
+  TempDir work;
+  fs::create_directories(work / "source");
+  for (const char* flag : {"--writers -1", "--jobs -2"}) {
+    auto result = RunCommand(StageBinary() + " " + flag + " --from " + Quote(work / "source") +
+                             " --to " + Quote(work / "out"));
+    EXPECT_EQ(result.exit_code, 2) << flag;
+    EXPECT_NE(result.err.find("take 0 (automatic) or a positive count"), std::string::npos)
+        << result.err;
+    EXPECT_FALSE(fs::exists(work / "out")) << flag;
+  }
 }
 
 TEST(Stage, HelpShowsExamples) {

@@ -19,6 +19,7 @@ struct StageOptions {
   std::string to = ".";         // destination; created if missing
   int jobs = 0;                 // archives staged at once; 0 = number of cores
   IoKind io = IoKind::kAuto;    // io_uring where the kernel allows it, else plain system calls
+  int writers = 0;              // threads creating each archive's files; 0 = automatic (cores)
   bool keep_going = false;      // on a failed archive, stage the others and report at the end
   bool force = false;           // re-stage even when the manifest says it is already staged
   bool verify = false;          // check NAME.sha256 beside each archive before declaring it staged
@@ -50,6 +51,7 @@ struct ArchiveReport {
   uint64_t ring_files = 0;
   uint64_t redone_files = 0;
   uint64_t plain_files = 0;
+  int writer_threads = 0;  // threads that created the files
   std::vector<std::string> warnings;  // skipped special files, cleared mode bits, ...
   Status status;
 };

@@ -58,8 +58,19 @@ struct WriterSyscalls {
 };
 
 std::unique_ptr<EntryWriter> MakePlainWriter(const WriterSyscalls& calls = WriterSyscalls::Real());
-// Falls back to the plain writer when io_uring cannot be set up.
-std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind);
+// `threads` threads creating files (0: automatic, see ResolveWriterThreads), each with an io_uring
+// writer, or plain system calls where io_uring cannot be set up.
+std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind, int threads);
+
+// The writer threads for a request: `requested` when positive, else one a core.
+int ResolveWriterThreads(int requested);
+
+// Spreads files over `threads` worker threads, each writing with an EntryWriter made by `make`.
+// A file goes whole to one worker, chosen by directory and name (two entries of one name keep
+// their order); Drain() waits for every worker. Busy() is always false: workers finish their
+// files on their own.
+std::unique_ptr<EntryWriter> MakeParallelWriter(
+    unsigned threads, const std::function<std::unique_ptr<EntryWriter>()>& make);
 
 // The io_uring writer, or nullptr when io_uring cannot be set up. For tests,
 // `fail_every_nth_chain` > 0 makes every n-th small file's chain fail (its openat2 is given a

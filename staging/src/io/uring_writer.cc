@@ -8,9 +8,11 @@
 #include <linux/openat2.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <list>
+#include <thread>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -30,7 +32,9 @@ constexpr int kDirectCreateFlags = kCreateFlags & ~O_CLOEXEC;
 // A resolve flag no kernel defines: openat2 refuses it with EINVAL (for injected failures).
 constexpr uint64_t kUnknownResolveFlag = uint64_t{1} << 62;
 
-enum Tag : uintptr_t { kChainOp = 0, kPieceOp = 1 };
+// The low bits of an operation's user data (files and pieces are 8-byte aligned): a write of a
+// large file, or a step of a small file's chain, its first step (the create) told apart.
+enum Tag : uintptr_t { kChainOp = 0, kPieceOp = 1, kCreateOp = 2, kTagBits = 3 };
 
 struct FileRequest;
 
@@ -54,6 +58,7 @@ struct FileRequest {
   int ops_pending = 0;
   bool ended = false;
   bool chain_failed = false;
+  bool created = false;  // the chain's create succeeded: the name is this file's
   int first_error = 0;
   timespec mtime{};
   std::list<FileRequest>::iterator self;
@@ -177,7 +182,7 @@ class UringWriter : public EntryWriter {
     if (io_uring_sq_space_left(&ring_) < file->pieces.size() + 2) Submit();
     io_uring_sqe* sqe = Sqe();
     io_uring_prep_openat2_direct(sqe, file->dirfd, file->name.c_str(), &file->how, file->slot);
-    io_uring_sqe_set_data64(sqe, reinterpret_cast<uintptr_t>(file) | kChainOp);
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<uintptr_t>(file) | kCreateOp);
     sqe->flags |= IOSQE_IO_LINK;
     for (Piece& piece : file->pieces) {
       sqe = Sqe();
@@ -212,10 +217,12 @@ class UringWriter : public EntryWriter {
     int res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
     --in_flight_;
-    if ((data & 1) == kPieceOp) {
-      CompletePiece(reinterpret_cast<Piece*>(data & ~uintptr_t{1}), res);
+    if ((data & kTagBits) == kPieceOp) {
+      CompletePiece(reinterpret_cast<Piece*>(data & ~uintptr_t{kTagBits}), res);
     } else {
-      CompleteChainOp(reinterpret_cast<FileRequest*>(data), res);
+      auto* file = reinterpret_cast<FileRequest*>(data & ~uintptr_t{kTagBits});
+      if ((data & kTagBits) == kCreateOp && res >= 0) file->created = true;
+      CompleteChainOp(file, res);
     }
   }
 
@@ -271,8 +278,10 @@ class UringWriter : public EntryWriter {
   }
 
   // The plain path for a chain that failed: start the file afresh and write it in full.
+  // Only a file the chain itself created is removed first: a name that was taken before (the
+  // create failed) meets the same exclusive create again, and its error.
   void Redo(FileRequest* file) {
-    unlinkat(file->dirfd, file->name.c_str(), 0);
+    if (file->created) unlinkat(file->dirfd, file->name.c_str(), 0);
     int fd = openat(file->dirfd, file->name.c_str(), kCreateFlags, file->how.mode);
     if (fd < 0) {
       Fail(Status::FromErrno(file->label + ": create", errno));
@@ -315,11 +324,19 @@ std::unique_ptr<EntryWriter> MakeUringWriter(unsigned fail_every_nth_chain) {
   return writer;
 }
 
-std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind) {
-  if (ResolveIoKind(kind) == IoKind::kUring) {
-    if (std::unique_ptr<EntryWriter> writer = MakeUringWriter()) return writer;
-  }
-  return MakePlainWriter();
+int ResolveWriterThreads(int requested) {
+  if (requested > 0) return requested;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind, int threads) {
+  auto make = [kind]() -> std::unique_ptr<EntryWriter> {
+    if (ResolveIoKind(kind) == IoKind::kUring) {
+      if (std::unique_ptr<EntryWriter> writer = MakeUringWriter()) return writer;
+    }
+    return MakePlainWriter();
+  };
+  return MakeParallelWriter(static_cast<unsigned>(ResolveWriterThreads(threads)), make);
 }
 
 }  // namespace staging
