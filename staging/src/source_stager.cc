@@ -68,7 +68,8 @@ class SourceStager {
     if (!source.valid()) return Status::FromErrno("open", errno);
     SourceIdentity identity;
     STAGING_RETURN_IF_ERROR(IdentifySource(source.get(), job_.path, &identity));
-    std::optional<ManifestEntry> previous = manifest_.Find(job_.path);
+    bool record_damaged = false;
+    std::optional<ManifestEntry> previous = manifest_.Find(job_.path, &record_damaged);
     if (previous && previous->complete && previous->source == identity && !options_.force &&
         StillThere(*previous)) {
       report_.already_staged = true;
@@ -111,6 +112,13 @@ class SourceStager {
     for (const std::string& path : result.created)
       entry.paths.push_back(common::JoinPath(job_.rel_dir, path));
     report_.warnings = std::move(result.warnings);
+    if (record_damaged) {
+      // Staged again over whatever the damaged record listed: files of the earlier staging that
+      // this one does not make are no longer known to `stage clean`.
+      report_.warnings.push_back(
+          "its manifest record was damaged: staged again; files of the earlier staging that "
+          "this one does not make are left in place and not recorded");
+    }
     STAGING_RETURN_IF_ERROR(MoveIntoPlace(dest.get(), &entry));
     if (index_writer_) index_writer_->Commit();  // only a fully staged archive leaves an index
     return Status::Ok();

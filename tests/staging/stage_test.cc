@@ -484,6 +484,34 @@ TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
   EXPECT_EQ(Snapshot(work / "one"), Snapshot(work / "plain"));
 }
 
+// A damaged manifest record is not trusted: the source is staged again, with a warning that
+// says what became of the earlier staging's files, and the new record is readable.
+TEST(Stage, ADamagedRecordIsStagedAgainWithAWarning) {
+  TempDir work;
+  WriteFile(work / "tree/d/a", "first");
+  fs::create_directories(work / "source");
+  ASSERT_EQ(
+      RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") + " d")
+          .exit_code,
+      0);
+  const std::string stage =
+      StageBinary() + " --from " + Quote(work / "source") + " --to " + Quote(work / "out");
+  ASSERT_EQ(RunCommand(stage).exit_code, 0);
+  std::vector<fs::path> records;
+  for (const auto& e : fs::directory_iterator(work / "out/.stage/manifest")) records.push_back(e);
+  ASSERT_EQ(records.size(), 1u);
+  WriteFile(records[0], "{\"bytes\": 5, \"comp");
+  WriteFile(work / "out/d/a", "changed here");
+  auto again = RunCommand(stage);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("its manifest record was damaged: staged again"), std::string::npos)
+      << again.err;
+  EXPECT_EQ(staging_test::ReadFile(work / "out/d/a"), "first");
+  auto third = RunCommand(stage);
+  EXPECT_NE(third.err.find("already staged"), std::string::npos) << third.err;
+  EXPECT_EQ(third.err.find("damaged"), std::string::npos) << third.err;
+}
+
 TEST(Stage, ACountBelowZeroIsRefused) {
   TempDir work;
   fs::create_directories(work / "source");

@@ -95,12 +95,21 @@ Status Manifest::Open(int dest_fd, Manifest* out) {
   return Status::Ok();
 }
 
-std::optional<ManifestEntry> Manifest::Find(const std::string& source_path) const {
+std::optional<ManifestEntry> Manifest::Find(const std::string& source_path, bool* damaged) const {
+  if (damaged) *damaged = false;
+  const std::string name = FileNameFor(source_path);
   std::string text;
-  if (!ReadWhole(dir_fd_->get(), FileNameFor(source_path), &text)) return std::nullopt;
+  if (!ReadWhole(dir_fd_->get(), name, &text)) {
+    // A record that is there but unreadable is damage; a missing one is a source never staged.
+    if (damaged && faccessat(dir_fd_->get(), name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+      *damaged = true;
+    }
+    return std::nullopt;
+  }
   std::optional<ManifestEntry> entry = FromJson(text);
-  if (entry && entry->source.path != source_path) return std::nullopt;
-  return entry;
+  if (entry && entry->source.path == source_path) return entry;
+  if (damaged) *damaged = true;
+  return std::nullopt;
 }
 
 Status Manifest::Record(const ManifestEntry& entry) const {

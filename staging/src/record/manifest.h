@@ -32,7 +32,9 @@ class Manifest {
   // `dest_fd`: the destination directory; DEST/.stage/manifest is created when missing.
   static Status Open(int dest_fd, Manifest* out);
 
-  std::optional<ManifestEntry> Find(const std::string& source_path) const;
+  // The record of `source_path`, if it has a readable one. `damaged` (optional) is set when a
+  // record file is there but cannot be read or parsed (or names another source).
+  std::optional<ManifestEntry> Find(const std::string& source_path, bool* damaged = nullptr) const;
   Status Record(const ManifestEntry& entry) const;
   Status Forget(const std::string& source_path) const;
   // Every readable record. `unreadable` (optional) receives the names of record files that could
