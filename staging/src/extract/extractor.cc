@@ -65,7 +65,8 @@ class Extractor {
         return Status::Error(Position(a, entry, /*in_header=*/true) + ArchiveError(a, kBadHeader));
       }
       Status status = Entry(a, entry);
-      if (!status.ok()) return status.WithContext(Describe(entry));
+      // A writer's error names its own file, which may be an earlier one than this entry.
+      if (!status.ok()) return writer_failed_ ? status : status.WithContext(Describe(entry));
       STAGING_RETURN_IF_ERROR(writer_.Poll());
     }
     STAGING_RETURN_IF_ERROR(writer_.Drain());
@@ -139,12 +140,17 @@ class Extractor {
     }
   }
 
-  // Makes room for a new entry at `path`: an earlier entry of the same name goes (last one
-  // wins), after the writes queued for it have landed.
+  // The directory of a new entry at `path`, with room made for the entry: an earlier entry of
+  // the same name goes (last one wins), after the writes queued for it have landed.
+  Status Place(const MemberPath& path, bool keep_directory, int* dirfd) {
+    STAGING_RETURN_IF_ERROR(Parent(path, dirfd));
+    if (seen_.insert(std::hash<std::string>{}(path.joined())).second) return Status::Ok();
+    STAGING_RETURN_IF_ERROR(Replace(*dirfd, path, keep_directory));
+    return Parent(path, dirfd);  // a cached directory may have been the one replaced
+  }
+
   Status Replace(int dirfd, const MemberPath& path, bool keep_directory) {
-    uint64_t key = std::hash<std::string>{}(path.joined());
-    if (seen_.insert(key).second) return Status::Ok();
-    STAGING_RETURN_IF_ERROR(writer_.Drain());
+    STAGING_RETURN_IF_ERROR(Written(writer_.Drain()));
     struct stat st;
     if (fstatat(dirfd, path.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return Status::Ok();
     if (S_ISDIR(st.st_mode)) {
@@ -161,11 +167,15 @@ class Extractor {
 
   Status Parent(const MemberPath& path, int* fd) { return dirs_.Directory(path.parent(), fd); }
 
+  // Notes a failure of the writer, whose errors already name their file.
+  Status Written(Status status) {
+    if (!status.ok()) writer_failed_ = true;
+    return status;
+  }
+
   Status RegularFile(archive* a, archive_entry* entry, const MemberPath& path) {
     int dirfd;
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
-    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/false));
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/false, &dirfd));
     mode_t mode = archive_entry_perm(entry) & kAllowedModeBits;
     uint64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
     if (result_->bytes + size > options_.max_bytes) return ByteLimit();
@@ -174,7 +184,7 @@ class Extractor {
     result_->created.push_back(path.joined());
     if (archive_entry_sparse_count(entry) > 0) return SparseFile(a, dirfd, path, mode, size, mtime);
     STAGING_RETURN_IF_ERROR(
-        writer_.BeginFile(dirfd, path.name(), path.joined(), mode, size, mtime));
+        Written(writer_.BeginFile(dirfd, path.name(), result_->created.back(), mode, size, mtime)));
     const void* data;
     size_t len;
     la_int64_t offset;
@@ -186,7 +196,7 @@ class Extractor {
     }
     if (rc != ARCHIVE_EOF) return DataError(a);
     ++result_->files;
-    return writer_.EndFile();
+    return Written(writer_.EndFile());
   }
 
   // Hands bytes to the writer: in place when they lie in the decoded block at hand, else copied
@@ -197,13 +207,13 @@ class Extractor {
     if (result_->bytes > options_.max_bytes) return ByteLimit();
     const BlockRef& block = stream_->current();
     if (block && data >= block->bytes() && data + len <= block->bytes() + block->size) {
-      return writer_.Append(block, data, len);
+      return Written(writer_.Append(block, data, len));
     }
     while (len > 0) {
       if (!copy_ || copy_->size == copy_->capacity) {
         copy_ = copies_.TryAcquire().value_or(BlockRef());
         if (!copy_) {
-          STAGING_RETURN_IF_ERROR(writer_.Drain());
+          STAGING_RETURN_IF_ERROR(Written(writer_.Drain()));
           copy_ = copies_.Acquire();
         }
       }
@@ -211,7 +221,7 @@ class Extractor {
       std::byte* dst = copy_->data.get() + copy_->size;
       std::memcpy(dst, data, n);
       copy_->size += n;
-      STAGING_RETURN_IF_ERROR(writer_.Append(copy_, dst, n));
+      STAGING_RETURN_IF_ERROR(Written(writer_.Append(copy_, dst, n)));
       data += n;
       len -= n;
     }
@@ -242,9 +252,7 @@ class Extractor {
 
   Status Directory(archive_entry* entry, const MemberPath& path) {
     int dirfd;
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
-    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/true));
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/true, &dirfd));
     // Owner-writable until the end, so that a read-only directory can still be filled.
     if (mkdirat(dirfd, path.name().c_str(), 0700) < 0) {
       if (errno != EEXIST) return Status::FromErrno("create directory", errno);
@@ -265,9 +273,7 @@ class Extractor {
                            "' leaves the destination");
     }
     int dirfd;
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
-    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/false));
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/false, &dirfd));
     if (symlinkat(target, dirfd, path.name().c_str()) < 0) {
       return Status::FromErrno("create symlink", errno);
     }
@@ -288,7 +294,7 @@ class Extractor {
       return parsed.WithContext(std::string("refused: hardlink target '") + raw_target + "'");
     if (target.is_root()) return Status::Error("refused: hardlink to the destination itself");
     // The target must exist with its bytes written, and be a regular file beneath the root.
-    STAGING_RETURN_IF_ERROR(writer_.Drain());
+    STAGING_RETURN_IF_ERROR(Written(writer_.Drain()));
     int target_dir;
     Status found = dirs_.Directory(target.parent(), &target_dir);
     struct stat st;
@@ -304,9 +310,7 @@ class Extractor {
         openat(target_dir, target.name().c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!target_fd.valid()) return Status::FromErrno("open hardlink target", errno);
     int dirfd;
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
-    STAGING_RETURN_IF_ERROR(Replace(dirfd, path, /*keep_directory=*/false));
-    STAGING_RETURN_IF_ERROR(Parent(path, &dirfd));
+    STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/false, &dirfd));
     if (linkat(target_fd.get(), "", dirfd, path.name().c_str(), AT_EMPTY_PATH) < 0) {
       return Status::FromErrno("create hardlink", errno);
     }
@@ -360,6 +364,7 @@ class Extractor {
   std::unordered_set<uint64_t> seen_;  // hashes of names created: duplicates need a drain
   std::vector<DirectoryMetadata> directories_;
   bool last_entry_sparse_ = false;
+  bool writer_failed_ = false;
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> last_entry_{nullptr,
                                                                             archive_entry_free};
 };
