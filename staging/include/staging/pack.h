@@ -18,6 +18,10 @@ struct PackOptions {
   int level = 3;                   // zstd level
   uint64_t frame_bytes = 4 << 20;  // target bytes of tar per frame
   int threads = 0;                 // compression threads; 0 = cores
+  // One frame per member (a member of frame_bytes or more is cut into several), so reading a
+  // member in place decodes only its own bytes: for already compressed members (JPEG), where
+  // zstd gains nothing and big frames only cost readers.
+  bool random_access = false;
   // When set and it becomes true (a signal handler may set it), packing stops within a member's
   // next chunk and returns "interrupted"; the output is left as it was (no temporary file).
   const std::atomic<bool>* interrupt = nullptr;

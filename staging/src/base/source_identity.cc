@@ -1,8 +1,12 @@
 #include "base/source_identity.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <vector>
 
 #include "base/pread_full.h"
@@ -30,6 +34,30 @@ Status IdentifySource(int fd, const std::string& path, SourceIdentity* out) {
   }
   out->head_sha256 = hash.HexDigest();
   return Status::Ok();
+}
+
+std::string CachedSidecarPath(const std::string& source, std::string_view suffix,
+                              const std::string& cache_dir) {
+  namespace fs = std::filesystem;
+  fs::path cache = cache_dir;
+  if (cache.empty()) {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    cache = xdg && *xdg ? fs::path(xdg) / "stage" : fs::path(home ? home : "/tmp") / ".cache/stage";
+  }
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  std::string flat = source;
+  std::replace(flat.begin(), flat.end(), '/', '%');
+  return (cache / (flat + std::string(suffix))).string();
+}
+
+std::string SidecarPath(const std::string& source, std::string_view suffix,
+                        const std::string& cache_dir) {
+  std::filesystem::path beside = std::filesystem::path(source).parent_path();
+  if (beside.empty()) beside = ".";
+  if (access(beside.c_str(), W_OK | X_OK) == 0) return source + std::string(suffix);
+  return CachedSidecarPath(source, suffix, cache_dir);
 }
 
 }  // namespace staging

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "staging/status.h"
 
@@ -17,5 +18,16 @@ struct SourceIdentity {
 };
 
 Status IdentifySource(int fd, const std::string& path, SourceIdentity* out);
+
+// A file kept for `source` (an index) under the name `source` + `suffix` in the cache directory:
+// `cache_dir`, or when empty $XDG_CACHE_HOME/stage or ~/.cache/stage (created), the source's
+// whole path flattened into the name.
+std::string CachedSidecarPath(const std::string& source, std::string_view suffix,
+                              const std::string& cache_dir);
+
+// Where such a file is written: beside the source when its directory is writable, else in the
+// cache directory.
+std::string SidecarPath(const std::string& source, std::string_view suffix,
+                        const std::string& cache_dir);
 
 }  // namespace staging

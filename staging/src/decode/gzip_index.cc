@@ -7,9 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include "base/pread_full.h"
@@ -36,10 +34,6 @@ Header MakeHeader(const SourceIdentity& source) {
   std::memcpy(h.head_sha256, source.head_sha256.data(),
               std::min<size_t>(64, source.head_sha256.size()));
   return h;
-}
-
-bool WritableDirectory(const std::filesystem::path& dir) {
-  return access(dir.c_str(), W_OK | X_OK) == 0;
 }
 
 }  // namespace
@@ -109,20 +103,7 @@ bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIn
 }
 
 std::string GzipIndexPath(const std::string& source, const std::string& cache_dir) {
-  namespace fs = std::filesystem;
-  fs::path beside = fs::path(source).parent_path();
-  if (WritableDirectory(beside)) return source + kGzipIndexSuffix;
-  fs::path cache = cache_dir;
-  if (cache.empty()) {
-    const char* xdg = std::getenv("XDG_CACHE_HOME");
-    const char* home = std::getenv("HOME");
-    cache = xdg && *xdg ? fs::path(xdg) / "stage" : fs::path(home ? home : "/tmp") / ".cache/stage";
-  }
-  std::error_code ec;
-  fs::create_directories(cache, ec);
-  std::string flat = source;
-  std::replace(flat.begin(), flat.end(), '/', '%');
-  return (cache / (flat + kGzipIndexSuffix)).string();
+  return SidecarPath(source, kGzipIndexSuffix, cache_dir);
 }
 
 }  // namespace staging

@@ -116,12 +116,13 @@ class FrameCompressor {
 };
 
 // Receives the tar stream from libarchive and cuts it into frames: a frame closes at the first
-// member boundary once it holds frame_bytes; a member of at least frame_bytes is cut inside
-// whenever the frame reaches frame_bytes, so no frame exceeds twice frame_bytes.
+// member boundary once it holds frame_bytes (at every member boundary when `per_member`); a
+// member of at least frame_bytes is cut inside whenever the frame reaches frame_bytes, so no
+// frame exceeds twice frame_bytes.
 class TarFramer {
  public:
-  TarFramer(FrameCompressor& compressor, uint64_t frame_bytes)
-      : compressor_(compressor), frame_bytes_(frame_bytes) {}
+  TarFramer(FrameCompressor& compressor, uint64_t frame_bytes, bool per_member = false)
+      : compressor_(compressor), frame_bytes_(frame_bytes), per_member_(per_member) {}
 
   static la_ssize_t Write(archive*, void* self, const void* buffer, size_t length) {
     auto* framer = static_cast<TarFramer*>(self);
@@ -132,7 +133,8 @@ class TarFramer {
   void BeginMember(uint64_t size) { split_inside_ = size >= frame_bytes_; }
   Status EndMember() {
     split_inside_ = false;
-    return frame_.size() >= frame_bytes_ ? Cut() : Status::Ok();
+    bool full = per_member_ ? !frame_.empty() : frame_.size() >= frame_bytes_;
+    return full ? Cut() : Status::Ok();
   }
   Status Finish() { return frame_.empty() ? Status::Ok() : Cut(); }
 
@@ -148,7 +150,7 @@ class TarFramer {
         continue;
       }
       size_t n = static_cast<size_t>(std::min<uint64_t>(len, limit - frame_.size()));
-      if (frame_.capacity() == 0) frame_.reserve(frame_bytes_ + frame_bytes_ / 4);
+      if (frame_.capacity() == 0 && !per_member_) frame_.reserve(frame_bytes_ + frame_bytes_ / 4);
       frame_.insert(frame_.end(), data, data + n);
       bytes_.fetch_add(n, std::memory_order_relaxed);
       data += n;
@@ -167,6 +169,7 @@ class TarFramer {
 
   FrameCompressor& compressor_;
   uint64_t frame_bytes_;
+  bool per_member_;
   std::vector<std::byte> frame_;
   bool split_inside_ = false;
   std::atomic<uint64_t> bytes_{0};

@@ -301,7 +301,7 @@ class Packer {
                       ? options_.threads
                       : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     FrameCompressor compressor(out, tmp_path_, options_.level, threads);
-    TarFramer framer(compressor, options_.frame_bytes);
+    TarFramer framer(compressor, options_.frame_bytes, options_.random_access);
     state.framer = &framer;
     state.interrupt = options_.interrupt;
     Status status;

@@ -1,0 +1,68 @@
+#include "inplace/archive_file.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/pread_full.h"
+
+namespace staging {
+namespace {
+
+constexpr size_t kPreloadChunk = 8 << 20;
+
+}  // namespace
+
+ArchiveFile::ArchiveFile(std::string path, common::UniqueFd fd, uint64_t size)
+    : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
+
+ArchiveFile::~ArchiveFile() {
+  stop_ = true;
+  if (preloader_.joinable()) preloader_.join();
+}
+
+void ArchiveFile::StartPreload() {
+  if (memory_ || size_ == 0) return;
+  memory_ = std::make_unique_for_overwrite<std::byte[]>(size_);
+  preloader_ = std::thread([this] { PreloadAll(); });
+}
+
+// Reads in file order; a failing read ends the preload there, and the random reads that follow
+// meet the same failure and report it.
+void ArchiveFile::PreloadAll() {
+  posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t done = 0;
+  while (done < size_ && !stop_.load(std::memory_order_relaxed)) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kPreloadChunk, size_ - done));
+    ssize_t n = PreadFull(fd_.get(), memory_.get() + done, want, done);
+    if (n <= 0) return;
+    done += static_cast<uint64_t>(n);
+    loaded_.store(done, std::memory_order_release);
+    if (static_cast<size_t>(n) < want) return;
+  }
+}
+
+Status ArchiveFile::Read(uint64_t offset, std::byte* out, size_t len, size_t* got) const {
+  *got = 0;
+  if (offset >= size_) return Status::Ok();
+  len = static_cast<size_t>(std::min<uint64_t>(len, size_ - offset));
+  if (memory_ && offset + len <= loaded_.load(std::memory_order_acquire)) {
+    std::memcpy(out, memory_.get() + offset, len);
+    *got = len;
+    return Status::Ok();
+  }
+  ssize_t n = PreadFull(fd_.get(), out, len, offset);
+  if (n < 0) return Status::FromErrno(path_ + ": read at byte " + std::to_string(offset), errno);
+  *got = static_cast<size_t>(n);
+  return Status::Ok();
+}
+
+void ArchiveFile::WillNeed(uint64_t offset, uint64_t len) const {
+  if (memory_ && offset + len <= loaded_.load(std::memory_order_acquire)) return;
+  posix_fadvise(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(len),
+                POSIX_FADV_WILLNEED);
+}
+
+}  // namespace staging

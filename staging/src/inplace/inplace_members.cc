@@ -1,0 +1,172 @@
+// Members read where they lie: a plain tar with pread, a packed archive by decoding the frames a
+// member lies in. The member index comes from beside the archive (or the cache), else from one
+// pass over the headers, and is saved for the next run.
+#include "inplace/inplace_members.h"
+
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+
+#include "decode/source_format.h"
+#include "inplace/archive_file.h"
+#include "inplace/header_pass.h"
+#include "inplace/member_index.h"
+#include "inplace/tar_stream.h"
+
+namespace staging {
+namespace {
+
+constexpr size_t kTarBlock = 512;
+constexpr size_t kMemberReadChunk = 256 << 10;
+
+// The size field of a tar header: octal, or base-256 when its first byte has the high bit.
+uint64_t HeaderSize(const std::byte* header) {
+  const auto* field = reinterpret_cast<const unsigned char*>(header) + 124;
+  uint64_t value = 0;
+  if (field[0] & 0x80) {
+    for (int i = 1; i < 12; ++i) value = (value << 8) | field[i];
+    return value;
+  }
+  for (int i = 0; i < 12 && field[i] != 0 && field[i] != ' '; ++i) {
+    if (field[i] < '0' || field[i] > '7') return UINT64_MAX;
+    value = value * 8 + (field[i] - '0');
+  }
+  return value;
+}
+
+class InPlaceMembers : public ArchiveMembers {
+ public:
+  InPlaceMembers(std::unique_ptr<ArchiveFile> file, std::vector<ZstdFrameInfo> frames,
+                 MemberIndex index, const MemberOpenOptions& options)
+      : file_(std::move(file)), frames_(std::move(frames)) {
+    for (MemberRecord& record : index.records) {
+      if (options.keep && !options.keep(record.name)) continue;
+      members_.push_back({record.name, record.size});
+      records_.push_back(std::move(record));
+    }
+  }
+
+  const std::vector<MemberInfo>& members() const override { return members_; }
+  const std::string& path() const override { return file_->path(); }
+  // Reads the member with the header block before it, which must still say what the index says.
+  Status Read(size_t member, std::vector<uint8_t>* bytes) const override {
+    const MemberRecord& r = records_.at(member);
+    std::vector<std::byte> block(kTarBlock);
+    std::unique_ptr<TarStream> stream = frames_.empty()
+                                            ? PlainTarStream(*file_)
+                                            : PackedTarStream(*file_, frames_, kMemberReadChunk);
+    size_t got = 0;
+    Status status = r.offset < kTarBlock
+                        ? Status::Error("its index record is damaged")
+                        : stream->Read(r.offset - kTarBlock, block.data(), kTarBlock, &got);
+    if (status.ok() && (got != kTarBlock || !HeaderSays(block.data(), r.size))) {
+      status = Status::Error("the archive changed since it was indexed (no tar header of " +
+                             std::to_string(r.size) + " bytes before the data)");
+    }
+    if (status.ok()) {
+      bytes->resize(r.size);
+      status = stream->Read(r.offset, reinterpret_cast<std::byte*>(bytes->data()), r.size, &got);
+      if (status.ok() && got != r.size) status = Status::Error("the archive ends inside it");
+    }
+    return status.ok() ? status : status.WithContext(file_->path() + ": " + r.name);
+  }
+
+  // The kernel starts reading the members' byte ranges (compressed frames, when packed) in file
+  // order, all at once.
+  void WillRead(std::span<const size_t> members) const override {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (size_t m : members) {
+      if (m >= records_.size()) continue;
+      const MemberRecord& r = records_[m];
+      ranges.push_back(
+          FileRange(r.offset - std::min<uint64_t>(r.offset, kTarBlock), r.offset + r.size));
+    }
+    std::sort(ranges.begin(), ranges.end());
+    for (auto [begin, end] : ranges) file_->WillNeed(begin, end - begin);
+  }
+
+ private:
+  // The file bytes holding the stream's [begin, end).
+  std::pair<uint64_t, uint64_t> FileRange(uint64_t begin, uint64_t end) const {
+    if (frames_.empty()) return {begin, end};
+    size_t first = FrameAt(frames_, begin);
+    size_t last = FrameAt(frames_, end > 0 ? end - 1 : 0);
+    if (first >= frames_.size() || last >= frames_.size()) return {0, 0};
+    return {frames_[first].compressed_offset,
+            frames_[last].compressed_offset + frames_[last].compressed_size};
+  }
+
+  std::unique_ptr<ArchiveFile> file_;
+  std::vector<ZstdFrameInfo> frames_;
+  std::vector<MemberRecord> records_;
+  std::vector<MemberInfo> members_;
+};
+
+// The index from beside the archive or the cache, else built and saved (an index that cannot be
+// saved only costs the next run the header pass again).
+Status LoadOrBuildIndex(const SourceIdentity& identity, const ArchiveFile& file,
+                        const std::vector<ZstdFrameInfo>& frames, const std::string& cache_dir,
+                        MemberIndex* index, MemberOpenReport* report) {
+  MemberIndex expected;
+  expected.layout = frames.empty() ? MemberLayout::kPlainTar : MemberLayout::kPacked;
+  expected.frames = static_cast<uint32_t>(frames.size());
+  std::unique_ptr<TarStream> stream =
+      frames.empty() ? PlainTarStream(file) : PackedTarStream(file, frames, 16 << 10);
+  expected.stream_size = stream->size();
+  std::string write_path;
+  if (LoadMemberIndex(identity, cache_dir, expected, index, &report->index_path,
+                      &report->index_note, &write_path)) {
+    return Status::Ok();
+  }
+  *index = expected;
+  STAGING_RETURN_IF_ERROR(
+      BuildMemberIndex(*stream, identity.path, frames.empty() ? nullptr : &frames, index));
+  report->index_built = true;
+  report->index_path = write_path;
+  if (!report->index_note.empty()) report->index_note += "; rebuilt";
+  if (std::string error = SaveMemberIndex(write_path, *index, identity); !error.empty()) {
+    report->index_note += (report->index_note.empty() ? "" : "; ") +
+                          ("member index not saved (the next run makes it again): " + error);
+    report->index_path.clear();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool HeaderSays(const std::byte* header, uint64_t size) {
+  return IsChecksumValidTarHeader(header) && HeaderSize(header) == size;
+}
+
+Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
+                   std::vector<ZstdFrameInfo> frames, const MemberOpenOptions& options,
+                   uint64_t max_memory, std::unique_ptr<ArchiveMembers>* out,
+                   MemberOpenReport* report) {
+  auto file = std::make_unique<ArchiveFile>(identity.path, std::move(fd), identity.size);
+  report->layout = frames.empty() ? MemberLayout::kPlainTar : MemberLayout::kPacked;
+  MemberIndex index;
+  STAGING_RETURN_IF_ERROR(
+      LoadOrBuildIndex(identity, *file, frames, options.index_cache, &index, report));
+  for (const RefusedMember& refusal : index.refused) {
+    if (!options.keep || options.keep(refusal.name))
+      report->refused.push_back(refusal.name + ": " + refusal.reason);
+  }
+  if (!frames.empty() && index.records.size() > 4 * frames.size()) {
+    report->advice = identity.path + ": its frames hold " +
+                     std::to_string(index.records.size() / frames.size()) +
+                     " members each, and reading one decodes up to a whole frame; `stage pack "
+                     "--random-access` makes a frame per member";
+  }
+  // After the header pass, which would otherwise compete with it for the disk.
+  report->preloading = options.preload == Preload::kOn ||
+                       (options.preload == Preload::kAuto && identity.size <= max_memory);
+  if (report->preloading) {
+    file->StartPreload();
+    report->memory_bytes = identity.size;
+  }
+  *out = std::make_unique<InPlaceMembers>(std::move(file), std::move(frames), std::move(index),
+                                          options);
+  return Status::Ok();
+}
+
+}  // namespace staging

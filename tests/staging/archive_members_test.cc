@@ -1,0 +1,400 @@
+// Members read in place: plain tars written by GNU tar and bsdtar in every header format, packed
+// archives, archives that cannot be read at random, and every kind of bad input: a truncated
+// or damaged archive, one changed since it was indexed, a damaged or stale index.
+#include "staging/archive_members.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "staging/pack.h"
+#include "test_support.h"
+
+namespace staging_test {
+namespace {
+
+using staging::ArchiveMembers;
+using staging::MemberLayout;
+using staging::MemberOpenOptions;
+using staging::MemberOpenReport;
+
+// A tree with random (incompressible) files, a long name, a nested folder and a hardlink.
+std::map<std::string, std::string> MakeTree(const fs::path& root, int files = 40) {
+  std::mt19937 rng(7);
+  std::map<std::string, std::string> contents;
+  for (int i = 0; i < files; ++i) {
+    std::string name = "images/cat_" + std::to_string(i) + ".jpg";
+    if (i == 3) name = "images/" + std::string(150, 'l') + "_3.jpg";  // beyond ustar's 100
+    std::string bytes(1 + rng() % 70000, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    WriteFile(root / name, bytes);
+    contents[name] = bytes;
+  }
+  WriteFile(root / "images/nested/deep_1.jpg", "deep");
+  contents["images/nested/deep_1.jpg"] = "deep";
+  WriteFile(root / "notes.txt", "not an image");
+  contents["notes.txt"] = "not an image";
+  fs::create_hard_link(root / "images/cat_1.jpg", root / "images/linked_1.jpg");
+  contents["images/linked_1.jpg"] = contents["images/cat_1.jpg"];
+  return contents;
+}
+
+std::unique_ptr<ArchiveMembers> OpenOk(const fs::path& archive, MemberOpenReport* report,
+                                       MemberOpenOptions options = {}) {
+  std::unique_ptr<ArchiveMembers> members;
+  staging::Status status = ArchiveMembers::Open(archive, options, &members, report);
+  EXPECT_TRUE(status.ok()) << status.message();
+  return members;
+}
+
+// Member name -> size and hash, so that a mismatch prints short lines.
+std::map<std::string, std::string> Digest(const std::map<std::string, std::string>& contents) {
+  std::map<std::string, std::string> digest;
+  for (const auto& [name, bytes] : contents)
+    digest[name] = std::to_string(bytes.size()) + " bytes, hash " +
+                   std::to_string(std::hash<std::string>{}(bytes));
+  return digest;
+}
+
+void ExpectContents(const ArchiveMembers& members,
+                    const std::map<std::string, std::string>& expected) {
+  std::map<std::string, std::string> got;
+  for (size_t i = 0; i < members.members().size(); ++i) {
+    std::vector<uint8_t> bytes;
+    staging::Status status = members.Read(i, &bytes);
+    ASSERT_TRUE(status.ok()) << status.message();
+    EXPECT_EQ(bytes.size(), members.members()[i].size);
+    got[members.members()[i].name] = std::string(bytes.begin(), bytes.end());
+  }
+  EXPECT_EQ(Digest(got), Digest(expected));
+}
+
+struct Writer {
+  const char* name;
+  const char* command;  // %s: the archive, run in the tree's root
+};
+
+class PlainTarTest : public ::testing::TestWithParam<Writer> {};
+
+TEST_P(PlainTarTest, EveryMemberReadsAsWrittenAndTheIndexIsReused) {
+  TempDir dir;
+  auto contents = MakeTree(dir / "tree");
+  fs::path archive = dir / "data.tar";
+  char command[512];
+  std::snprintf(command, sizeof command, GetParam().command, archive.c_str());
+  ASSERT_EQ(RunCommand("cd " + Quote(dir / "tree") + " && " + command).exit_code, 0);
+  MemberOpenReport first;
+  auto members = OpenOk(archive, &first);
+  ASSERT_TRUE(members);
+  EXPECT_EQ(first.layout, MemberLayout::kPlainTar);
+  EXPECT_TRUE(first.index_built);
+  EXPECT_EQ(first.index_path, archive.string() + ".stagemembers");
+  ExpectContents(*members, contents);
+  MemberOpenReport second;
+  members = OpenOk(archive, &second);
+  EXPECT_FALSE(second.index_built);
+  EXPECT_TRUE(second.index_note.empty()) << second.index_note;
+  ExpectContents(*members, contents);
+}
+
+INSTANTIATE_TEST_SUITE_P(Writers, PlainTarTest,
+                         ::testing::Values(Writer{"gnu", "tar --format=gnu -cf %s ."},
+                                           Writer{"pax", "tar --format=pax -cf %s ."},
+                                           Writer{"oldgnu", "tar --format=oldgnu -cf %s ."},
+                                           Writer{"bsdtar_pax", "bsdtar --format=pax -cf %s ."},
+                                           Writer{"bsdtar_gnutar",
+                                                  "bsdtar --format=gnutar -cf %s ."}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ArchiveMembersTest, BsdtarUstarKeepsItsThreeMembers) {
+  TempDir dir;
+  auto contents = MakeTree(dir / "tree");
+  fs::path archive = dir / "data.tar";
+  ASSERT_EQ(RunCommand("cd " + Quote(dir / "tree") + " && bsdtar --format=ustar -cf " +
+                       Quote(archive) + " images/cat_1.jpg images/cat_2.jpg images/linked_1.jpg")
+                .exit_code,
+            0);
+  MemberOpenReport report;
+  auto members = OpenOk(archive, &report);
+  ASSERT_TRUE(members);
+  ExpectContents(*members, {{"images/cat_1.jpg", contents["images/cat_1.jpg"]},
+                            {"images/cat_2.jpg", contents["images/cat_2.jpg"]},
+                            {"images/linked_1.jpg", contents["images/linked_1.jpg"]}});
+}
+
+TEST(ArchiveMembersTest, PackedArchivesReadInPlaceWithAFramePerMemberOrSeveral) {
+  TempDir dir;
+  auto contents = MakeTree(dir / "tree");
+  for (bool random_access : {true, false}) {
+    staging::PackOptions options;
+    options.from = (dir / "tree").string();
+    options.to = (dir / (random_access ? "ra.tar.zst" : "big.tar.zst")).string();
+    options.random_access = random_access;
+    options.frame_bytes = 256 << 10;
+    ASSERT_TRUE(staging::Pack(options).status.ok());
+    MemberOpenReport report;
+    auto members = OpenOk(options.to, &report);
+    ASSERT_TRUE(members);
+    EXPECT_EQ(report.layout, MemberLayout::kPacked);
+    EXPECT_EQ(report.advice.empty(), random_access) << report.advice;
+    ExpectContents(*members, contents);
+    members = OpenOk(options.to, &report);
+    EXPECT_FALSE(report.index_built);
+    ExpectContents(*members, contents);
+  }
+}
+
+TEST(ArchiveMembersTest, KeepSelectsMembersByName) {
+  TempDir dir;
+  auto contents = MakeTree(dir / "tree");
+  fs::path archive = dir / "data.tar";
+  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " -cf " + Quote(archive) + " .").exit_code,
+            0);
+  MemberOpenOptions options;
+  options.keep = [](std::string_view name) { return name.ends_with(".txt"); };
+  MemberOpenReport report;
+  auto members = OpenOk(archive, &report, options);
+  ASSERT_TRUE(members);
+  ExpectContents(*members, {{"notes.txt", "not an image"}});
+}
+
+TEST(ArchiveMembersTest, SparseFilesAndSymlinksAreRefusedByName) {
+  TempDir dir;
+  WriteFile(dir / "tree/a_1.jpg", "a");
+  ASSERT_EQ(RunCommand("truncate -s 1M " + Quote(dir / "tree/hole_1.jpg") + " && printf x >> " +
+                       Quote(dir / "tree/hole_1.jpg") + " && ln -s a_1.jpg " +
+                       Quote(dir / "tree/link_1.jpg"))
+                .exit_code,
+            0);
+  fs::path archive = dir / "data.tar";
+  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " --sparse -cf " + Quote(archive) + " .")
+                .exit_code,
+            0);
+  MemberOpenReport report;
+  auto members = OpenOk(archive, &report);
+  ASSERT_TRUE(members);
+  ExpectContents(*members, {{"a_1.jpg", "a"}});
+  ASSERT_EQ(report.refused.size(), 2u);
+  EXPECT_EQ(report.refused[0], "hole_1.jpg: a sparse file") << report.refused[0];
+  EXPECT_EQ(report.refused[1], "link_1.jpg: a symbolic link") << report.refused[1];
+}
+
+// A GNU tar of MakeTree's files in `dir`/data.tar.
+fs::path MakeTar(const TempDir& dir, std::map<std::string, std::string>* contents) {
+  *contents = MakeTree(dir / "tree");
+  fs::path archive = dir / "data.tar";
+  EXPECT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " -cf " + Quote(archive) + " .").exit_code,
+            0);
+  return archive;
+}
+
+std::string OpenError(const fs::path& archive, MemberOpenOptions options = {}) {
+  std::unique_ptr<ArchiveMembers> members;
+  staging::Status status = ArchiveMembers::Open(archive, options, &members);
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.message().find('\n'), std::string::npos);
+  return status.message();
+}
+
+void Overwrite(const fs::path& file, uint64_t offset, const std::string& bytes) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST(ArchiveMembersTest, TruncatedArchiveStopsNamingTheArchiveAndTheMember) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  fs::resize_file(archive, fs::file_size(archive) / 2 + 100);
+  std::string error = OpenError(archive);
+  EXPECT_NE(error.find(archive.string()), std::string::npos) << error;
+  EXPECT_NE(error.find("runcated"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(archive.string() + ".stagemembers"));
+}
+
+TEST(ArchiveMembersTest, DamagedHeaderStopsNamingTheArchive) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  // The second member's header sits after the first's data; damage every header's checksum by
+  // scribbling over a block in the middle, which is a header or data: find a header instead.
+  std::string bytes = ReadFile(archive);
+  size_t header = bytes.find("cat_1");
+  ASSERT_NE(header, std::string::npos);
+  Overwrite(archive, header - header % 512 + 148, "99999999");  // the checksum field
+  std::string error = OpenError(archive);
+  EXPECT_NE(error.find(archive.string()), std::string::npos) << error;
+}
+
+TEST(ArchiveMembersTest, NotATarIsRefused) {
+  TempDir dir;
+  WriteFile(dir / "x.tar", std::string(4096, 'x'));
+  std::string error = OpenError(dir / "x.tar");
+  EXPECT_NE(error.find("x.tar"), std::string::npos) << error;
+}
+
+TEST(ArchiveMembersTest, MemberChangedSinceIndexingIsAnErrorNamingIt) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  MemberOpenOptions options;
+  options.preload = staging::Preload::kOff;  // a preloaded copy would still be consistent
+  MemberOpenReport report;
+  auto members = OpenOk(archive, &report, options);
+  ASSERT_TRUE(members);
+  // Rewritten in place while open: every member moves by one block.
+  std::string bytes = ReadFile(archive);
+  Overwrite(archive, 0, std::string(512, '\0') + bytes.substr(0, bytes.size() - 512));
+  size_t failures = 0;
+  for (size_t i = 0; i < members->members().size(); ++i) {
+    std::vector<uint8_t> out;
+    staging::Status status = members->Read(i, &out);
+    if (status.ok()) continue;
+    ++failures;
+    EXPECT_NE(status.message().find(archive.string() + ": " + members->members()[i].name),
+              std::string::npos)
+        << status.message();
+    EXPECT_NE(status.message().find("changed since it was indexed"), std::string::npos)
+        << status.message();
+  }
+  EXPECT_EQ(failures, members->members().size());
+}
+
+TEST(ArchiveMembersTest, StaleIndexIsRebuilt) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  MemberOpenReport report;
+  ASSERT_TRUE(OpenOk(archive, &report));
+  // Another archive under the same name: the old index must not be used.
+  WriteFile(dir / "tree/images/cat_0.jpg", "new");
+  contents["images/cat_0.jpg"] = "new";
+  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " -cf " + Quote(archive) + " .").exit_code,
+            0);
+  auto members = OpenOk(archive, &report);
+  ASSERT_TRUE(members);
+  EXPECT_TRUE(report.index_built);
+  EXPECT_NE(report.index_note.find("another version of the archive"), std::string::npos)
+      << report.index_note;
+  ExpectContents(*members, contents);
+}
+
+TEST(ArchiveMembersTest, DamagedIndexIsNamedAndRebuilt) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  MemberOpenReport report;
+  ASSERT_TRUE(OpenOk(archive, &report));
+  fs::path index = archive.string() + ".stagemembers";
+  std::string bytes = ReadFile(index);
+  bytes[bytes.size() / 2] ^= 0x40;
+  WriteFile(index, bytes);
+  auto members = OpenOk(archive, &report);
+  ASSERT_TRUE(members);
+  EXPECT_TRUE(report.index_built);
+  EXPECT_NE(report.index_note.find(index.string() + ": damaged"), std::string::npos)
+      << report.index_note;
+  ExpectContents(*members, contents);
+  WriteFile(index, bytes.substr(0, 40));  // cut short
+  members = OpenOk(archive, &report);
+  EXPECT_TRUE(report.index_built);
+  ExpectContents(*members, contents);
+}
+
+TEST(ArchiveMembersTest, ReadOnlyDirectoryKeepsTheIndexInTheCache) {
+  TempDir dir, cache;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  if (geteuid() == 0) {
+    // Root writes anywhere: make the directory unwritable in a way root respects.
+    if (RunCommand("chattr +i " + Quote(dir.path())).exit_code != 0) {
+      GTEST_SKIP() << "cannot make a read-only directory here (chattr unavailable)";
+    }
+  } else {
+    fs::permissions(dir.path(), fs::perms::owner_write, fs::perm_options::remove);
+  }
+  MemberOpenOptions options;
+  options.index_cache = cache.path().string();
+  MemberOpenReport first, second;
+  auto members = OpenOk(archive, &first, options);
+  if (members) members = OpenOk(archive, &second, options);
+  RunCommand("chattr -i " + Quote(dir.path()));
+  fs::permissions(dir.path(), fs::perms::owner_write, fs::perm_options::add);
+  ASSERT_TRUE(members);
+  EXPECT_EQ(first.index_path.rfind(cache.path().string(), 0), 0u) << first.index_path;
+  EXPECT_TRUE(first.index_built);
+  EXPECT_FALSE(second.index_built);
+  EXPECT_FALSE(fs::exists(archive.string() + ".stagemembers"));
+  ExpectContents(*members, contents);
+}
+
+TEST(ArchiveMembersTest, MemberCutOffAfterIndexingIsAnErrorNamingIt) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  MemberOpenOptions options;
+  options.preload = staging::Preload::kOff;
+  MemberOpenReport report;
+  auto members = OpenOk(archive, &report, options);
+  ASSERT_TRUE(members);
+  fs::resize_file(archive, 4096);
+  std::vector<uint8_t> out;
+  staging::Status status = members->Read(members->members().size() - 1, &out);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find(archive.string() + ": " + members->members().back().name),
+            std::string::npos)
+      << status.message();
+}
+
+TEST(ArchiveMembersTest, PreloadServesTheSameBytes) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  for (auto preload : {staging::Preload::kOn, staging::Preload::kOff}) {
+    MemberOpenOptions options;
+    options.preload = preload;
+    MemberOpenReport report;
+    auto members = OpenOk(archive, &report, options);
+    ASSERT_TRUE(members);
+    EXPECT_EQ(report.preloading, preload == staging::Preload::kOn);
+    ExpectContents(*members, contents);
+  }
+}
+
+TEST(ArchiveMembersTest, CompressedArchivesAreReadOnceIntoMemoryWithTheirGzipIndex) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path tar = MakeTar(dir, &contents);
+  ASSERT_EQ(
+      RunCommand("gzip -k " + Quote(tar) + " && xz -k " + Quote(tar) + " && zstd -q " + Quote(tar))
+          .exit_code,
+      0);
+  for (std::string suffix : {".gz", ".xz", ".zst"}) {
+    MemberOpenReport report;
+    auto members = OpenOk(tar.string() + suffix, &report);
+    ASSERT_TRUE(members);
+    EXPECT_EQ(report.layout, MemberLayout::kInMemory);
+    ExpectContents(*members, contents);
+  }
+}
+
+TEST(ArchiveMembersTest, CompressedArchiveOverTheMemoryCapSaysToStageOrPack) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path tar = MakeTar(dir, &contents);
+  ASSERT_EQ(RunCommand("gzip " + Quote(tar)).exit_code, 0);
+  MemberOpenOptions options;
+  options.max_memory = 100000;
+  std::string error = OpenError(tar.string() + ".gz", options);
+  EXPECT_NE(error.find(tar.string() + ".gz: a tar.gz cannot be read at random"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("`stage`"), std::string::npos) << error;
+  EXPECT_NE(error.find("`stage pack --random-access"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace staging_test
