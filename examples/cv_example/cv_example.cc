@@ -21,6 +21,7 @@ accuracy, %). On CUDA when available.
 
 Examples:
   cv_example --data_dir job-execution/images
+  cv_example --data_dir ../persistent-disk/cv_example/images.tar.gz      # in place, no staging
   cv_example --data_dir images --weights resnet50d.safetensors --mixed_precision bf16
   cv_example --data_dir images --output_dir ../persistent-disk/run1 --checkpointing_steps epoch \
              --keep_checkpoints 2 --resume_from_checkpoint latest
@@ -48,7 +49,15 @@ int main(int argc, char** argv) {
   po::options_description options(kUsage);
   auto add = options.add_options();
   add("help", "this text");
-  add("data_dir", po::value(&c.data_dir)->required(), "directory of .jpg images");
+  add("data_dir", po::value(&c.data_dir)->required(),
+      "directory of .jpg images, or an archive read in place (a plain tar or a `stage pack` "
+      "archive; a .tar.gz is read once into memory): its folder holding .jpg files, or "
+      "ARCHIVE/FOLDER");
+  add("max_memory", po::value(&c.max_memory_mib)->default_value(c.max_memory_mib),
+      "MiB an archive may hold in memory (0: a quarter of RAM)");
+  add("preload", po::value(&c.preload)->default_value(c.preload),
+      "read the archive sequentially into memory first: auto (when it fits under "
+      "--max_memory), on or off");
   add("epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs");
   add("batch_size", po::value(&c.batch_size)->default_value(c.batch_size), "images per batch");
   add("image_size", po::value(&c.image_size)->default_value(c.image_size),

@@ -24,6 +24,7 @@
 #include "resnet.h"
 #include "safetensors.h"
 #include "torch_compat.h"
+#include "training_data.h"
 
 namespace cv_example {
 namespace {
@@ -270,8 +271,9 @@ std::string Trainer::setup() {
 }
 
 std::string Trainer::load_data() {
-  loader::LabeledSet set = loader::label_images(config_.data_dir, loader::pets_label);
-  if (set.samples.empty()) return config_.data_dir + ": no .jpg files";
+  loader::DataSource source;
+  if (std::string error = open_training_data(config_, &source); !error.empty()) return error;
+  loader::LabeledSet& set = source.set;
   classes_ = std::move(set.classes);
   loader::LoaderOptions options{
       .image_size = config_.image_size,
@@ -281,7 +283,8 @@ std::string Trainer::load_data() {
       .seed = config_.seed,
       .mode = loader::Mode::kEval,
       .pin_memory = device_.is_cuda(),
-      .reduced_decode = config_.fast_decode};
+      .reduced_decode = config_.fast_decode,
+      .store = source.store};
   if (config_.eval_only) {
     eval_set_ = std::move(set.samples);
   } else {
@@ -417,11 +420,13 @@ std::string Trainer::train_epoch(int64_t epoch) {
     }
   }
   collect_losses(&pending_losses);
+  if (std::string error = train_loader_->error(); !error.empty()) return error;
   const double train_seconds = seconds_since(start);
 
   const auto eval_start = Clock::now();
   const bool last = epoch + 1 == config_.epochs;
   const EvalResult eval = evaluate(*eval_loader_, last && !config_.predictions_out.empty());
+  if (std::string error = eval_loader_->error(); !error.empty()) return error;
   report_epoch(epoch, eval,
                {.train_seconds = train_seconds,
                 .wait_seconds = wait_seconds,
@@ -562,6 +567,7 @@ void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTim
 std::string Trainer::evaluate_only() {
   const auto start = Clock::now();
   const EvalResult eval = evaluate(*eval_loader_, !config_.predictions_out.empty());
+  if (std::string error = eval_loader_->error(); !error.empty()) return error;
   std::printf("eval: %.2f\n", eval.accuracy());
   std::fflush(stdout);
   std::fprintf(stderr, "eval: %" PRId64 " of %" PRId64 " images right, %.1f images/s\n",

@@ -11,7 +11,9 @@ namespace cv_example {
 
 // One run, as the command line describes it (cv_example --help explains each field).
 struct TrainConfig {
-  std::string data_dir;
+  std::string data_dir;          // a directory, or an archive read in place
+  uint64_t max_memory_mib = 0;   // cap on an archive's bytes in memory; 0: RAM / 4
+  std::string preload = "auto";  // read the archive whole first: auto, on or off
   int epochs = 3;
   int batch_size = 64;
   int image_size = 224;

@@ -97,6 +97,10 @@ class DataLoader::Impl {
     std::lock_guard lock(mu_);
     return stats_;
   }
+  std::string error() const {
+    std::lock_guard lock(mu_);
+    return failure_;
+  }
 
  private:
   // A batch being made: workers fill its slots, the consumer takes it once none remain.
@@ -116,6 +120,13 @@ class DataLoader::Impl {
   bool make_sample(size_t index, int64_t epoch, uint8_t* out, std::vector<uint8_t>* bytes);
   std::string transform(size_t index, int64_t epoch, std::span<const uint8_t> bytes, uint8_t* out);
   Batch assemble(Job& job) const;
+  // Lets the store start reading a new batch's samples at once, in file order.
+  void announce_reads(const Job& job) const {
+    std::vector<uint64_t> keys;
+    keys.reserve(job.indices.size());
+    for (size_t index : job.indices) keys.push_back(samples_[index].key);
+    options_.store->will_read(keys);
+  }
 
   const std::vector<Sample> samples_;
   const LoaderOptions options_;
@@ -137,6 +148,7 @@ class DataLoader::Impl {
   size_t busy_ = 0;                        // tasks in progress
   std::deque<std::unique_ptr<Job>> jobs_;  // allocated batches, front = next_batch_
   std::unordered_set<size_t> reported_;
+  std::string failure_;  // a SampleStore's read error: it ends the loader's delivery
   LoaderStats stats_;
   std::vector<std::thread> workers_;
 };
@@ -191,10 +203,10 @@ void DataLoader::Impl::work() {
       auto job = std::make_unique<Job>();
       const std::vector<int64_t> shape = {int64_t(size), 3, options_.image_size,
                                           options_.image_size};
-      job->images = pin_ ? torch::empty(shape, torch::TensorOptions()
-                                                   .dtype(torch::kUInt8)
-                                                   .pinned_memory(true))
-                         : buffers_.take(shape);
+      job->images =
+          pin_
+              ? torch::empty(shape, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(true))
+              : buffers_.take(shape);
       job->indices.assign(order_.begin() + position, order_.begin() + position + size);
       job->ok.assign(size, 0);
       job->remaining = size;
@@ -205,6 +217,7 @@ void DataLoader::Impl::work() {
     int64_t epoch = epoch_;
     ++busy_;
     lock.unlock();
+    if (slot == 0 && options_.store) announce_reads(*job);
     uint8_t* out = job->images.data_ptr<uint8_t>() + slot * image_bytes_;
     bool ok = make_sample(job->indices[slot], epoch, out, &bytes);
     lock.lock();
@@ -218,9 +231,15 @@ void DataLoader::Impl::work() {
 bool DataLoader::Impl::make_sample(size_t index, int64_t epoch, uint8_t* out,
                                    std::vector<uint8_t>* bytes) {
   const std::string& path = samples_[index].path;
-  std::string error = read_file(path, bytes);
+  std::string error =
+      options_.store ? options_.store->read(samples_[index].key, bytes) : read_file(path, bytes);
+  const bool archive_failed = options_.store && !error.empty();
   if (error.empty()) error = transform(index, epoch, *bytes, out);
   std::lock_guard lock(mu_);
+  if (archive_failed) {  // the archive itself: no later batch can be trusted
+    if (failure_.empty()) failure_ = error;
+    return false;
+  }
   if (error.empty()) {
     ++stats_.decoded;
     return true;
@@ -297,9 +316,10 @@ Batch DataLoader::Impl::assemble(Job& job) const {
 
 std::optional<Batch> DataLoader::Impl::next() {
   std::unique_lock lock(mu_);
-  while (epoch_ >= 0 && next_batch_ < batches_per_epoch()) {
+  while (epoch_ >= 0 && next_batch_ < batches_per_epoch() && failure_.empty()) {
     auto started = std::chrono::steady_clock::now();
     ready_cv_.wait(lock, [&] { return !jobs_.empty() && jobs_.front()->remaining == 0; });
+    if (!failure_.empty()) break;
     stats_.wait_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::unique_ptr<Job> job = std::move(jobs_.front());
@@ -322,5 +342,6 @@ std::optional<Batch> DataLoader::next() { return impl_->next(); }
 size_t DataLoader::batches_per_epoch() const { return impl_->batches_per_epoch(); }
 size_t DataLoader::samples() const { return impl_->samples(); }
 LoaderStats DataLoader::stats() const { return impl_->stats(); }
+std::string DataLoader::error() const { return impl_->error(); }
 
 }  // namespace loader

@@ -71,19 +71,28 @@ std::string pets_label(std::string_view file_name) {
 
 LabeledSet label_images(const std::string& dir,
                         const std::function<std::string(std::string_view)>& rule) {
-  std::vector<std::string> names = list_images(dir);
+  std::string prefix = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+  return label_names(list_images(dir), {}, prefix, rule);
+}
+
+LabeledSet label_names(std::vector<std::string> names, std::vector<uint64_t> keys,
+                       const std::string& prefix,
+                       const std::function<std::string(std::string_view)>& rule) {
+  keys.resize(names.size(), 0);
+  std::vector<size_t> order(names.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return names[a] < names[b]; });
   std::vector<std::string> labels;
   labels.reserve(names.size());
-  for (const std::string& name : names) labels.push_back(rule(name));
+  for (size_t i : order) labels.push_back(rule(names[i]));
 
   LabeledSet set;
   set.classes = labels;
   std::sort(set.classes.begin(), set.classes.end());
   set.classes.erase(std::unique(set.classes.begin(), set.classes.end()), set.classes.end());
-  std::string prefix = dir.empty() || dir.back() == '/' ? dir : dir + "/";
-  for (size_t i = 0; i < names.size(); ++i) {
-    auto id = std::lower_bound(set.classes.begin(), set.classes.end(), labels[i]);
-    set.samples.push_back({prefix + names[i], id - set.classes.begin()});
+  for (size_t n = 0; n < order.size(); ++n) {
+    auto id = std::lower_bound(set.classes.begin(), set.classes.end(), labels[n]);
+    set.samples.push_back({prefix + names[order[n]], id - set.classes.begin(), keys[order[n]]});
   }
   return set;
 }

@@ -259,6 +259,73 @@ TEST_F(CvExampleTest, EvalOnlyWritesOneRowPerImage) {
       << csv;
 }
 
+// The same job from a plain tar of the directory, read in place: the same losses, accuracy and
+// weights, the same resumed run from a checkpoint, and the same evaluation.
+TEST_F(CvExampleTest, TrainsFromTheArchiveInPlaceExactlyAsFromTheDirectory) {
+  make_data(74);
+  const std::string tar = scratch_.file("pets.tar");
+  ASSERT_EQ(run({"/usr/bin/tar", "-C", data_.path(), "-cf", tar, "."}, scratch_).status, 0);
+  const std::vector<std::string> args = {
+      "--image_size", "32",          "--batch_size",          "8", "--epochs", "2",
+      "--json",       "--train_all", "--checkpointing_steps", "3"};
+  auto from = [&](const std::string& data, const std::string& output_dir,
+                  std::vector<std::string> extra = {}) {
+    std::vector<std::string> all = command(args);
+    all[2] = data;  // --data_dir's value
+    all.insert(all.end(), {"--output_dir", output_dir});
+    all.insert(all.end(), extra.begin(), extra.end());
+    return run(all, scratch_);
+  };
+  TempDir dir_run, tar_run;
+  const Outcome from_dir = from(data_.path(), dir_run.path());
+  const Outcome from_tar = from(tar, tar_run.path());
+  ASSERT_EQ(from_dir.status, 0) << from_dir.err;
+  ASSERT_EQ(from_tar.status, 0) << from_tar.err;
+  EXPECT_THAT(from_tar.err, HasSubstr(tar + ": read in place (plain tar, member index built"));
+  const auto expected = json_lines(from_dir.out), got = json_lines(from_tar.out);
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t epoch = 0; epoch < 2; ++epoch) {
+    EXPECT_EQ(got[epoch]["losses"], expected[epoch]["losses"]);
+    EXPECT_EQ(got[epoch]["accuracy"], expected[epoch]["accuracy"]);
+  }
+  EXPECT_TRUE(read_text(dir_run.file("model.safetensors")) ==
+              read_text(tar_run.file("model.safetensors")));
+
+  // Resumed mid-epoch from the archive: the rest of the run is the same.
+  for (const auto& entry : std::filesystem::directory_iterator(tar_run.path())) {
+    if (entry.path().filename() != "checkpoint-6.pt") std::filesystem::remove(entry.path());
+  }
+  const Outcome resumed = from(tar, tar_run.path(), {"--resume_from_checkpoint", "latest"});
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("member index loaded"));
+  EXPECT_TRUE(read_text(dir_run.file("model.safetensors")) ==
+              read_text(tar_run.file("model.safetensors")));
+
+  const std::string weights = dir_run.file("model.safetensors");
+  for (const std::string& data : {data_.path(), tar}) {
+    std::vector<std::string> all =
+        command({"--image_size", "32", "--eval_only", "--weights", weights, "--predictions_out",
+                 scratch_.file(data == tar ? "tar.csv" : "dir.csv")});
+    all[2] = data;
+    ASSERT_EQ(run(all, scratch_).status, 0);
+  }
+  EXPECT_EQ(read_text(scratch_.file("tar.csv")), read_text(scratch_.file("dir.csv")));
+  EXPECT_EQ(count_lines(read_text(scratch_.file("tar.csv"))), 75u);
+}
+
+TEST_F(CvExampleTest, DamagedArchiveStopsTheRunWithOneLine) {
+  make_data(20);
+  const std::string tar = scratch_.file("pets.tar");
+  ASSERT_EQ(run({"/usr/bin/tar", "-C", data_.path(), "-cf", tar, "."}, scratch_).status, 0);
+  std::filesystem::resize_file(tar, std::filesystem::file_size(tar) / 2);
+  std::vector<std::string> all = command({"--image_size", "32", "--epochs", "1"});
+  all[2] = tar;
+  const Outcome failed = run(all, scratch_);
+  EXPECT_EQ(failed.status, 1);
+  EXPECT_THAT(failed.err, HasSubstr("cv_example: " + tar + ": "));
+  EXPECT_EQ(count_lines(failed.err), 1u) << failed.err;
+}
+
 TEST_F(CvExampleTest, DamagedWeightsFailWithOneLine) {
   make_data(40);
   cv_example_test::write_text(scratch_.file("bad.safetensors"), std::string(16, '\x7f'));

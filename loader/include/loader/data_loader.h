@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "loader/dataset.h"
+#include "loader/sample_store.h"
 
 namespace loader {
 
@@ -37,6 +38,9 @@ struct LoaderOptions {
   // the crop being drawn from the header's size first. Same pixels as a full decode, less work;
   // off decodes every image whole (kept to compare the two).
   bool partial_decode = true;
+  // Samples are read from here by their key when set (an archive read in place), else from
+  // their paths.
+  std::shared_ptr<const SampleStore> store;
 };
 
 struct Batch {
@@ -56,8 +60,9 @@ struct LoaderStats {
 // Batch b of an epoch holds the samples at positions [b * batch_size, (b + 1) * batch_size) of
 // the epoch's order (the last batch may be partial). A sample that cannot be read or decoded is
 // left out, so its batch is one image shorter; it is reported on stderr the first time, by name.
-// A batch left empty that way is not delivered. Each sample's crop comes from (seed, epoch, sample
-// index) alone, so the batches are identical for any number of threads.
+// A batch left empty that way is not delivered. A sample the SampleStore cannot read is not a bad
+// sample but a bad archive: it ends the delivery and error() says why. Each sample's crop comes
+// from (seed, epoch, sample index) alone, so the batches are identical for any number of threads.
 // Memory: the loader holds at most prefetch_batches batches (being made or ready); a batch
 // returned by next() belongs to the caller. Unpinned batch memory is recycled: when the caller
 // drops a batch its buffer goes back to the loader, which keeps up to prefetch_batches idle
@@ -77,6 +82,9 @@ class DataLoader {
   size_t batches_per_epoch() const;
   size_t samples() const;
   LoaderStats stats() const;
+  // The store's first read error (an archive damaged, changed or unreadable: one line naming it
+  // and the member), after which next() delivers nothing more; "" while there is none.
+  std::string error() const;
 
  private:
   class Impl;

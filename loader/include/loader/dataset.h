@@ -12,10 +12,12 @@
 
 namespace loader {
 
-// One image: its full path and its class id.
+// One image: its full path and its class id. An image inside an archive has the path
+// "ARCHIVE/MEMBER" and is read from the loader's SampleStore by `key`.
 struct Sample {
   std::string path;
   int64_t label;
+  uint64_t key = 0;
 };
 
 // The names (not paths) of the regular files directly in `dir` whose name ends in `suffix`, sorted
@@ -37,6 +39,13 @@ struct LabeledSet {
 // Lists the ".jpg" files of `dir` and labels each with `rule(file_name)`.
 LabeledSet label_images(const std::string& dir,
                         const std::function<std::string(std::string_view)>& rule);
+
+// Labels files named `names` (sorted bytewise here, as list_images sorts) with `rule(name)`;
+// a sample's path is `prefix` + its name and its key is its position in `keys` (parallel to
+// `names`; empty: keys 0).
+LabeledSet label_names(std::vector<std::string> names, std::vector<uint64_t> keys,
+                       const std::string& prefix,
+                       const std::function<std::string(std::string_view)>& rule);
 
 // Positions into a list of n items.
 struct Split {
