@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       "MiB an archive may hold in memory (0: a quarter of RAM)");
   add("preload", po::value(&c.preload)->default_value(c.preload),
       "read the archive sequentially into memory first: auto (when it fits under "
-      "--max_memory), on or off");
+      "--max_memory and is not in the page cache already), on or off");
   add("epochs", po::value(&c.epochs)->default_value(c.epochs), "training epochs");
   add("batch_size", po::value(&c.batch_size)->default_value(c.batch_size), "images per batch");
   add("image_size", po::value(&c.image_size)->default_value(c.image_size),

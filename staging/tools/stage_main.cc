@@ -75,8 +75,8 @@ int RunPack(const std::vector<std::string>& args) {
       "threads", po::value(&options.threads)->default_value(0), "compression threads (0 = cores)")(
       "random-access", po::bool_switch(&options.random_access),
       "one frame per member, so that training reads a member in place for the cost of its own "
-      "bytes (for JPEGs and other compressed members; --level 1 is as small for them)")(
-      "json", po::bool_switch(&json), "print the summary as JSON on stdout");
+      "bytes: for JPEGs and other already compressed members, which zstd keeps almost as they "
+      "are at any level")("json", po::bool_switch(&json), "print the summary as JSON on stdout");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(desc).run(), vm);
   if (vm.count("help")) {
@@ -86,7 +86,7 @@ int RunPack(const std::vector<std::string>& args) {
            "format), so stage decodes it on every core while zstd -d and tar read it as usual.\n\n"
            "Examples:\n  stage pack --from images.tar.gz --to images.tar.zst\n"
            "  stage pack --from ./images --to images.tar.zst --level 3\n"
-           "  stage pack --from images.tar.gz --to images.tar.zst --random-access --level 1\n\n"
+           "  stage pack --from images.tar.gz --to images.tar.zst --random-access\n\n"
         << desc;
     return 0;
   }

@@ -10,6 +10,9 @@
 #include <map>
 #include <random>
 
+#include "base/source_identity.h"
+#include "common/unique_fd.h"
+#include "inplace/member_index.h"
 #include "staging/pack.h"
 #include "test_support.h"
 
@@ -302,6 +305,71 @@ TEST(ArchiveMembersTest, DamagedIndexIsNamedAndRebuilt) {
   WriteFile(index, bytes.substr(0, 40));  // cut short
   members = OpenOk(archive, &report);
   EXPECT_TRUE(report.index_built);
+  ExpectContents(*members, contents);
+}
+
+TEST(ArchiveMembersTest, EveryCutAndFlipOfTheIndexIsRebuiltNeverBelieved) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  MemberOpenReport report;
+  ASSERT_TRUE(OpenOk(archive, &report));
+  const fs::path index = archive.string() + ".stagemembers";
+  const std::string good = ReadFile(index);
+  std::vector<std::string> damaged;
+  for (size_t cut = 0; cut < good.size(); cut += 1 + good.size() / 40) {
+    damaged.push_back(good.substr(0, cut));
+  }
+  for (size_t at = 0; at < good.size(); at += 1 + good.size() / 60) {
+    damaged.push_back(good);
+    damaged.back()[at] ^= 0x01;
+  }
+  for (const std::string& bytes : damaged) {
+    WriteFile(index, bytes);
+    auto members = OpenOk(archive, &report);
+    ASSERT_TRUE(members);
+    EXPECT_TRUE(report.index_built);
+    EXPECT_FALSE(report.index_note.empty());
+    ExpectContents(*members, contents);
+  }
+}
+
+// An index forged with a valid checksum (it is read from a disk others write) whose records
+// point at the wrong bytes: refused when outside the archive, else every read of a moved member
+// fails naming it, and no wrong bytes are ever returned.
+TEST(ArchiveMembersTest, ForgedIndexGivesErrorsNeverWrongBytes) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  staging::SourceIdentity identity;
+  ASSERT_TRUE(staging::IdentifySource(fd.get(), archive.string(), &identity).ok());
+  MemberOpenReport report;
+  ASSERT_TRUE(OpenOk(archive, &report));
+  staging::MemberIndex index, expected;
+  expected.stream_size = identity.size;
+  ASSERT_TRUE(
+      staging::DecodeMemberIndex(ReadFile(report.index_path), identity, expected, &index).ok());
+  staging::MemberIndex moved = index;
+  for (auto& record : moved.records) record.offset += 512;
+  WriteFile(report.index_path, staging::EncodeMemberIndex(moved, identity));
+  MemberOpenOptions options;
+  options.preload = staging::Preload::kOff;
+  auto members = OpenOk(archive, &report, options);
+  ASSERT_TRUE(members);
+  EXPECT_FALSE(report.index_built);  // well formed: believed until a read checks it
+  for (size_t i = 0; i < members->members().size(); ++i) {
+    std::vector<uint8_t> bytes;
+    staging::Status status = members->Read(i, &bytes);
+    ASSERT_FALSE(status.ok()) << members->members()[i].name;
+    EXPECT_NE(status.message().find(members->members()[i].name), std::string::npos);
+  }
+  staging::MemberIndex outside = index;
+  outside.records[0].size = identity.size;
+  WriteFile(report.index_path, staging::EncodeMemberIndex(outside, identity));
+  members = OpenOk(archive, &report);
+  EXPECT_TRUE(report.index_built);
+  EXPECT_NE(report.index_note.find("outside the archive"), std::string::npos) << report.index_note;
   ExpectContents(*members, contents);
 }
 

@@ -23,7 +23,8 @@ struct DataSourceOptions {
   // Cap on what an archive may hold in memory (a non-seekable one's images, or the whole file
   // read ahead); 0: a quarter of physical memory.
   uint64_t max_memory = 0;
-  // Read the whole archive sequentially first (kAuto: when it fits under max_memory).
+  // Read the whole archive sequentially first (kAuto: when it fits under max_memory and is not
+  // in the page cache already).
   Preload preload = Preload::kAuto;
   // Where member indexes go when the archive's directory is not writable ("": ~/.cache/stage).
   std::string index_cache;

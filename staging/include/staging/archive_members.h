@@ -28,7 +28,8 @@ const char* MemberLayoutName(MemberLayout layout);
 
 // Whether the whole archive file is first read sequentially into memory (network disks stream
 // fast and read at random slowly); members not yet there are read at random meanwhile.
-enum class Preload { kAuto, kOn, kOff };  // kAuto: on when the file fits under max_memory
+// kAuto: on when the file fits under max_memory and is not (90%) in the page cache already.
+enum class Preload { kAuto, kOn, kOff };
 
 struct MemberOpenOptions {
   uint64_t max_memory = 0;  // cap on bytes held in memory; 0: a quarter of physical memory

@@ -1,10 +1,13 @@
 #include "inplace/archive_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "base/pread_full.h"
 
@@ -57,6 +60,23 @@ Status ArchiveFile::Read(uint64_t offset, std::byte* out, size_t len, size_t* go
   if (n < 0) return Status::FromErrno(path_ + ": read at byte " + std::to_string(offset), errno);
   *got = static_cast<size_t>(n);
   return Status::Ok();
+}
+
+double ArchiveFile::CachedFraction() const {
+  if (size_ == 0) return 0;
+  // A mapping that is never touched: mincore reads the page cache's state without any I/O.
+  void* map = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_.get(), 0);
+  if (map == MAP_FAILED) return 0;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size_ + page - 1) / page);
+  double fraction = 0;
+  if (mincore(map, size_, resident.data()) == 0) {
+    size_t cached = 0;
+    for (unsigned char r : resident) cached += r & 1;
+    fraction = static_cast<double>(cached) / static_cast<double>(resident.size());
+  }
+  munmap(map, size_);
+  return fraction;
 }
 
 void ArchiveFile::WillNeed(uint64_t offset, uint64_t len) const {

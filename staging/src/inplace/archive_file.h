@@ -28,6 +28,8 @@ class ArchiveFile {
   // with pread; `*got` is short only at the end of the file. Errors name the file and offset.
   // Thread-safe.
   Status Read(uint64_t offset, std::byte* out, size_t len, size_t* got) const;
+  // The share of the file's pages in the page cache now (0 when it cannot tell).
+  double CachedFraction() const;
   // Asks the kernel to start reading [offset, offset + len), unless it is in memory already.
   void WillNeed(uint64_t offset, uint64_t len) const;
 

@@ -18,6 +18,9 @@ namespace {
 
 constexpr size_t kTarBlock = 512;
 constexpr size_t kMemberReadChunk = 256 << 10;
+// An archive this much in the page cache already is not preloaded by default: a copy would only
+// double its memory and take a core from the decoders while the first batches are made.
+constexpr double kCachedEnough = 0.9;
 
 // The size field of a tar header: octal, or base-256 when its first byte has the high bit.
 uint64_t HeaderSize(const std::byte* header) {
@@ -159,7 +162,8 @@ Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
   }
   // After the header pass, which would otherwise compete with it for the disk.
   report->preloading = options.preload == Preload::kOn ||
-                       (options.preload == Preload::kAuto && identity.size <= max_memory);
+                       (options.preload == Preload::kAuto && identity.size <= max_memory &&
+                        file->CachedFraction() < kCachedEnough);
   if (report->preloading) {
     file->StartPreload();
     report->memory_bytes = identity.size;
