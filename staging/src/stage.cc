@@ -28,13 +28,16 @@ namespace {
 namespace fs = std::filesystem;
 
 bool IsOwnFile(const std::string& name) {
-  // Our own bookkeeping beside sources: gzip indexes and checksum files are not data.
+  // Our own bookkeeping beside sources: gzip and member indexes and checksum files are not data.
   auto ends_with = [&](const std::string& suffix) {
     return name.size() >= suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  return name == kStageDir || ends_with(kGzipIndexSuffix) ||
-         name.find(std::string(kGzipIndexSuffix) + ".tmp.") != std::string::npos;
+  auto index_or_temporary = [&](const std::string& suffix) {
+    return ends_with(suffix) || name.find(suffix + ".tmp.") != std::string::npos;
+  };
+  return name == kStageDir || index_or_temporary(kGzipIndexSuffix) ||
+         index_or_temporary(kMemberIndexSuffix);
 }
 
 // NAME.sha256 beside NAME is the checksum --verify reads, not data.

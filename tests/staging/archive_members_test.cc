@@ -373,6 +373,21 @@ TEST(ArchiveMembersTest, ForgedIndexGivesErrorsNeverWrongBytes) {
   ExpectContents(*members, contents);
 }
 
+TEST(ArchiveMembersTest, StageDoesNotCopyTheMemberIndexBesideAnArchive) {
+  TempDir dir, out;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  MemberOpenReport report;
+  ASSERT_TRUE(OpenOk(archive, &report));
+  ASSERT_TRUE(fs::exists(archive.string() + ".stagemembers"));
+  fs::remove_all(dir / "tree");
+  RunResult staged =
+      RunCommand(StageBinary() + " --from " + Quote(dir.path()) + " --to " + Quote(out.path()));
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_TRUE(fs::exists(out / "images/cat_0.jpg"));
+  EXPECT_FALSE(fs::exists(out / "data.tar.stagemembers"));
+}
+
 TEST(ArchiveMembersTest, ReadOnlyDirectoryKeepsTheIndexInTheCache) {
   TempDir dir, cache;
   std::map<std::string, std::string> contents;

@@ -12,4 +12,8 @@ inline constexpr char kStagingAreas[] = ".stage/tmp";
 // SOURCE.stageidx beside a .tar.gz (or in the cache directory): its gzip restart points.
 inline constexpr char kGzipIndexSuffix[] = ".stageidx";
 
+// SOURCE.stagemembers beside a tar or packed archive (or in the cache directory): where each
+// member lies, for reading it in place.
+inline constexpr char kMemberIndexSuffix[] = ".stagemembers";
+
 }  // namespace staging

@@ -40,11 +40,30 @@ void ArchiveFile::PreloadAll() {
   while (done < size_ && !stop_.load(std::memory_order_relaxed)) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(kPreloadChunk, size_ - done));
     ssize_t n = PreadFull(fd_.get(), memory_.get() + done, want, done);
-    if (n <= 0) return;
+    if (n <= 0) break;
     done += static_cast<uint64_t>(n);
-    loaded_.store(done, std::memory_order_release);
-    if (static_cast<size_t>(n) < want) return;
+    {
+      std::lock_guard lock(mu_);
+      loaded_.store(done, std::memory_order_release);
+    }
+    progress_.notify_all();
+    if (static_cast<size_t>(n) < want) break;
   }
+  {
+    std::lock_guard lock(mu_);
+    preload_ended_ = true;
+  }
+  progress_.notify_all();
+}
+
+Status ArchiveFile::ReadInFileOrder(uint64_t offset, std::byte* out, size_t len,
+                                    size_t* got) const {
+  if (memory_) {
+    const uint64_t end = std::min<uint64_t>(offset + len, size_);
+    std::unique_lock lock(mu_);
+    progress_.wait(lock, [&] { return preload_ended_ || loaded_.load() >= end; });
+  }
+  return Read(offset, out, len, got);
 }
 
 Status ArchiveFile::Read(uint64_t offset, std::byte* out, size_t len, size_t* got) const {

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -28,6 +30,10 @@ class ArchiveFile {
   // with pread; `*got` is short only at the end of the file. Errors name the file and offset.
   // Thread-safe.
   Status Read(uint64_t offset, std::byte* out, size_t len, size_t* got) const;
+  // As Read, but while a preload runs, waits for it to reach the range instead of reading it at
+  // random: a pass over the whole file then costs one sequential read (for the header pass, on
+  // a disk that is slow at random reads).
+  Status ReadInFileOrder(uint64_t offset, std::byte* out, size_t len, size_t* got) const;
   // The share of the file's pages in the page cache now (0 when it cannot tell).
   double CachedFraction() const;
   // Asks the kernel to start reading [offset, offset + len), unless it is in memory already.
@@ -47,6 +53,9 @@ class ArchiveFile {
   std::unique_ptr<std::byte[]> memory_;
   std::atomic<uint64_t> loaded_{0};  // memory_[0, loaded_) is valid
   std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  mutable std::condition_variable progress_;  // the preload advanced or ended
+  bool preload_ended_ = false;                // guarded by mu_
   std::thread preloader_;
 };
 

@@ -113,8 +113,12 @@ Status LoadOrBuildIndex(const SourceIdentity& identity, const ArchiveFile& file,
   MemberIndex expected;
   expected.layout = frames.empty() ? MemberLayout::kPlainTar : MemberLayout::kPacked;
   expected.frames = static_cast<uint32_t>(frames.size());
-  std::unique_ptr<TarStream> stream =
-      frames.empty() ? PlainTarStream(file) : PackedTarStream(file, frames, 16 << 10);
+  // While the file is being preloaded the header pass follows the preload instead of seeking:
+  // on a disk slow at random reads one sequential read beats a read per member.
+  const bool in_file_order = file.preloading();
+  std::unique_ptr<TarStream> stream = frames.empty()
+                                          ? PlainTarStream(file, in_file_order)
+                                          : PackedTarStream(file, frames, 16 << 10, in_file_order);
   expected.stream_size = stream->size();
   std::string write_path;
   if (LoadMemberIndex(identity, cache_dir, expected, index, &report->index_path,
@@ -147,6 +151,13 @@ Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
                    MemberOpenReport* report) {
   auto file = std::make_unique<ArchiveFile>(identity.path, std::move(fd), identity.size);
   report->layout = frames.empty() ? MemberLayout::kPlainTar : MemberLayout::kPacked;
+  report->preloading = options.preload == Preload::kOn ||
+                       (options.preload == Preload::kAuto && identity.size <= max_memory &&
+                        file->CachedFraction() < kCachedEnough);
+  if (report->preloading) {
+    file->StartPreload();
+    report->memory_bytes = identity.size;
+  }
   MemberIndex index;
   STAGING_RETURN_IF_ERROR(
       LoadOrBuildIndex(identity, *file, frames, options.index_cache, &index, report));
@@ -159,14 +170,6 @@ Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
                      std::to_string(index.records.size() / frames.size()) +
                      " members each, and reading one decodes up to a whole frame; `stage pack "
                      "--random-access` makes a frame per member";
-  }
-  // After the header pass, which would otherwise compete with it for the disk.
-  report->preloading = options.preload == Preload::kOn ||
-                       (options.preload == Preload::kAuto && identity.size <= max_memory &&
-                        file->CachedFraction() < kCachedEnough);
-  if (report->preloading) {
-    file->StartPreload();
-    report->memory_bytes = identity.size;
   }
   *out = std::make_unique<InPlaceMembers>(std::move(file), std::move(frames), std::move(index),
                                           options);

@@ -10,12 +10,11 @@
 #include <vector>
 
 #include "base/source_identity.h"
+#include "base/stage_layout.h"
 #include "staging/archive_members.h"
 #include "staging/status.h"
 
 namespace staging {
-
-inline constexpr char kMemberIndexSuffix[] = ".stagemembers";
 
 struct MemberRecord {
   std::string name;     // normalised member name

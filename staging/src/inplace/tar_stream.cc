@@ -8,16 +8,24 @@
 namespace staging {
 namespace {
 
+Status ReadFile(const ArchiveFile& file, bool in_file_order, uint64_t offset, std::byte* out,
+                size_t len, size_t* got) {
+  return in_file_order ? file.ReadInFileOrder(offset, out, len, got)
+                       : file.Read(offset, out, len, got);
+}
+
 class PlainStream : public TarStream {
  public:
-  explicit PlainStream(const ArchiveFile& file) : file_(file) {}
+  PlainStream(const ArchiveFile& file, bool in_file_order)
+      : file_(file), in_file_order_(in_file_order) {}
   Status Read(uint64_t offset, std::byte* out, size_t len, size_t* got) override {
-    return file_.Read(offset, out, len, got);
+    return ReadFile(file_, in_file_order_, offset, out, len, got);
   }
   uint64_t size() const override { return file_.size(); }
 
  private:
   const ArchiveFile& file_;
+  const bool in_file_order_;
 };
 
 using DctxPtr = std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)>;
@@ -26,8 +34,13 @@ using DctxPtr = std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)>;
 // so that reading on from where it stopped continues the frame instead of restarting it.
 class PackedStream : public TarStream {
  public:
-  PackedStream(const ArchiveFile& file, const std::vector<ZstdFrameInfo>& frames, size_t chunk)
-      : file_(file), frames_(frames), input_(chunk), dctx_(ZSTD_createDCtx(), ZSTD_freeDCtx) {
+  PackedStream(const ArchiveFile& file, const std::vector<ZstdFrameInfo>& frames, size_t chunk,
+               bool in_file_order)
+      : file_(file),
+        frames_(frames),
+        in_file_order_(in_file_order),
+        input_(chunk),
+        dctx_(ZSTD_createDCtx(), ZSTD_freeDCtx) {
     const ZstdFrameInfo* last = frames_.empty() ? nullptr : &frames_.back();
     size_ = last ? last->decompressed_offset + last->decompressed_size : 0;
   }
@@ -70,7 +83,9 @@ class PackedStream : public TarStream {
     uint64_t end = f.compressed_offset + f.compressed_size;
     size_t want = static_cast<size_t>(std::min<uint64_t>(input_.size(), end - read_));
     size_t got = 0;
-    if (want > 0) STAGING_RETURN_IF_ERROR(file_.Read(read_, input_.data(), want, &got));
+    if (want > 0) {
+      STAGING_RETURN_IF_ERROR(ReadFile(file_, in_file_order_, read_, input_.data(), want, &got));
+    }
     if (got == 0) return Error("truncated (the file ends inside it)");
     read_ += got;
     in_ = {input_.data(), got, 0};
@@ -96,6 +111,7 @@ class PackedStream : public TarStream {
 
   const ArchiveFile& file_;
   const std::vector<ZstdFrameInfo>& frames_;
+  const bool in_file_order_;
   uint64_t size_ = 0;
   std::vector<std::byte> input_;
   DctxPtr dctx_;
@@ -117,13 +133,14 @@ size_t FrameAt(const std::vector<ZstdFrameInfo>& frames, uint64_t offset) {
   return offset < f.decompressed_offset + f.decompressed_size ? frame : frames.size();
 }
 
-std::unique_ptr<TarStream> PlainTarStream(const ArchiveFile& file) {
-  return std::make_unique<PlainStream>(file);
+std::unique_ptr<TarStream> PlainTarStream(const ArchiveFile& file, bool in_file_order) {
+  return std::make_unique<PlainStream>(file, in_file_order);
 }
 
 std::unique_ptr<TarStream> PackedTarStream(const ArchiveFile& file,
-                                           const std::vector<ZstdFrameInfo>& frames, size_t chunk) {
-  return std::make_unique<PackedStream>(file, frames, chunk);
+                                           const std::vector<ZstdFrameInfo>& frames, size_t chunk,
+                                           bool in_file_order) {
+  return std::make_unique<PackedStream>(file, frames, chunk, in_file_order);
 }
 
 }  // namespace staging

@@ -27,13 +27,15 @@ class TarStream {
   virtual uint64_t size() const = 0;
 };
 
-// A plain tar: the file's bytes.
-std::unique_ptr<TarStream> PlainTarStream(const ArchiveFile& file);
+// A plain tar: the file's bytes. `in_file_order`: read through the file's preload, waiting for
+// it (ArchiveFile::ReadInFileOrder), for a pass over the whole file.
+std::unique_ptr<TarStream> PlainTarStream(const ArchiveFile& file, bool in_file_order = false);
 
 // A packed archive: `frames` from its seek table, whose decoded sizes tile the stream. Compressed
 // bytes are read `chunk` at a time (small for a pass over headers, large for members).
 std::unique_ptr<TarStream> PackedTarStream(const ArchiveFile& file,
-                                           const std::vector<ZstdFrameInfo>& frames, size_t chunk);
+                                           const std::vector<ZstdFrameInfo>& frames, size_t chunk,
+                                           bool in_file_order = false);
 
 // The frame whose decoded bytes hold `offset` (frames.size() when past the end).
 size_t FrameAt(const std::vector<ZstdFrameInfo>& frames, uint64_t offset);
