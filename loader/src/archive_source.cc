@@ -76,14 +76,17 @@ staging::MemberOpenOptions member_options(const std::string& folder,
 std::string describe(const std::string& archive, const staging::MemberOpenReport& r,
                      double seconds) {
   std::ostringstream line;
-  line << archive << ": read in place (" << staging::MemberLayoutName(r.layout);
-  if (r.layout != staging::MemberLayout::kInMemory) {
-    line << ", member index " << (r.index_built ? "built" : "loaded") << " in " << seconds << " s"
-         << (r.index_path.empty() ? "" : ": " + r.index_path);
+  line.precision(3);
+  if (r.layout == staging::MemberLayout::kInMemory) {
+    line << archive << ": read once into memory (" << (r.memory_bytes >> 20) << " MiB, " << seconds
+         << " s): it cannot be read at random";
+    if (!r.index_note.empty()) line << "; " << r.index_note;
+    return line.str();
   }
+  line << archive << ": read in place (" << staging::MemberLayoutName(r.layout) << ", member index "
+       << (r.index_built ? "built" : "loaded") << " in " << seconds << " s"
+       << (r.index_path.empty() ? "" : ": " + r.index_path);
   if (r.preloading) line << ", reading the whole file into memory first";
-  if (r.layout == staging::MemberLayout::kInMemory)
-    line << ", " << (r.memory_bytes >> 20) << " MiB in memory";
   line << ")";
   return line.str();
 }
@@ -121,7 +124,8 @@ std::string open_archive_source(const std::string& archive, const std::string& f
   out->set = label_names(std::move(names), std::move(keys), prefix, rule);
   out->notes.push_back(describe(archive, report, seconds) + ", " +
                        std::to_string(out->set.samples.size()) + " images in " + shown(chosen));
-  if (!report.index_note.empty()) out->notes.push_back(report.index_note);
+  if (!report.index_note.empty() && report.layout != staging::MemberLayout::kInMemory)
+    out->notes.push_back(report.index_note);
   if (!report.advice.empty()) out->notes.push_back(report.advice);
   for (const std::string& refused : report.refused) out->notes.push_back(archive + ": " + refused);
   out->store = std::make_shared<ArchiveStore>(std::move(members));

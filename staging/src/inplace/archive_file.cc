@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "base/pread_full.h"
@@ -26,10 +27,15 @@ ArchiveFile::~ArchiveFile() {
   if (preloader_.joinable()) preloader_.join();
 }
 
-void ArchiveFile::StartPreload() {
-  if (memory_ || size_ == 0) return;
-  memory_ = std::make_unique_for_overwrite<std::byte[]>(size_);
+bool ArchiveFile::StartPreload() {
+  if (memory_ || size_ == 0) return memory_ != nullptr;
+  try {
+    memory_ = std::make_unique_for_overwrite<std::byte[]>(size_);
+  } catch (const std::bad_alloc&) {
+    return false;  // reads go to the file, as without a preload
+  }
   preloader_ = std::thread([this] { PreloadAll(); });
+  return true;
 }
 
 // Reads in file order; a failing read ends the preload there, and the random reads that follow

@@ -25,7 +25,8 @@ class ArchiveFile {
   ArchiveFile& operator=(const ArchiveFile&) = delete;
 
   // Starts reading the whole file into memory (size() bytes) on a thread of its own. Once.
-  void StartPreload();
+  // False when that memory cannot be had (then there is no preload).
+  bool StartPreload();
   // Copies [offset, offset + len) into `out`, from memory where the preload has reached, else
   // with pread; `*got` is short only at the end of the file. Errors name the file and offset.
   // Thread-safe.

@@ -37,6 +37,11 @@ uint64_t HeaderSize(const std::byte* header) {
   return value;
 }
 
+// True when `header` (512 bytes) is a checksum-valid tar header whose size field says `size`.
+bool HeaderSays(const std::byte* header, uint64_t size) {
+  return IsChecksumValidTarHeader(header) && HeaderSize(header) == size;
+}
+
 class InPlaceMembers : public ArchiveMembers {
  public:
   InPlaceMembers(std::unique_ptr<ArchiveFile> file, std::vector<ZstdFrameInfo> frames,
@@ -53,7 +58,10 @@ class InPlaceMembers : public ArchiveMembers {
   const std::string& path() const override { return file_->path(); }
   // Reads the member with the header block before it, which must still say what the index says.
   Status Read(size_t member, std::vector<uint8_t>* bytes) const override {
-    const MemberRecord& r = records_.at(member);
+    if (member >= records_.size()) {
+      return Status::Error(file_->path() + ": no member " + std::to_string(member));
+    }
+    const MemberRecord& r = records_[member];
     std::vector<std::byte> block(kTarBlock);
     std::unique_ptr<TarStream> stream = frames_.empty()
                                             ? PlainTarStream(*file_)
@@ -141,10 +149,6 @@ Status LoadOrBuildIndex(const SourceIdentity& identity, const ArchiveFile& file,
 
 }  // namespace
 
-bool HeaderSays(const std::byte* header, uint64_t size) {
-  return IsChecksumValidTarHeader(header) && HeaderSize(header) == size;
-}
-
 Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
                    std::vector<ZstdFrameInfo> frames, const MemberOpenOptions& options,
                    uint64_t max_memory, std::unique_ptr<ArchiveMembers>* out,
@@ -154,10 +158,8 @@ Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
   report->preloading = options.preload == Preload::kOn ||
                        (options.preload == Preload::kAuto && identity.size <= max_memory &&
                         file->CachedFraction() < kCachedEnough);
-  if (report->preloading) {
-    file->StartPreload();
-    report->memory_bytes = identity.size;
-  }
+  if (report->preloading) report->preloading = file->StartPreload();
+  if (report->preloading) report->memory_bytes = identity.size;
   MemberIndex index;
   STAGING_RETURN_IF_ERROR(
       LoadOrBuildIndex(identity, *file, frames, options.index_cache, &index, report));

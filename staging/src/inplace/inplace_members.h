@@ -27,7 +27,4 @@ Status OpenInMemory(const SourceIdentity& identity, common::UniqueFd fd, Codec c
                     const MemberOpenOptions& options, uint64_t max_memory,
                     std::unique_ptr<ArchiveMembers>* out, MemberOpenReport* report);
 
-// True when `header` (512 bytes) is a checksum-valid tar header whose size field says `size`.
-bool HeaderSays(const std::byte* header, uint64_t size);
-
 }  // namespace staging

@@ -26,7 +26,9 @@ class MemoryMembers : public ArchiveMembers {
   const std::vector<MemberInfo>& members() const override { return members_; }
   const std::string& path() const override { return path_; }
   Status Read(size_t member, std::vector<uint8_t>* bytes) const override {
-    *bytes = data_.at(member);
+    if (member >= data_.size())
+      return Status::Error(path_ + ": no member " + std::to_string(member));
+    *bytes = data_[member];
     return Status::Ok();
   }
   void WillRead(std::span<const size_t>) const override {}

@@ -30,6 +30,18 @@ class PlainStream : public TarStream {
 
 using DctxPtr = std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)>;
 
+// A decoder and an input buffer per thread, kept across member reads: making them afresh for
+// every member (a zstd context, a zeroed buffer) cost as much as reading the member. One
+// PackedStream at a time per thread uses them.
+struct Scratch {
+  DctxPtr dctx{ZSTD_createDCtx(), ZSTD_freeDCtx};
+  std::vector<std::byte> input;
+};
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 // Decodes one frame at a time, streaming its compressed bytes in `chunk`s, and keeps its place
 // so that reading on from where it stopped continues the frame instead of restarting it.
 class PackedStream : public TarStream {
@@ -39,8 +51,9 @@ class PackedStream : public TarStream {
       : file_(file),
         frames_(frames),
         in_file_order_(in_file_order),
-        input_(chunk),
-        dctx_(ZSTD_createDCtx(), ZSTD_freeDCtx) {
+        chunk_(chunk),
+        scratch_(ThreadScratch()) {
+    if (scratch_.input.size() < chunk_) scratch_.input.resize(chunk_);
     const ZstdFrameInfo* last = frames_.empty() ? nullptr : &frames_.back();
     size_ = last ? last->decompressed_offset + last->decompressed_size : 0;
   }
@@ -64,13 +77,14 @@ class PackedStream : public TarStream {
 
  private:
   Status Start(size_t frame) {
-    if (!dctx_) return Status::Error(file_.path() + ": out of memory for a zstd decoder");
-    ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
-    ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdMaxWindowLog);
+    ZSTD_DCtx* dctx = scratch_.dctx.get();
+    if (!dctx) return Status::Error(file_.path() + ": out of memory for a zstd decoder");
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, kZstdMaxWindowLog);
     frame_ = frame;
     produced_ = frames_[frame].decompressed_offset;
     read_ = frames_[frame].compressed_offset;
-    in_ = {input_.data(), 0, 0};
+    in_ = {scratch_.input.data(), 0, 0};
     return Status::Ok();
   }
 
@@ -81,14 +95,15 @@ class PackedStream : public TarStream {
   Status Refill() {
     const ZstdFrameInfo& f = frames_[frame_];
     uint64_t end = f.compressed_offset + f.compressed_size;
-    size_t want = static_cast<size_t>(std::min<uint64_t>(input_.size(), end - read_));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(chunk_, end - read_));
     size_t got = 0;
     if (want > 0) {
-      STAGING_RETURN_IF_ERROR(ReadFile(file_, in_file_order_, read_, input_.data(), want, &got));
+      STAGING_RETURN_IF_ERROR(
+          ReadFile(file_, in_file_order_, read_, scratch_.input.data(), want, &got));
     }
     if (got == 0) return Error("truncated (the file ends inside it)");
     read_ += got;
-    in_ = {input_.data(), got, 0};
+    in_ = {scratch_.input.data(), got, 0};
     return Status::Ok();
   }
 
@@ -99,7 +114,7 @@ class PackedStream : public TarStream {
       if (in_.pos == in_.size) STAGING_RETURN_IF_ERROR(Refill());
       size_t n = out ? len : std::min(len, sizeof scratch);
       ZSTD_outBuffer o{out ? out : scratch, n, 0};
-      size_t rc = ZSTD_decompressStream(dctx_.get(), &o, &in_);
+      size_t rc = ZSTD_decompressStream(scratch_.dctx.get(), &o, &in_);
       if (ZSTD_isError(rc)) return Error(std::string("damaged: ") + ZSTD_getErrorName(rc));
       if (rc == 0 && o.pos < n) return Error("decodes to fewer bytes than its seek table says");
       produced_ += o.pos;
@@ -113,8 +128,8 @@ class PackedStream : public TarStream {
   const std::vector<ZstdFrameInfo>& frames_;
   const bool in_file_order_;
   uint64_t size_ = 0;
-  std::vector<std::byte> input_;
-  DctxPtr dctx_;
+  const size_t chunk_;
+  Scratch& scratch_;
   ZSTD_inBuffer in_{nullptr, 0, 0};
   size_t frame_ = SIZE_MAX;  // the frame being decoded
   uint64_t produced_ = 0;    // decoded offset of its next byte
