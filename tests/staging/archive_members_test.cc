@@ -12,7 +12,10 @@
 
 #include "base/source_identity.h"
 #include "common/unique_fd.h"
+#include "inplace/archive_file.h"
+#include "inplace/header_pass.h"
 #include "inplace/member_index.h"
+#include "inplace/tar_stream.h"
 #include "staging/pack.h"
 #include "test_support.h"
 
@@ -386,6 +389,27 @@ TEST(ArchiveMembersTest, StageDoesNotCopyTheMemberIndexBesideAnArchive) {
   ASSERT_EQ(staged.exit_code, 0) << staged.err;
   EXPECT_TRUE(fs::exists(out / "images/cat_0.jpg"));
   EXPECT_FALSE(fs::exists(out / "data.tar.stagemembers"));
+}
+
+// On a network filesystem the header pass follows the preload's sequential read instead of
+// seeking: the same index either way.
+TEST(ArchiveMembersTest, HeaderPassBehindThePreloadFindsTheSameMembers) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  fs::path archive = MakeTar(dir, &contents);
+  staging::MemberIndex seeking, following;
+  for (bool in_file_order : {false, true}) {
+    common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+    staging::ArchiveFile file(archive.string(), std::move(fd), fs::file_size(archive));
+    if (in_file_order) {
+      ASSERT_TRUE(file.StartPreload());
+    }
+    auto stream = staging::PlainTarStream(file, in_file_order);
+    staging::MemberIndex& index = in_file_order ? following : seeking;
+    ASSERT_TRUE(staging::BuildMemberIndex(*stream, archive.string(), nullptr, &index).ok());
+  }
+  ASSERT_EQ(following.records.size(), contents.size());
+  EXPECT_EQ(staging::EncodeMemberIndex(following, {}), staging::EncodeMemberIndex(seeking, {}));
 }
 
 TEST(ArchiveMembersTest, ReadOnlyDirectoryKeepsTheIndexInTheCache) {
