@@ -13,6 +13,7 @@
 
 #include "batch_buffers.h"
 #include "loader/decode.h"
+#include "loader/shard.h"
 #include "loader/transforms.h"
 
 namespace loader {
@@ -90,7 +91,8 @@ class DataLoader::Impl {
   void start_epoch(int64_t epoch);
   std::optional<Batch> next();
   size_t batches_per_epoch() const {
-    return (samples_.size() + options_.batch_size - 1) / options_.batch_size;
+    const size_t size = shard_size(samples_.size(), options_.batch_size, options_.shard_count);
+    return (size + options_.batch_size - 1) / options_.batch_size;
   }
   size_t samples() const { return samples_.size(); }
   LoaderStats stats() const {
@@ -160,6 +162,8 @@ DataLoader::Impl::Impl(std::vector<Sample> samples, LoaderOptions options)
         options.batch_size = std::max(options.batch_size, 1);
         options.threads = std::max(options.threads, 1);
         options.prefetch_batches = std::max(options.prefetch_batches, 1);
+        options.shard_count = std::max(options.shard_count, 1);
+        options.shard_rank = std::clamp(options.shard_rank, 0, options.shard_count - 1);
         return options;
       }()),
       image_bytes_(size_t(3) * options_.image_size * options_.image_size),
@@ -178,7 +182,9 @@ DataLoader::Impl::~Impl() {
 }
 
 void DataLoader::Impl::start_epoch(int64_t epoch) {
-  std::vector<size_t> order = epoch_order(samples_.size(), options_.shuffle, options_.seed, epoch);
+  std::vector<size_t> order =
+      shard_order(epoch_order(samples_.size(), options_.shuffle, options_.seed, epoch),
+                  options_.batch_size, options_.shard_rank, options_.shard_count);
   std::unique_lock lock(mu_);
   next_task_ = order_.size();  // hand out nothing more of the old epoch
   idle_cv_.wait(lock, [&] { return busy_ == 0; });

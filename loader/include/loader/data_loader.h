@@ -41,6 +41,11 @@ struct LoaderOptions {
   // Samples are read from here by their key when set (an archive read in place), else from
   // their paths.
   std::shared_ptr<const SampleStore> store;
+  // Data-parallel training: deliver only rank shard_rank's share of each epoch, out of
+  // shard_count ranks, as loader::shard_order() describes (shard.h). Crops still depend on
+  // (seed, epoch, sample index) alone, so a sample looks the same on whichever rank reads it.
+  int shard_rank = 0;
+  int shard_count = 1;
 };
 
 struct Batch {
