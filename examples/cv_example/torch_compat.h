@@ -1,12 +1,32 @@
-// The LibTorch version differences the trainer meets, in one place: Debian's 1.13 (CPU) and
-// LibTorch 2.x (CUDA). Everything else is written against the API common to both.
+// The LibTorch version differences the trainer meets, in one place: Debian's 1.13 (CPU, c10d with
+// Gloo only) and LibTorch 2.x (CUDA, with NCCL). Everything else is written against the API common
+// to both (for c10d: Store, TCPStore, PrefixStore, Work, broadcast/allreduce/barrier on a group).
 #ifndef CV_EXAMPLE_TORCH_COMPAT_H_
 #define CV_EXAMPLE_TORCH_COMPAT_H_
+
+// The Gloo and NCCL headers are empty unless these are defined (LibTorch's own build defines
+// them). CMake defines CV_EXAMPLE_WITH_NCCL when the LibTorch in use was built with CUDA and ships
+// ProcessGroupNCCL.hpp.
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#if defined(CV_EXAMPLE_WITH_NCCL) && !defined(USE_C10D_NCCL)
+#define USE_C10D_NCCL
+#endif
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/DeviceType.h>
 #include <c10/core/ScalarType.h>
 #include <torch/version.h>
+
+#include <chrono>
+#include <memory>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef CV_EXAMPLE_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace cv_example::compat {
 
@@ -27,6 +47,44 @@ inline void set_autocast(c10::DeviceType device_type, c10::ScalarType dtype, boo
 #endif
   // Casts of the weights are cached while autocast is on; they are stale after the next step.
   if (!enabled) at::autocast::clear_cache();
+}
+
+// 2.0 split the collectives of a process group out into c10d::Backend, which ProcessGroupGloo
+// and ProcessGroupNCCL derive from; in 1.13 they derive from c10d::ProcessGroup directly.
+#if TORCH_VERSION_MAJOR >= 2
+using CollectiveGroup = ::c10d::Backend;
+#else
+using CollectiveGroup = ::c10d::ProcessGroup;
+#endif
+
+// Whether this build can make an NCCL group: CMake defines CV_EXAMPLE_WITH_NCCL when the LibTorch
+// in use was built with CUDA and ships ProcessGroupNCCL.hpp.
+#ifdef CV_EXAMPLE_WITH_NCCL
+inline constexpr bool kHaveNccl = true;
+#else
+inline constexpr bool kHaveNccl = false;
+#endif
+
+// A Gloo group over `store` whose collectives give up after `timeout`.
+inline c10::intrusive_ptr<CollectiveGroup> make_gloo_group(
+    const c10::intrusive_ptr<::c10d::Store>& store, int rank, int size,
+    std::shared_ptr<::gloo::transport::Device> device, std::chrono::milliseconds timeout) {
+  auto options = ::c10d::ProcessGroupGloo::Options::create(timeout);
+  options->devices.push_back(std::move(device));
+  return c10::make_intrusive<::c10d::ProcessGroupGloo>(store, rank, size, options);
+}
+
+// An NCCL group (null where this build has none).
+inline c10::intrusive_ptr<CollectiveGroup> make_nccl_group(
+    [[maybe_unused]] const c10::intrusive_ptr<::c10d::Store>& store, [[maybe_unused]] int rank,
+    [[maybe_unused]] int size, [[maybe_unused]] std::chrono::milliseconds timeout) {
+#ifdef CV_EXAMPLE_WITH_NCCL
+  auto options = ::c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  return c10::make_intrusive<::c10d::ProcessGroupNCCL>(store, rank, size, options);
+#else
+  return {};
+#endif
 }
 
 }  // namespace cv_example::compat

@@ -1,0 +1,93 @@
+#include "distributed/data_parallel.h"
+
+#include <limits>
+#include <map>
+
+namespace cv_example::distributed {
+
+std::unique_ptr<DataParallel> DataParallel::start(const GroupOptions& options, std::string* error) {
+  LaunchEnv env;
+  if (!read_launch_env(&env, error)) return nullptr;
+  if (!error->empty()) return nullptr;
+  std::unique_ptr<Communicator> communicator = Communicator::connect(env, options, error);
+  if (!communicator) return nullptr;
+  auto self = std::make_unique<DataParallel>();
+  self->communicator_ = std::move(communicator);
+  return self;
+}
+
+void DataParallel::broadcast_state(torch::nn::Module& module, bool buffers_only) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> tensors = module.buffers();
+  if (!buffers_only) {
+    for (const torch::Tensor& p : module.parameters()) tensors.push_back(p);
+  }
+  // One flat tensor per dtype and device, so a model's few hundred tensors take a few calls.
+  std::map<std::string, std::vector<torch::Tensor>> groups;
+  for (const torch::Tensor& t : tensors) {
+    groups[std::string(c10::toString(t.scalar_type())) + " " + t.device().str()].push_back(t);
+  }
+  std::vector<torch::Tensor> flats;
+  for (auto& [key, group] : groups) {
+    std::vector<torch::Tensor> pieces;
+    for (const torch::Tensor& t : group) pieces.push_back(t.detach().reshape({-1}));
+    flats.push_back(torch::cat(pieces));
+  }
+  communicator_->broadcast(flats, buffers_only ? "the buffer broadcast" : "the model broadcast");
+  size_t g = 0;
+  for (auto& [key, group] : groups) {
+    int64_t offset = 0;
+    for (torch::Tensor& t : group) {
+      t.detach().copy_(flats[g].narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
+    }
+    ++g;
+  }
+}
+
+void DataParallel::prepare_gradients(const std::vector<torch::Tensor>& params) {
+  averager_ = std::make_unique<GradientAverager>(*communicator_, params);
+}
+
+GradientAverager::Agreed DataParallel::average_gradients(bool stop, const torch::Tensor& loss) {
+  const auto start = std::chrono::steady_clock::now();
+  GradientAverager::Agreed agreed = averager_->average(stop, loss);
+  averaging_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return agreed;
+}
+
+double DataParallel::take_averaging_seconds() {
+  const double seconds = averaging_seconds_;
+  averaging_seconds_ = 0;
+  return seconds;
+}
+
+std::vector<EvalRecord> DataParallel::gather_eval(size_t samples,
+                                                  const std::vector<EvalRecord>& mine) {
+  // One allreduce (max) of a dense table: rows seen, predicted class, logit, correct. Every rank
+  // that saw a sample computed the same record, so the maximum is that record.
+  constexpr double kUnseen = -std::numeric_limits<double>::infinity();
+  const int64_t n = static_cast<int64_t>(samples);
+  torch::Tensor table = torch::full({4, n}, kUnseen, torch::kFloat64);
+  auto cells = table.accessor<double, 2>();
+  for (const EvalRecord& r : mine) {
+    const auto i = static_cast<int64_t>(r.sample);
+    cells[0][i] = 1;
+    cells[1][i] = static_cast<double>(r.predicted);
+    cells[2][i] = r.logit;
+    cells[3][i] = r.correct ? 1 : 0;
+  }
+  torch::Tensor reduced = table.to(communicator_->device());
+  communicator_->allreduce({reduced}, ::c10d::ReduceOp::MAX, "the evaluation gather");
+  table.copy_(reduced);
+  std::vector<EvalRecord> all;
+  for (int64_t i = 0; i < n; ++i) {
+    if (cells[0][i] != 1) continue;  // no rank could read it
+    all.push_back({static_cast<size_t>(i), static_cast<int64_t>(cells[1][i]),
+                   static_cast<float>(cells[2][i]), cells[3][i] == 1});
+  }
+  return all;
+}
+
+}  // namespace cv_example::distributed
