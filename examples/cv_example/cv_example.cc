@@ -2,10 +2,13 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "command_line.h"
 #include "common/stop_signals.h"
+#include "distributed/launcher.h"
 #include "trainer.h"
 
 namespace po = boost::program_options;
@@ -29,6 +32,12 @@ Examples:
   cv_example --data_dir images --eval_only --weights run1/model.safetensors \
              --predictions_out predictions.csv
 
+Data-parallel (--batch_size per rank; see the README):
+  cv_example --nproc_per_node 8 --data_dir images --weights resnet50d.safetensors
+  cv_example --nproc_per_node 8 --nnodes 2 --node_rank 0 --master_addr 10.0.0.1 \
+             --master_port 29500 --data_dir images        (and --node_rank 1 on the other)
+  torchrun --nproc_per_node 8 build/bin/cv_example --data_dir images
+
 Options)";
 
 // LibTorch's OpenMP threads spin between parallel regions by default and so take the cores the
@@ -41,11 +50,30 @@ void prefer_passive_openmp(char** argv) {
   ::execv("/proc/self/exe", argv);
 }
 
+// The command line each rank gets from the built-in launcher: this one without the launcher's
+// own flags (as "--flag value" or "--flag=value").
+std::vector<std::string> rank_command_line(int argc, char** argv) {
+  static const std::set<std::string> launcher_flags = {
+      "--nproc_per_node", "--nnodes", "--node_rank", "--master_addr", "--master_port"};
+  std::vector<std::string> args = {"/proc/self/exe"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (launcher_flags.count(arg)) {
+      ++i;  // and its value
+    } else if (!launcher_flags.count(arg.substr(0, arg.find('=')))) {
+      args.push_back(arg);
+    }
+  }
+  return args;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   prefer_passive_openmp(argv);
   cv_example::TrainConfig c;
+  cv_example::distributed::LaunchOptions launch;
+  launch.nproc_per_node = 0;  // no launcher unless asked
   po::options_description options(kUsage);
   auto add = options.add_options();
   add("help", "this text");
@@ -93,9 +121,36 @@ int main(int argc, char** argv) {
   add("fixed_batch", po::bool_switch(&c.fixed_batch),
       "train every step on the first batch, kept on the device: the speed of the step alone, "
       "the ceiling for the loader (accuracy meaningless)");
+  add("freeze_bn", po::bool_switch(&c.freeze_bn),
+      "BatchNorm uses and keeps its running statistics while training (eval mode)");
+  add("dist_backend", po::value(&c.dist_backend),
+      "data-parallel runs: gloo or nccl (default: nccl on CUDA where built in, else gloo)");
+  add("dist_timeout", po::value(&c.dist_timeout_seconds)->default_value(300),
+      "seconds a rank waits for the others (store, collectives) before the run fails");
+  add("nproc_per_node", po::value(&launch.nproc_per_node),
+      "start N ranks on this machine (the built-in launcher; torchrun's variables otherwise)");
+  add("nnodes", po::value(&launch.nnodes)->default_value(launch.nnodes), "machines in the job");
+  add("node_rank", po::value(&launch.node_rank)->default_value(launch.node_rank),
+      "this machine's place among them, from 0");
+  add("master_addr", po::value(&launch.master_addr)->default_value(launch.master_addr),
+      "address of machine 0, where rank 0 serves the store");
+  add("master_port", po::value(&launch.master_port)->default_value(launch.master_port),
+      "port of rank 0's store");
+  const auto check = [&] {
+    if (!(c.dist_timeout_seconds > 0)) {
+      throw po::error("--dist_timeout must be positive");
+    }
+    if (launch.nproc_per_node == 0) return;
+    if (std::string error = cv_example::distributed::validate(launch); !error.empty()) {
+      throw po::error(error);
+    }
+  };
   if (std::optional<int> exit_status =
-          cv_example::ParseCommandLine(argc, argv, options, "cv_example")) {
+          cv_example::ParseCommandLine(argc, argv, options, "cv_example", check)) {
     return *exit_status;
+  }
+  if (launch.nproc_per_node > 0) {
+    return cv_example::distributed::launch(launch, rank_command_line(argc, argv));
   }
   // A stop signal finishes the step at hand and saves a checkpoint to --output_dir.
   common::InstallStopSignals();

@@ -18,10 +18,12 @@
 
 #include "checkpoint.h"
 #include "common/stop_signals.h"
+#include "distributed/data_parallel.h"
 #include "loader/data_loader.h"
 #include "loader/dataset.h"
 #include "one_cycle.h"
 #include "resnet.h"
+#include "run_facts.h"
 #include "safetensors.h"
 #include "torch_compat.h"
 #include "training_data.h"
@@ -155,11 +157,8 @@ class LossScaler {
   int clean_steps_ = 0;
 };
 
-struct Prediction {
-  size_t sample;  // position in the evaluated samples
-  int64_t predicted;
-  float logit;  // the predicted class's logit
-};
+// One evaluated image: its position in the evaluated samples, the predicted class and its logit.
+using Prediction = distributed::EvalRecord;
 
 struct EvalResult {
   int64_t correct = 0, total = 0;
@@ -175,8 +174,19 @@ class Trainer {
   std::string train();
   std::string evaluate_only();
   bool stopped() const { return stopped_; }
+  // Tells the other ranks of a data-parallel run why this one fails.
+  void report_failure(const std::string& reason) {
+    if (dp_) dp_->communicator().report_failure(reason);
+  }
+  // "rank N: " in a data-parallel run, so that every line says which rank it comes from.
+  std::string rank_prefix() const {
+    return dp_ ? "rank " + std::to_string(dp_->rank()) + ": " : std::string();
+  }
 
  private:
+  std::string start_data_parallel(bool cuda);
+  std::string agree_and_synchronise();
+  bool main_rank() const { return !dp_ || dp_->rank() == 0; }
   std::string load_data();
   std::string load_weights();
   std::string resume();
@@ -191,12 +201,13 @@ class Trainer {
   EvalResult evaluate(loader::DataLoader& loader, bool keep_predictions);
   std::string write_predictions(const EvalResult& result, const std::vector<loader::Sample>& set);
   struct EpochTimes {
-    double train_seconds, wait_seconds, eval_seconds;
-    int64_t images;
+    double train_seconds, wait_seconds, eval_seconds, allreduce_seconds;
+    int64_t images, steps;
   };
   void report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times);
 
   const TrainConfig& config_;
+  std::unique_ptr<distributed::DataParallel> dp_;  // null in a single-process run
   torch::Device device_{torch::kCPU};
   std::optional<torch::ScalarType> autocast_;
   std::vector<std::string> classes_;
@@ -220,9 +231,15 @@ class Trainer {
 std::string Trainer::setup() {
   const bool cuda = !config_.cpu && torch::cuda::is_available();
   if (std::string error = validate(config_, cuda); !error.empty()) return error;
-  device_ = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  // Debian's LibTorch starts with one intra-op thread whatever the core count.
-  at::set_num_threads(config_.threads > 0 ? config_.threads : default_threads());
+  if (std::string error = start_data_parallel(cuda); !error.empty()) return error;
+  const int local_ranks = dp_ ? dp_->local_world_size() : 1;
+  device_ =
+      cuda ? torch::Device(torch::kCUDA, dp_ ? dp_->local_rank() % torch::cuda::device_count() : 0)
+           : torch::Device(torch::kCPU);
+  // Debian's LibTorch starts with one intra-op thread whatever the core count; the ranks of one
+  // machine share its cores.
+  at::set_num_threads(config_.threads > 0 ? config_.threads
+                                          : std::max(1, default_threads() / local_ranks));
   torch::manual_seed(config_.seed);
   if (cuda) at::globalContext().setBenchmarkCuDNN(true);
   if (config_.mixed_precision == "bf16") autocast_ = torch::kBFloat16;
@@ -247,7 +264,7 @@ std::string Trainer::setup() {
       if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
     }
   }
-  if (config_.eval_only) return {};
+  if (config_.eval_only) return agree_and_synchronise();
 
   steps_per_epoch_ = static_cast<int64_t>(train_loader_->batches_per_epoch());
   schedule_ = std::make_unique<OneCycle>(
@@ -261,13 +278,54 @@ std::string Trainer::setup() {
               << " train images, " << config_.epochs << "x" << steps_per_epoch_ << " steps, batch "
               << config_.batch_size << ", size " << config_.image_size << ", lr " << config_.lr
               << ", seed " << config_.seed << (config_.train_all ? ", all layers" : ", fc only");
+  if (dp_) fingerprint << ", " << dp_->world_size() << " ranks";
   progress_.fingerprint = fingerprint.str();
-  std::cerr << "cv_example: " << progress_.fingerprint << ", " << eval_set_.size()
-            << " eval images, on " << (cuda ? "cuda" : "cpu") << " (" << at::get_num_threads()
-            << " intra-op threads), "
-            << "mixed precision " << config_.mixed_precision
-            << (config_.fixed_batch ? ", every step on one fixed batch" : "") << "\n";
-  return resume();
+  if (main_rank()) {
+    std::cerr << "cv_example: " << progress_.fingerprint << ", " << eval_set_.size()
+              << " eval images, on " << (cuda ? "cuda" : "cpu") << " (" << at::get_num_threads()
+              << " intra-op threads), "
+              << "mixed precision " << config_.mixed_precision
+              << (config_.fixed_batch ? ", every step on one fixed batch" : "") << "\n";
+  }
+  if (std::string error = resume(); !error.empty()) return error;
+  return agree_and_synchronise();
+}
+
+std::string Trainer::start_data_parallel(bool cuda) {
+  distributed::GroupOptions options;
+  options.backend = config_.dist_backend.empty() ? (cuda && compat::kHaveNccl ? "nccl" : "gloo")
+                                                 : config_.dist_backend;
+  if (options.backend == "nccl" && !cuda && compat::kHaveNccl) {
+    return "--dist_backend nccl needs CUDA; on the CPU use gloo";
+  }
+  options.timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config_.dist_timeout_seconds * 1000));
+  std::string error;
+  dp_ = distributed::DataParallel::start(options, &error);
+  if (dp_ && main_rank()) {
+    std::cerr << "cv_example: " << dp_->world_size() << " ranks, " << options.backend
+              << " process group, batch " << config_.batch_size << " per rank ("
+              << config_.batch_size * dp_->world_size() << " in all)\n";
+  }
+  return error;
+}
+
+// Every rank checks that the others run the same job, then takes rank 0's model, so that all
+// start from the same weights whatever each loaded; gradients are averaged from here on.
+std::string Trainer::agree_and_synchronise() {
+  if (!dp_) return {};
+  const std::string error = distributed::check_every_rank_agrees(
+      dp_->communicator(),
+      run_facts(config_, classes_, train_set_, eval_set_, progress_.global_step));
+  if (!error.empty()) return error;
+  dp_->broadcast_state(*model_, /*buffers_only=*/false);
+  if (config_.eval_only) return {};
+  dp_->prepare_gradients(model_->parameters());
+  if (main_rank()) {
+    std::cerr << "cv_example: gradients averaged in " << dp_->gradient_buckets()
+              << " allreduce call(s) per step\n";
+  }
+  return {};
 }
 
 std::string Trainer::load_data() {
@@ -284,7 +342,9 @@ std::string Trainer::load_data() {
       .mode = loader::Mode::kEval,
       .pin_memory = device_.is_cuda(),
       .reduced_decode = config_.fast_decode,
-      .store = source.store};
+      .store = source.store,
+      .shard_rank = dp_ ? dp_->rank() : 0,
+      .shard_count = dp_ ? dp_->world_size() : 1};
   if (config_.eval_only) {
     eval_set_ = std::move(set.samples);
   } else {
@@ -337,7 +397,8 @@ std::string Trainer::resume() {
   if (path == "latest") {
     std::optional<std::string> latest = latest_checkpoint(config_.output_dir);
     if (!latest) {
-      std::cerr << "cv_example: no checkpoint in " << config_.output_dir << ", starting afresh\n";
+      if (main_rank())
+        std::cerr << "cv_example: no checkpoint in " << config_.output_dir << ", starting afresh\n";
       return {};
     }
     path = *latest;
@@ -345,8 +406,9 @@ std::string Trainer::resume() {
   if (std::string error = load_checkpoint(path, *model_, *optimizer_, &progress_); !error.empty()) {
     return error;
   }
-  std::cerr << "cv_example: resumed from " << path << " at epoch " << progress_.epoch << ", step "
-            << progress_.step_in_epoch << " of " << steps_per_epoch_ << "\n";
+  std::cerr << "cv_example: " << rank_prefix() << "resumed from " << path << " at epoch "
+            << progress_.epoch << ", step " << progress_.step_in_epoch << " of " << steps_per_epoch_
+            << "\n";
   if (progress_.epoch >= config_.epochs) {
     std::cerr << "cv_example: that run had finished its " << config_.epochs << " epochs\n";
   }
@@ -355,16 +417,20 @@ std::string Trainer::resume() {
 
 std::string Trainer::train() {
   while (progress_.epoch < config_.epochs) {
-    if (stop_requested()) return stop();
+    // In a data-parallel run the ranks agree on stopping inside a step (see train_epoch).
+    if (!dp_ && stop_requested()) return stop();
     if (std::string error = train_epoch(progress_.epoch); !error.empty()) return error;
     if (stopped_) return {};
   }
-  if (config_.output_dir.empty()) return {};
-  const std::string path = (std::filesystem::path(config_.output_dir) / "model.safetensors");
-  if (std::string error = write_safetensors(path, state_dict(*model_)); !error.empty()) {
-    return error;
+  if (!config_.output_dir.empty() && main_rank()) {
+    const std::string path = (std::filesystem::path(config_.output_dir) / "model.safetensors");
+    if (std::string error = write_safetensors(path, state_dict(*model_)); !error.empty()) {
+      return error;
+    }
+    std::cerr << "cv_example: wrote " << path << "\n";
   }
-  std::cerr << "cv_example: wrote " << path << "\n";
+  // Rank 0 serves the store: it leaves only once every rank is done with it.
+  if (dp_) dp_->barrier("the final barrier");
   return {};
 }
 
@@ -378,6 +444,11 @@ std::string Trainer::train_epoch(int64_t epoch) {
   for (int64_t skipped = 0; skipped < progress_.step_in_epoch; ++skipped) train_loader_->next();
 
   model_->train();
+  if (config_.freeze_bn) {
+    for (const auto& module : model_->modules(/*include_self=*/false)) {
+      if (module->as<torch::nn::BatchNorm2d>()) module->eval();
+    }
+  }
   const std::vector<torch::Tensor> params = model_->parameters();
   // Losses stay on the device until a checkpoint or the epoch's end needs them: reading each one
   // back would make every step wait for the device.
@@ -403,8 +474,16 @@ std::string Trainer::train_epoch(int64_t epoch) {
     }
     optimizer_->zero_grad();
     scaler_->scale(loss).backward();
+    // The ranks average their gradients and agree on whether to stop after this step.
+    bool stop_now = stop_requested();
+    torch::Tensor reported_loss = loss.detach();
+    if (dp_) {
+      const auto agreed = dp_->average_gradients(stop_now, reported_loss);
+      stop_now = agreed.stop;
+      reported_loss = agreed.loss;
+    }
     if (scaler_->unscale(params)) optimizer_->step();
-    pending_losses.push_back(loss.detach());
+    pending_losses.push_back(reported_loss);
 
     images += batch->labels.size(0);
     ++steps;
@@ -414,7 +493,7 @@ std::string Trainer::train_epoch(int64_t epoch) {
       collect_losses(&pending_losses);
       if (std::string error = save(); !error.empty()) return error;
     }
-    if (stop_requested()) {
+    if (dp_ ? stop_now : stop_requested()) {
       collect_losses(&pending_losses);
       return stop();
     }
@@ -431,8 +510,10 @@ std::string Trainer::train_epoch(int64_t epoch) {
                {.train_seconds = train_seconds,
                 .wait_seconds = wait_seconds,
                 .eval_seconds = seconds_since(eval_start),
-                .images = images});
-  if (last && !config_.predictions_out.empty()) {
+                .allreduce_seconds = dp_ ? dp_->take_averaging_seconds() : 0,
+                .images = images,
+                .steps = steps});
+  if (last && !config_.predictions_out.empty() && main_rank()) {
     if (std::string error = write_predictions(eval, eval_set_); !error.empty()) return error;
   }
   progress_.epoch = epoch + 1;
@@ -443,6 +524,7 @@ std::string Trainer::train_epoch(int64_t epoch) {
 
 std::string Trainer::stop() {
   stopped_ = true;
+  if (!main_rank()) return {};  // rank 0 saves, and speaks for all
   const std::string where = "cv_example: stopped by " + std::string(common::StopSignalName()) +
                             " after step " + std::to_string(progress_.global_step) + " (epoch " +
                             std::to_string(progress_.epoch) + ")";
@@ -484,6 +566,7 @@ bool Trainer::due_for_checkpoint() const {
 }
 
 std::string Trainer::save() {
+  if (!main_rank()) return {};  // every rank holds the same model and optimizer state
   const std::string path = checkpoint_path(config_.output_dir, progress_.global_step);
   if (std::string error = save_checkpoint(path, *model_, *optimizer_, progress_); !error.empty()) {
     return error;
@@ -494,6 +577,9 @@ std::string Trainer::save() {
 EvalResult Trainer::evaluate(loader::DataLoader& loader, bool keep_predictions) {
   torch::NoGradGuard no_grad;
   model_->eval();
+  // BatchNorm's running statistics as DDP leaves them: rank 0's (its broadcast_buffers).
+  if (dp_) dp_->broadcast_state(*model_, /*buffers_only=*/true);
+  keep_predictions = keep_predictions || dp_ != nullptr;
   EvalResult result;
   loader.start_epoch(0);
   while (std::optional<loader::Batch> batch = loader.next()) {
@@ -508,12 +594,21 @@ EvalResult Trainer::evaluate(loader::DataLoader& loader, bool keep_predictions) 
     result.total += batch->labels.size(0);
     if (!keep_predictions) continue;
     const torch::Tensor best_cpu = best.cpu(), predicted_cpu = predicted.cpu();
+    const torch::Tensor labels_cpu = batch->labels.cpu();
     for (size_t i = 0; i < batch->sample_indices.size(); ++i) {
-      result.predictions.push_back({batch->sample_indices[i],
-                                    predicted_cpu[static_cast<int64_t>(i)].item<int64_t>(),
-                                    best_cpu[static_cast<int64_t>(i)].item<float>()});
+      const auto row = static_cast<int64_t>(i);
+      const int64_t predicted_class = predicted_cpu[row].item<int64_t>();
+      result.predictions.push_back({batch->sample_indices[i], predicted_class,
+                                    best_cpu[row].item<float>(),
+                                    predicted_class == labels_cpu[row].item<int64_t>()});
     }
   }
+  if (!dp_) return result;
+  // Each image once: the ranks' records merged, even_batches' repeats dropped.
+  result.predictions = dp_->gather_eval(loader.samples(), result.predictions);
+  result.total = static_cast<int64_t>(result.predictions.size());
+  result.correct = 0;
+  for (const Prediction& p : result.predictions) result.correct += p.correct;
   return result;
 }
 
@@ -536,6 +631,7 @@ std::string Trainer::write_predictions(const EvalResult& result,
 }
 
 void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times) {
+  if (!main_rank()) return;
   // The recipe's line, on stdout alone, so scripts comparing runs can read it as is.
   std::printf("epoch %" PRId64 ": %.2f\n", epoch, eval.accuracy());
   std::fflush(stdout);
@@ -543,7 +639,12 @@ void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTim
   for (double loss : progress_.epoch_losses) loss_sum += loss;
   const double mean_loss =
       progress_.epoch_losses.empty() ? 0.0 : loss_sum / progress_.epoch_losses.size();
-  const double images_per_second = times.train_seconds > 0 ? times.images / times.train_seconds : 0;
+  // Every rank trains on as many images per epoch (even_batches), so the job's rate is this
+  // rank's times the world size.
+  const int world = dp_ ? dp_->world_size() : 1;
+  const double images_per_second =
+      times.train_seconds > 0 ? double(times.images) * world / times.train_seconds : 0;
+  const double allreduce_ms = times.steps > 0 ? 1000 * times.allreduce_seconds / times.steps : 0;
   const double wait_fraction =
       times.train_seconds > 0 ? times.wait_seconds / times.train_seconds : 0;
   std::fprintf(stderr,
@@ -551,6 +652,10 @@ void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTim
                ": train loss %.4f, %.1f images/s, waiting for data %.1f%% of "
                "step time, eval %.1f s\n",
                epoch, mean_loss, images_per_second, 100 * wait_fraction, times.eval_seconds);
+  if (dp_) {
+    std::fprintf(stderr, "epoch %" PRId64 ": %d ranks, gradient allreduce %.2f ms per step\n",
+                 epoch, world, allreduce_ms);
+  }
   if (!config_.json) return;
   const nlohmann::json line = {{"epoch", epoch},
                                {"accuracy", eval.accuracy()},
@@ -559,7 +664,9 @@ void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTim
                                {"images_per_second", images_per_second},
                                {"data_wait_fraction", wait_fraction},
                                {"train_seconds", times.train_seconds},
-                               {"eval_seconds", times.eval_seconds}};
+                               {"eval_seconds", times.eval_seconds},
+                               {"world_size", world},
+                               {"allreduce_ms_per_step", allreduce_ms}};
   std::printf("%s\n", line.dump().c_str());
   std::fflush(stdout);
 }
@@ -568,6 +675,8 @@ std::string Trainer::evaluate_only() {
   const auto start = Clock::now();
   const EvalResult eval = evaluate(*eval_loader_, !config_.predictions_out.empty());
   if (std::string error = eval_loader_->error(); !error.empty()) return error;
+  if (dp_) dp_->barrier("the final barrier");
+  if (!main_rank()) return {};
   std::printf("eval: %.2f\n", eval.accuracy());
   std::fflush(stdout);
   std::fprintf(stderr, "eval: %" PRId64 " of %" PRId64 " images right, %.1f images/s\n",
@@ -579,16 +688,22 @@ std::string Trainer::evaluate_only() {
 }  // namespace
 
 int run(const TrainConfig& config) {
+  Trainer trainer(config);
+  std::string error;
   try {
-    Trainer trainer(config);
-    if (std::string error = trainer.setup(); !error.empty()) return fail(error);
-    const std::string error = config.eval_only ? trainer.evaluate_only() : trainer.train();
-    if (!error.empty()) return fail(error);
-    return trainer.stopped() ? kRunStopped : 0;
+    error = trainer.setup();
+    if (error.empty()) error = config.eval_only ? trainer.evaluate_only() : trainer.train();
+  } catch (const distributed::CollectiveError& e) {
+    return fail(trainer.rank_prefix() + e.what());
   } catch (const c10::Error& e) {
     // LibTorch reports misuse and device failures (out of memory, for one) by exception.
-    return fail(e.what_without_backtrace());
+    error = e.what_without_backtrace();
   }
+  if (!error.empty()) {
+    trainer.report_failure(error);
+    return fail(trainer.rank_prefix() + error);
+  }
+  return trainer.stopped() ? kRunStopped : 0;
 }
 
 }  // namespace cv_example

@@ -35,6 +35,14 @@ struct TrainConfig {
   bool fast_decode = false;            // the loader's reduced-size JPEG decoding
   bool json = false;                   // also one JSON line per epoch on stdout
   bool fixed_batch = false;            // train every step on the first batch, kept on the device
+  // BatchNorm layers normalise with their running statistics and keep them (eval mode) while
+  // training: results then do not depend on how a global batch is split across ranks.
+  bool freeze_bn = false;
+  // Data-parallel runs (torchrun's variables set): the c10d backend ("gloo", "nccl", or empty:
+  // NCCL on CUDA where this build has it, else Gloo), and how long a store operation or a
+  // collective may wait for the other ranks before the run fails.
+  std::string dist_backend;
+  double dist_timeout_seconds = 300;
   // When set and it becomes true (a stop signal), training stops after the current step: a
   // checkpoint goes to output_dir when there is one, and run() returns kRunStopped.
   const std::atomic<bool>* stop = nullptr;
@@ -45,7 +53,10 @@ inline constexpr int kRunStopped = -1;
 
 // Runs the configuration: prints "epoch N: XX.XX" (evaluation accuracy in percent) on stdout
 // after each epoch and the throughput figures on stderr. Returns the process exit status, or
-// kRunStopped; on failure a one-line reason has been printed on stderr.
+// kRunStopped; on failure a one-line reason has been printed on stderr. Under torchrun's
+// variables (RANK, WORLD_SIZE, ...) it runs as one rank of a data-parallel job with the
+// semantics of accelerate's multi-process run; rank 0 alone prints the epoch lines and writes
+// checkpoints and the final model.
 int run(const TrainConfig& config);
 
 }  // namespace cv_example

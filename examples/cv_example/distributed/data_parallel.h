@@ -42,6 +42,8 @@ class DataParallel {
   void broadcast_state(torch::nn::Module& module, bool buffers_only);
   // Gradient averaging for `params` (those requiring a gradient); call once, before training.
   void prepare_gradients(const std::vector<torch::Tensor>& params);
+  // The allreduce calls a step makes (buckets of gradients); 0 before prepare_gradients().
+  size_t gradient_buckets() const { return averager_ ? averager_->buckets() : 0; }
   // See GradientAverager::average. Throws CollectiveError.
   GradientAverager::Agreed average_gradients(bool stop, const torch::Tensor& loss);
   // Seconds spent averaging gradients since the last call (the allreduce's cost per step).
