@@ -112,9 +112,9 @@ int main(int argc, char** argv) {
   add("predictions_out", po::value(&c.predictions_out),
       "CSV of the last evaluation: file,true_label,predicted_label,logit");
   add("workers", po::value(&c.workers)->default_value(c.workers),
-      "decoding threads (0: one per core)");
+      "decoding threads (0: this machine's cores / its ranks)");
   add("threads", po::value(&c.threads)->default_value(c.threads),
-      "intra-op threads for CPU compute (0: one per core)");
+      "intra-op threads for CPU compute (0: this machine's cores / its ranks)");
   add("fast_decode", po::bool_switch(&c.fast_decode),
       "decode JPEGs at reduced size when the crop shrinks anyway (faster, pixels differ slightly)");
   add("json", po::bool_switch(&c.json), "also print one JSON line per epoch on stdout");

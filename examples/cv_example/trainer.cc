@@ -187,6 +187,10 @@ class Trainer {
   std::string start_data_parallel(bool cuda);
   std::string agree_and_synchronise();
   bool main_rank() const { return !dp_ || dp_->rank() == 0; }
+  // The default for decoding and intra-op threads: the ranks of one machine share its cores.
+  int cores_per_rank() const {
+    return std::max(1, default_threads() / (dp_ ? dp_->local_world_size() : 1));
+  }
   std::string load_data();
   std::string load_weights();
   std::string resume();
@@ -232,14 +236,11 @@ std::string Trainer::setup() {
   const bool cuda = !config_.cpu && torch::cuda::is_available();
   if (std::string error = validate(config_, cuda); !error.empty()) return error;
   if (std::string error = start_data_parallel(cuda); !error.empty()) return error;
-  const int local_ranks = dp_ ? dp_->local_world_size() : 1;
   device_ =
       cuda ? torch::Device(torch::kCUDA, dp_ ? dp_->local_rank() % torch::cuda::device_count() : 0)
            : torch::Device(torch::kCPU);
-  // Debian's LibTorch starts with one intra-op thread whatever the core count; the ranks of one
-  // machine share its cores.
-  at::set_num_threads(config_.threads > 0 ? config_.threads
-                                          : std::max(1, default_threads() / local_ranks));
+  // Debian's LibTorch starts with one intra-op thread whatever the core count.
+  at::set_num_threads(config_.threads > 0 ? config_.threads : cores_per_rank());
   torch::manual_seed(config_.seed);
   if (cuda) at::globalContext().setBenchmarkCuDNN(true);
   if (config_.mixed_precision == "bf16") autocast_ = torch::kBFloat16;
@@ -336,7 +337,7 @@ std::string Trainer::load_data() {
   loader::LoaderOptions options{
       .image_size = config_.image_size,
       .batch_size = config_.batch_size,
-      .threads = config_.workers > 0 ? config_.workers : default_threads(),
+      .threads = config_.workers > 0 ? config_.workers : cores_per_rank(),
       .shuffle = false,
       .seed = config_.seed,
       .mode = loader::Mode::kEval,
@@ -344,7 +345,8 @@ std::string Trainer::load_data() {
       .reduced_decode = config_.fast_decode,
       .store = source.store,
       .shard_rank = dp_ ? dp_->rank() : 0,
-      .shard_count = dp_ ? dp_->world_size() : 1};
+      .shard_count = dp_ ? dp_->world_size() : 1,
+  };
   if (config_.eval_only) {
     eval_set_ = std::move(set.samples);
   } else {
@@ -365,7 +367,9 @@ std::string Trainer::load_data() {
 
 std::string Trainer::load_weights() {
   if (config_.weights.empty()) {
-    if (config_.eval_only) std::cerr << "cv_example: no --weights: evaluating a random model\n";
+    if (config_.eval_only && main_rank()) {
+      std::cerr << "cv_example: no --weights: evaluating a random model\n";
+    }
     return {};
   }
   TensorMap tensors;
@@ -384,9 +388,11 @@ std::string Trainer::load_weights() {
              std::to_string(tensors["fc.weight"].size(0)) + " classes, " + config_.data_dir +
              " has " + std::to_string(classes_.size());
     }
-    std::cerr << "cv_example: " << config_.weights << ": classifier fc re-initialised for "
-              << classes_.size() << " classes (the file has " << tensors["fc.weight"].size(0)
-              << ")\n";
+    if (main_rank()) {
+      std::cerr << "cv_example: " << config_.weights << ": classifier fc re-initialised for "
+                << classes_.size() << " classes (the file has " << tensors["fc.weight"].size(0)
+                << ")\n";
+    }
   }
   return {};
 }
@@ -397,8 +403,9 @@ std::string Trainer::resume() {
   if (path == "latest") {
     std::optional<std::string> latest = latest_checkpoint(config_.output_dir);
     if (!latest) {
-      if (main_rank())
+      if (main_rank()) {
         std::cerr << "cv_example: no checkpoint in " << config_.output_dir << ", starting afresh\n";
+      }
       return {};
     }
     path = *latest;
