@@ -76,11 +76,6 @@ if(STAGE_WITH_LOADER)
   endif()
   # Data-parallel training: LibTorch's c10d with Gloo needs Gloo's headers, which Debian ships
   # apart from libtorch-dev. NCCL is used where the LibTorch in use was built with CUDA and has it.
-  find_path(GLOO_INCLUDE_DIR gloo/config.h HINTS ${TORCH_INCLUDE_DIRS})
-  if(NOT GLOO_INCLUDE_DIR)
-    message(FATAL_ERROR "Gloo headers not found (c10d's Gloo process group needs them): "
-                        "apt-get install libgloo-dev, or -DSTAGE_WITH_LOADER=OFF")
-  endif()
   find_path(TORCH_NCCL_INCLUDE_DIR torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
             HINTS ${TORCH_INCLUDE_DIRS})
   if(TORCH_CUDA_LIBRARIES AND TORCH_NCCL_INCLUDE_DIR)
@@ -88,7 +83,20 @@ if(STAGE_WITH_LOADER)
   else()
     set(STAGE_TORCH_HAS_NCCL OFF)
   endif()
-  message(STATUS "LibTorch ${Torch_VERSION}: NCCL process groups ${STAGE_TORCH_HAS_NCCL}")
+  find_path(GLOO_INCLUDE_DIR gloo/config.h HINTS ${TORCH_INCLUDE_DIRS})
+  if(GLOO_INCLUDE_DIR)
+    set(STAGE_TORCH_HAS_GLOO ON)
+  elseif(STAGE_TORCH_HAS_NCCL)
+    # A CUDA build still trains data-parallel, on NCCL alone.
+    set(STAGE_TORCH_HAS_GLOO OFF)
+    message(WARNING "Gloo headers not found: data-parallel runs use NCCL only (apt-get install "
+                    "libgloo-dev, or pass its include directory as -DGLOO_INCLUDE_DIR=...)")
+  else()
+    message(FATAL_ERROR "Gloo headers not found (c10d's Gloo process group needs them): "
+                        "apt-get install libgloo-dev, or -DSTAGE_WITH_LOADER=OFF")
+  endif()
+  message(STATUS "LibTorch ${Torch_VERSION}: Gloo process groups ${STAGE_TORCH_HAS_GLOO}, "
+                 "NCCL ${STAGE_TORCH_HAS_NCCL}")
 endif()
 
 if(STAGE_WITH_TESTS)

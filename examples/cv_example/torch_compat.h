@@ -5,9 +5,10 @@
 #define CV_EXAMPLE_TORCH_COMPAT_H_
 
 // The Gloo and NCCL headers are empty unless these are defined (LibTorch's own build defines
-// them). CMake defines CV_EXAMPLE_WITH_NCCL when the LibTorch in use was built with CUDA and ships
+// them). CMake defines CV_EXAMPLE_WITH_GLOO when Gloo's own headers are found (Debian: libgloo-dev)
+// and CV_EXAMPLE_WITH_NCCL when the LibTorch in use was built with CUDA and ships
 // ProcessGroupNCCL.hpp.
-#ifndef USE_C10D_GLOO
+#if defined(CV_EXAMPLE_WITH_GLOO) && !defined(USE_C10D_GLOO)
 #define USE_C10D_GLOO
 #endif
 #if defined(CV_EXAMPLE_WITH_NCCL) && !defined(USE_C10D_NCCL)
@@ -22,8 +23,11 @@
 #include <chrono>
 #include <memory>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef CV_EXAMPLE_WITH_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #ifdef CV_EXAMPLE_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -65,14 +69,11 @@ inline constexpr bool kHaveNccl = true;
 inline constexpr bool kHaveNccl = false;
 #endif
 
-// A Gloo group over `store` whose collectives give up after `timeout`.
-inline c10::intrusive_ptr<CollectiveGroup> make_gloo_group(
-    const c10::intrusive_ptr<::c10d::Store>& store, int rank, int size,
-    std::shared_ptr<::gloo::transport::Device> device, std::chrono::milliseconds timeout) {
-  auto options = ::c10d::ProcessGroupGloo::Options::create(timeout);
-  options->devices.push_back(std::move(device));
-  return c10::make_intrusive<::c10d::ProcessGroupGloo>(store, rank, size, options);
-}
+#ifdef CV_EXAMPLE_WITH_GLOO
+inline constexpr bool kHaveGloo = true;
+#else
+inline constexpr bool kHaveGloo = false;
+#endif
 
 // An NCCL group (null where this build has none).
 inline c10::intrusive_ptr<CollectiveGroup> make_nccl_group(

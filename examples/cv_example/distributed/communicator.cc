@@ -27,6 +27,7 @@ std::string seconds_text(milliseconds duration) {
 
 std::vector<uint8_t> bytes(const std::string& text) { return {text.begin(), text.end()}; }
 
+#ifdef CV_EXAMPLE_WITH_GLOO
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
@@ -41,6 +42,20 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const LaunchEnv& env) {
     return ::c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   }
   return ::c10d::ProcessGroupGloo::createDefaultDevice();
+}
+#endif
+
+// A Gloo group whose collectives give up after `timeout` (null where this build has no Gloo).
+c10::intrusive_ptr<compat::CollectiveGroup> make_gloo_group(
+    [[maybe_unused]] const c10::intrusive_ptr<::c10d::Store>& store,
+    [[maybe_unused]] const LaunchEnv& env, [[maybe_unused]] milliseconds timeout) {
+#ifdef CV_EXAMPLE_WITH_GLOO
+  auto options = ::c10d::ProcessGroupGloo::Options::create(timeout);
+  options->devices.push_back(gloo_device(env));
+  return c10::make_intrusive<::c10d::ProcessGroupGloo>(store, env.rank, env.world_size, options);
+#else
+  return {};
+#endif
 }
 
 // The store: served by rank 0 on MASTER_PORT, or torchrun's agent's under its prefix.
@@ -86,6 +101,12 @@ std::unique_ptr<Communicator> Communicator::connect(const LaunchEnv& env,
     *error = "--dist_backend nccl: this build's LibTorch has no NCCL (a CPU build); use gloo";
     return nullptr;
   }
+  if (options.backend == "gloo" && !compat::kHaveGloo) {
+    *error =
+        "--dist_backend gloo: this build has no Gloo (its headers were not found: "
+        "apt-get install libgloo-dev and build again); use nccl";
+    return nullptr;
+  }
   std::unique_ptr<Communicator> self(new Communicator(env, options));
   self->base_store_ = open_store(env, options.timeout, error);
   if (!self->base_store_) return nullptr;
@@ -96,8 +117,7 @@ std::unique_ptr<Communicator> Communicator::connect(const LaunchEnv& env,
     self->group_ =
         options.backend == "nccl"
             ? compat::make_nccl_group(group_store, env.rank, env.world_size, options.timeout)
-            : compat::make_gloo_group(group_store, env.rank, env.world_size, gloo_device(env),
-                                      options.timeout);
+            : make_gloo_group(group_store, env, options.timeout);
   } catch (const std::exception& e) {
     *error = "cannot make the " + options.backend + " process group: " + first_line(e);
     return nullptr;
