@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -420,6 +421,34 @@ TEST_F(DataParallelTest, RanksJoinTorchrunsAgentStoreUnderItsPrefix) {
   EXPECT_THAT(ranks[0].out, HasSubstr("epoch 0: "));
   EXPECT_TRUE(agent->check({"/worker/attempt_3/cv_example/joined/0"}));
   EXPECT_TRUE(agent->check({"/worker/attempt_3/cv_example/joined/1"}));
+}
+
+// SIGTERM to the launcher (a reclaimed spot machine): passed on to every rank, which finish the
+// same step; rank 0 saves a checkpoint for it and the launcher exits 143.
+TEST_F(DataParallelTest, SigtermToTheLauncherStopsEveryRankAfterTheSameStepWithACheckpoint) {
+  make_data(185, data_);
+  TempDir output;
+  const pid_t launcher_pid =
+      cv_example_test::start(launcher(2, {"--batch_size", "4", "--epochs", "50", "--output_dir",
+                                          output.path(), "--checkpointing_steps", "2"}),
+                             scratch_.file("launcher.out"), scratch_.file("launcher.err"));
+  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(output.file("checkpoint-2.pt")); },
+                         std::chrono::seconds(60)));
+  const std::vector<pid_t> ranks = children_of(launcher_pid);
+  ::kill(launcher_pid, SIGTERM);
+  EXPECT_EQ(cv_example_test::wait_for(launcher_pid), 128 + SIGTERM);
+  const std::string err = read_text(scratch_.file("launcher.err"));
+  const std::smatch step = [&] {
+    std::smatch match;
+    std::regex_search(err, match, std::regex(R"(stopped by SIGTERM after step (\d+))"));
+    return match;
+  }();
+  ASSERT_FALSE(step.empty()) << err;
+  EXPECT_TRUE(std::filesystem::exists(output.file("checkpoint-" + step[1].str() + ".pt"))) << err;
+  EXPECT_THAT(err, ::testing::Not(HasSubstr("failed")));
+  for (pid_t rank : ranks) {
+    EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(rank) + "/stat"));
+  }
 }
 
 }  // namespace
