@@ -141,6 +141,9 @@ int main(int argc, char** argv) {
       throw po::error("--dist_timeout must be positive");
     }
     if (launch.nproc_per_node == 0) return;
+    if (std::getenv(cv_example::distributed::kLaunchedVariable) != nullptr) {
+      throw po::error("a rank started by the launcher cannot launch ranks itself");
+    }
     if (std::string error = cv_example::distributed::validate(launch); !error.empty()) {
       throw po::error(error);
     }

@@ -180,6 +180,7 @@ void Launcher::exec_rank(const Rank& rank, int local_rank, int out, int err,
       {"MASTER_ADDR", options_.master_addr},
       {"MASTER_PORT", std::to_string(options_.master_port)}};
   for (const auto& [name, value] : variables) ::setenv(name, value.c_str(), 1);
+  ::setenv(kLaunchedVariable, "1", 1);
   ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
   std::vector<char*> args;
   for (const std::string& arg : argv_) args.push_back(const_cast<char*>(arg.c_str()));

@@ -17,6 +17,10 @@ struct LaunchOptions {
   int master_port = 29500;
 };
 
+// Set in the environment of every rank the launcher starts, so that a rank never launches again
+// (an abbreviated launcher flag that reached it, say).
+inline constexpr const char* kLaunchedVariable = "CV_EXAMPLE_LAUNCHED_RANK";
+
 // A one-line reason when the options cannot describe a job, else an empty string.
 std::string validate(const LaunchOptions& options);
 
