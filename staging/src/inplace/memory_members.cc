@@ -135,7 +135,9 @@ Status ReadOnce(const SourceIdentity& identity, int fd, const DecoderChoice& cho
                 std::unique_ptr<MemoryMembers>* members, bool* inflate_failed) {
   *members = std::make_unique<MemoryMembers>(identity.path);
   uint64_t held = 0;
-  Pipeline pipeline(ResolveIoKind(IoKind::kAuto), fd, identity.size, MakeDecoder(choice));
+  // Nothing is written to disk: one writer thread, idle.
+  Pipeline pipeline(ResolveIoKind(IoKind::kAuto), /*writers=*/1, fd, identity.size,
+                    MakeDecoder(choice));
   Status status = pipeline.Run([&](BoundedQueue<BlockRef>& decoded, EntryWriter& writer) {
     return KeepMembers(decoded, writer, choice.codec, options, max_memory, members->get(), &held);
   });
