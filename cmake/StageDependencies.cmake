@@ -21,6 +21,8 @@ if(STAGE_WITH_STAGING)
   stage_require_pkg(ISAL libisal libisal-dev)
   stage_require_pkg(ZSTD libzstd libzstd-dev)
   stage_require_pkg(LIBCRYPTO libcrypto libssl-dev)
+  # stage fetch: HTTP(S) with TLS verification, redirects and ranges.
+  stage_require_pkg(LIBCURL libcurl libcurl4-openssl-dev)
   if(STAGE_WITH_TESTS)
     # The tests' FUSE filesystem, which plays a slow or failing persistent disk.
     stage_require_pkg(FUSE3 fuse3 libfuse3-dev)

@@ -28,7 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 
 bool IsOwnFile(const std::string& name) {
-  // Our own bookkeeping beside sources: gzip and member indexes and checksum files are not data.
+  // Our own bookkeeping beside sources: gzip and member indexes, checksum files and stage
+  // fetch's partial downloads and records are not data.
   auto ends_with = [&](const std::string& suffix) {
     return name.size() >= suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -37,7 +38,7 @@ bool IsOwnFile(const std::string& name) {
     return ends_with(suffix) || name.find(suffix + ".tmp.") != std::string::npos;
   };
   return name == kStageDir || index_or_temporary(kGzipIndexSuffix) ||
-         index_or_temporary(kMemberIndexSuffix);
+         index_or_temporary(kMemberIndexSuffix) || name.find(kFetchMark) != std::string::npos;
 }
 
 // NAME.sha256 beside NAME is the checksum --verify reads, not data.

@@ -3,13 +3,12 @@
 #include <cstdio>
 
 namespace staging {
-namespace {
-constexpr auto kLineEvery = std::chrono::seconds(5);
-}
 
-ProgressPrinter::ProgressPrinter(std::string verb, bool terminal)
+ProgressPrinter::ProgressPrinter(std::string verb, bool terminal,
+                                 std::chrono::milliseconds line_every)
     : verb_(std::move(verb)),
       terminal_(terminal),
+      line_every_(line_every),
       start_(std::chrono::steady_clock::now()),
       last_line_(start_) {}
 
@@ -27,7 +26,7 @@ void ProgressPrinter::Update(const Progress& p) {
                  p.source_bytes_done / 1e6, p.source_bytes_total / 1e6, rate, eta,
                  static_cast<unsigned long long>(p.files));
     drew_ = true;
-  } else if (now - last_line_ >= kLineEvery) {
+  } else if (now - last_line_ >= line_every_) {
     last_line_ = now;
     std::fprintf(stderr, "%s: %.0f%% %.0f/%.0f MB, %.0f MB/s, %llu files, %u/%u sources\n",
                  verb_.c_str(), fraction * 100, p.source_bytes_done / 1e6,

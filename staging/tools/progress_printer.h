@@ -11,7 +11,9 @@ namespace staging {
 
 class ProgressPrinter {
  public:
-  ProgressPrinter(std::string verb, bool terminal);
+  // Off a terminal, a line every `line_every` (and none before the first has passed).
+  ProgressPrinter(std::string verb, bool terminal,
+                  std::chrono::milliseconds line_every = std::chrono::seconds(5));
   void Update(const Progress& progress);
   void Finish();  // clears the bar
 
@@ -19,6 +21,7 @@ class ProgressPrinter {
   std::string verb_;
   bool terminal_;
   bool drew_ = false;
+  std::chrono::milliseconds line_every_;
   std::chrono::steady_clock::time_point start_, last_line_;
 };
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/stop_signals.h"
+#include "fetch_command.h"
 #include "progress_printer.h"
 #include "staging/names.h"
 #include "staging/pack.h"
@@ -22,6 +23,7 @@ constexpr char kUsage[] = R"(Usage:
   stage --from DIR [--to DIR] [options]     extract archives, copy other files
   stage pack --from DIR|ARCHIVE --to FILE.tar.zst
   stage clean [--to DIR]                    remove everything staging put in DIR
+  stage fetch URL... --to DIR [--sha256 HEX|--md5 HEX] [--pack]   download, verified, indexed
 
 Stages a dataset from persistent storage onto local disk: every archive under --from
 (tar, tar.gz, tar.zst, tar.xz, tar.bz2, recognised by content) is extracted into --to,
@@ -34,6 +36,7 @@ Examples:
   stage --from ../persistent-disk/cv_example --verify     # checks NAME.sha256 files
   stage pack --from images.tar.gz --to images.tar.zst     # parallel-friendly re-pack
   stage clean
+  stage fetch https://host/images.tar.gz --md5 HEX --to ../persistent-disk/cv_example
 )";
 
 bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
@@ -245,6 +248,9 @@ int main(int argc, char** argv) {
   try {
     if (!args.empty() && args[0] == "clean") return RunClean({args.begin() + 1, args.end()});
     if (!args.empty() && args[0] == "pack") return RunPack({args.begin() + 1, args.end()});
+    if (!args.empty() && args[0] == "fetch") {
+      return staging::RunFetch({args.begin() + 1, args.end()});
+    }
     common::InstallStopSignals();
     return RunStage(args);
   } catch (const po::error& e) {

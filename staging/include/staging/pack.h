@@ -15,6 +15,9 @@ namespace staging {
 struct PackOptions {
   std::string from;                // a directory, or an archive (any kind stage reads)
   std::string to;                  // the .tar.zst to write (atomically: temp file, rename)
+  // When >= 0, the archive is read from this descriptor (a pipe will do: it is read once, in
+  // order) instead of opening `from`, which then only names it in messages. Not closed.
+  int from_fd = -1;
   int level = 3;                   // zstd level
   uint64_t frame_bytes = 4 << 20;  // target bytes of tar per frame
   int threads = 0;                 // compression threads; 0 = cores

@@ -16,4 +16,14 @@ inline constexpr char kGzipIndexSuffix[] = ".stageidx";
 // member lies, for reading it in place.
 inline constexpr char kMemberIndexSuffix[] = ".stagemembers";
 
+// `stage fetch`'s files beside a download NAME; every name holding kFetchMark is bookkeeping that
+// staging skips. NAME.stagefetch.part is the download in progress (resumed by the next run),
+// NAME.stagefetch.resume what it was (URL, ETag, Last-Modified), NAME.stagefetch.json the record
+// of a complete, verified download that makes a re-run a no-op.
+inline constexpr char kFetchMark[] = ".stagefetch";
+inline constexpr char kFetchPartialSuffix[] = ".stagefetch.part";
+inline constexpr char kFetchResumeSuffix[] = ".stagefetch.resume";
+inline constexpr char kFetchRecordSuffix[] = ".stagefetch.json";
+inline constexpr char kFetchPackSuffix[] = ".stagefetch.pack";  // --pack's output until verified
+
 }  // namespace staging

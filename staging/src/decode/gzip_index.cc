@@ -79,6 +79,12 @@ bool GzipIndexWriter::Commit() {
   return ok;
 }
 
+bool GzipIndexWriter::Commit(const SourceIdentity& source) {
+  Header header = MakeHeader(source);
+  if (file_ && pwrite(file_->fd(), &header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) Abandon();
+  return Commit();
+}
+
 bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIndex* index) {
   common::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st;

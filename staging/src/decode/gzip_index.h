@@ -60,6 +60,9 @@ class GzipIndexWriter : public RestartPointSink {
   // Seals the index once the stream decoded completely and staging succeeded; false if it
   // could not (nothing is left behind then).
   bool Commit();
+  // The same, for an index built while the archive itself was still being written (stage fetch):
+  // its identity, known only now, replaces the one given to the constructor.
+  bool Commit(const SourceIdentity& source);
 
  private:
   bool Append(const void* data, size_t len);

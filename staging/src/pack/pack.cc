@@ -276,14 +276,16 @@ class Packer {
 
   Status Run(PackReport* report) {
     STAGING_RETURN_IF_ERROR(CheckOptions(options_));
-    common::UniqueFd input(open(options_.from.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!input.valid()) return Status::FromErrno(options_.from + ": open", errno);
+    common::UniqueFd opened;
+    if (options_.from_fd < 0) opened.reset(open(options_.from.c_str(), O_RDONLY | O_CLOEXEC));
+    const int input = options_.from_fd >= 0 ? options_.from_fd : opened.get();
+    if (input < 0) return Status::FromErrno(options_.from + ": open", errno);
     struct stat st;
-    if (fstat(input.get(), &st) < 0) return Status::FromErrno(options_.from + ": stat", errno);
+    if (fstat(input, &st) < 0) return Status::FromErrno(options_.from + ": stat", errno);
     common::AtomicFile out(options_.to);
     if (out.fd() < 0) return Status::Error(out.error());
     tmp_path_ = out.temp_path();
-    STAGING_RETURN_IF_ERROR(Write(input.get(), st, out.fd(), report));
+    STAGING_RETURN_IF_ERROR(Write(input, st, out.fd(), report));
     if (std::string error = out.Commit(); !error.empty()) return Status::Error(error);
     return Status::Ok();
   }

@@ -1,0 +1,146 @@
+// The end of a download: the last checks, then the steps that make it visible, in the order
+// that keeps a crash at any point from leaving anything unverified under a final name.
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <vector>
+
+#include "base/sha256.h"
+#include "base/stage_layout.h"
+#include "common/file_io.h"
+#include "fetch/download.h"
+#include "fetch/fetch_record.h"
+
+namespace staging {
+namespace {
+
+int64_t MtimeNs(const struct stat& st) {
+  return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// SHA-256 of a file we just wrote ourselves (the packed archive), from the page cache.
+Status HashFile(const std::string& path, std::string* hex) {
+  common::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(path + ": open", errno);
+  Sha256 hash;
+  std::vector<char> buffer(4 << 20);
+  for (;;) {
+    ssize_t n = read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(path + ": read", errno);
+    if (n == 0) break;
+    hash.Update(buffer.data(), static_cast<size_t>(n));
+  }
+  *hex = hash.HexDigest();
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Download::Complete(FetchedFile* report) {
+  SinkResult result = sink_->Finish();
+  report->bytes = sink_->bytes();
+  report->reread_bytes = sink_->reread_bytes();
+  report->kind = result.kind;
+  report->sha256 = result.sha256;
+  report->md5 = result.md5;
+  report->warnings = result.warnings;
+  if (validators_.total > 0 && report->bytes != validators_.total) {
+    return Status::Error(url_.redacted + ": " + std::to_string(report->bytes) + " bytes arrived, " +
+                         std::to_string(validators_.total) + " were announced");
+  }
+  Date();
+  if (fsync(partial_.get()) < 0) {  // fatal: the kernel may have dropped the pages
+    return Status::FromErrno(Path(kFetchPartialSuffix) + ": fsync", errno);
+  }
+  STAGING_RETURN_IF_ERROR(CheckDigests(result));
+  if (result.packed) return PublishPacked(result, report);
+  return MakeVisible(result, report);
+}
+
+// Dates the file as the server (Last-Modified) or the source file did, as wget and cp -p do.
+void Download::Date() {
+  int64_t ns = local_mtime_ns_;
+  if (ns < 0 && !mtime_header_.empty()) {
+    time_t t = curl_getdate(mtime_header_.c_str(), nullptr);
+    if (t > 0) ns = int64_t{t} * 1'000'000'000;
+  }
+  if (ns < 0) return;
+  struct timespec times[2] = {{0, UTIME_OMIT}, {ns / 1'000'000'000, ns % 1'000'000'000}};
+  futimens(partial_.get(), times);
+}
+
+Status Download::CheckDigests(const SinkResult& result) {
+  std::string wrong;
+  if (!expected_.sha256.empty() && expected_.sha256 != result.sha256) {
+    wrong = "sha256 " + result.sha256 + ", expected " + expected_.sha256;
+  } else if (!expected_.md5.empty() && expected_.md5 != result.md5) {
+    wrong = "md5 " + result.md5 + ", expected " + expected_.md5;
+  }
+  if (wrong.empty()) return Status::Ok();
+  // A complete download with the wrong content: keeping it would only resume into the same.
+  unlink(Path(kFetchPartialSuffix).c_str());
+  unlink(Path(kFetchResumeSuffix).c_str());
+  return Status::Error(url_.redacted + ": checksum mismatch: " + wrong + " (download discarded)");
+}
+
+Status Download::MakeVisible(const SinkResult& result, FetchedFile* report) {
+  if (rename(Path(kFetchPartialSuffix).c_str(), final_.c_str()) < 0) {
+    return Status::FromErrno(final_ + ": rename", errno);
+  }
+  STAGING_RETURN_IF_ERROR(SyncDirectory());
+  STAGING_RETURN_IF_ERROR(WriteChecksumFile(final_, result.sha256));
+  struct stat st;
+  if (fstat(partial_.get(), &st) < 0) return Status::FromErrno(final_ + ": stat", errno);
+  SourceIdentity identity{std::filesystem::absolute(final_).lexically_normal().string(),
+                          static_cast<uint64_t>(st.st_size), MtimeNs(st),
+                          result.identity_sha256};
+  report->indexed = sink_->CommitIndex(identity);
+  STAGING_RETURN_IF_ERROR(SaveDoneRecord(
+      Path(kFetchRecordSuffix),
+      DoneRecord{url_.redacted, identity.size, identity.mtime_ns, result.sha256, result.md5, ""}));
+  unlink(Path(kFetchResumeSuffix).c_str());
+  return Status::Ok();
+}
+
+// With --pack the packed archive is what jobs stage: it replaces the download.
+Status Download::PublishPacked(const SinkResult& result, FetchedFile* report) {
+  const std::string packed = common::JoinPath(dir_, PackedName());
+  if (rename((packed + kFetchPackSuffix).c_str(), packed.c_str()) < 0) {
+    return Status::FromErrno(packed + ": rename", errno);
+  }
+  STAGING_RETURN_IF_ERROR(SyncDirectory());
+  std::string packed_sha256;
+  STAGING_RETURN_IF_ERROR(HashFile(packed, &packed_sha256));
+  STAGING_RETURN_IF_ERROR(WriteChecksumFile(packed, packed_sha256));
+  struct stat st;
+  if (stat(packed.c_str(), &st) < 0) return Status::FromErrno(packed + ": stat", errno);
+  STAGING_RETURN_IF_ERROR(SaveDoneRecord(
+      Path(kFetchRecordSuffix), DoneRecord{url_.redacted, static_cast<uint64_t>(st.st_size),
+                                           MtimeNs(st), result.sha256, result.md5,
+                                           PackedName()}));
+  unlink(Path(kFetchPartialSuffix).c_str());
+  unlink(Path(kFetchResumeSuffix).c_str());
+  report->path = packed;
+  report->packed = true;
+  return Status::Ok();
+}
+
+// NAME.sha256 in sha256sum's format, what `stage --verify` and `sha256sum -c` read.
+Status Download::WriteChecksumFile(const std::string& path, const std::string& sha256) {
+  const std::string name = std::filesystem::path(path).filename().string();
+  std::string error = common::WriteFileAtomically(path + ".sha256", sha256 + "  " + name + "\n");
+  return error.empty() ? Status::Ok() : Status::Error(error);
+}
+
+Status Download::SyncDirectory() {
+  common::UniqueFd dir(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid() || fsync(dir.get()) < 0) return Status::FromErrno(dir_ + ": fsync", errno);
+  return Status::Ok();
+}
+
+}  // namespace staging
