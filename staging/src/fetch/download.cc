@@ -147,7 +147,6 @@ Status Download::Transfer(FetchedFile* report) {
       resume.url != url_.redacted || !resume.validators.usable()) {
     offset = 0;  // nothing to resume from, or nothing to check it against
   }
-  report->resumed_from = offset;
   Validators known = resume.validators;
   for (int failures = 0;;) {
     const uint64_t before = sink_ ? sink_->bytes() : offset;

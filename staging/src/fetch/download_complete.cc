@@ -45,6 +45,7 @@ Status Download::Complete(FetchedFile* report) {
   SinkResult result = sink_->Finish();
   report->bytes = sink_->bytes();
   report->reread_bytes = sink_->reread_bytes();
+  report->resumed_from = sink_->reread_bytes();  // the prefix kept from an earlier run
   report->kind = result.kind;
   report->sha256 = result.sha256;
   report->md5 = result.md5;

@@ -1,0 +1,393 @@
+// stage fetch end to end: the real program against a fault-injecting HTTP server on 127.0.0.1
+// (fetch_server.py), with archives made by GNU tar.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/source_identity.h"
+#include "common/unique_fd.h"
+#include "decode/gzip_index.h"
+#include "fetch_server.h"
+#include "test_support.h"
+
+namespace staging_test {
+namespace {
+
+// Shared by every test: the served files and the server.
+struct Served {
+  TempDir root;
+  std::unique_ptr<FetchServer> server;
+  std::string archive, blob;  // data.tar.gz (2 MB, incompressible) and blob.bin (not an archive)
+};
+Served* served = nullptr;
+
+std::string Sha256Of(const fs::path& path) {
+  RunResult r = RunCommand("sha256sum " + Quote(path));
+  return r.out.substr(0, 64);
+}
+
+class FetchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    served = new Served;
+    const fs::path& root = served->root.path();
+    fs::create_directories(root / "tree/images");
+    for (int i = 0; i < 16; ++i) {
+      RunCommand("head -c 131072 /dev/urandom > " + Quote(root / "tree/images" /
+                                                          ("img" + std::to_string(i) + ".jpg")));
+    }
+    RunCommand("tar -C " + Quote(root / "tree") + " -czf " + Quote(root / "data.tar.gz") +
+               " images");
+    RunCommand("head -c 1500000 /dev/urandom > " + Quote(root / "blob.bin"));
+    served->archive = ReadFile(root / "data.tar.gz");
+    served->blob = ReadFile(root / "blob.bin");
+    served->server = std::make_unique<FetchServer>(root);
+  }
+  static void TearDownTestSuite() {
+    delete served;
+    served = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(served->server->started()) << "fetch_server.py did not start";
+    served->server->Script("");
+  }
+
+  const FetchServer& server() const { return *served->server; }
+  fs::path Dest() const { return dest_ / "persistent"; }
+  // Runs stage fetch with fast retries; `args` follow the URL.
+  RunResult Fetch(const std::string& url, const std::string& args = "") const {
+    return RunCommand(StageBinary() + " fetch " + Quote(url) + " --to " + Quote(Dest()) +
+                      " --retry-delay 0.02 --json " + args);
+  }
+  static nlohmann::json FileJson(const RunResult& r) {
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_object() ? j["files"][0] : nlohmann::json();
+  }
+  // No partial, temporary or final file of `name` left in the destination.
+  void ExpectNothingOf(const std::string& name, bool partial_kept = false) const {
+    EXPECT_FALSE(fs::exists(Dest() / name));
+    EXPECT_FALSE(fs::exists(Dest() / (name + ".sha256")));
+    EXPECT_EQ(fs::exists(Dest() / (name + ".stagefetch.part")), partial_kept);
+  }
+
+  TempDir dest_;
+};
+
+TEST_F(FetchTest, StoresTheArchiveByteIdenticalWithItsChecksumFile) {
+  RunResult r = Fetch(server().Url("data.tar.gz"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+  nlohmann::json f = FileJson(r);
+  EXPECT_EQ(f["kind"], "tar.gz");
+  EXPECT_EQ(f["sha256"], Sha256Of(served->root / "data.tar.gz"));
+  EXPECT_EQ(f["reread_bytes"], 0);
+  EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz.stagefetch.part"));
+  RunResult check = RunCommand("cd " + Quote(Dest()) + " && sha256sum -c data.tar.gz.sha256");
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  // The last modification time is the server's, as wget keeps it.
+  struct stat stored, original;
+  ASSERT_EQ(stat((Dest() / "data.tar.gz").c_str(), &stored), 0);
+  ASSERT_EQ(stat((served->root / "data.tar.gz").c_str(), &original), 0);
+  EXPECT_EQ(stored.st_mtime, original.st_mtime);
+  // stage takes it from there, checking the .sha256, and skips fetch's own files.
+  TempDir job;
+  RunResult staged = RunCommand(StageBinary() + " --from " + Quote(Dest()) + " --to " +
+                                Quote(job.path()) + " --verify --json");
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_EQ(Snapshot(job.path() / "images", false), Snapshot(served->root / "tree/images", false));
+  EXPECT_EQ(nlohmann::json::parse(staged.out)["archives"].size(), 1u);
+}
+
+TEST_F(FetchTest, ReRunOfAVerifiedFileIsANoOpThatSaysSo) {
+  ASSERT_EQ(Fetch(server().Url("data.tar.gz")).exit_code, 0);
+  served->server->Script("");
+  RunResult again = Fetch(server().Url("data.tar.gz"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(FileJson(again)["already"].get<bool>());
+  EXPECT_NE(again.err.find("already fetched and verified"), std::string::npos) << again.err;
+  EXPECT_EQ(server().Log().size(), 0u);  // not even a request
+}
+
+TEST_F(FetchTest, ConnectionDroppedHalfwayIsResumedByteIdentical) {
+  served->server->Script("drop");
+  RunResult r = Fetch(server().Url("data.tar.gz"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+  nlohmann::json log = server().Log();
+  ASSERT_EQ(log.size(), 2u) << log.dump();
+  const size_t half = served->archive.size() / 2;
+  EXPECT_EQ(log[1]["range"], "bytes=" + std::to_string(half) + "-");
+  EXPECT_EQ(log[1]["if_range"].get<std::string>().front(), '"');  // the ETag validates it
+  EXPECT_EQ(FileJson(r)["attempts"], 2);
+  EXPECT_NE(r.err.find("retrying"), std::string::npos) << r.err;
+}
+
+TEST_F(FetchTest, ChecksumMismatchLeavesNothingUnderAnyName) {
+  RunResult r = Fetch(server().Url("data.tar.gz"), "--sha256 " + std::string(64, 'a'));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("checksum mismatch"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(std::string(64, 'a')), std::string::npos) << r.err;
+  ExpectNothingOf("data.tar.gz");
+  EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz.stageidx"));
+}
+
+TEST_F(FetchTest, Md5AsTheDatasetSitePublishesIt) {
+  const std::string md5 = RunCommand("md5sum " + Quote(served->root / "data.tar.gz")).out.substr(0, 32);
+  RunResult r = Fetch(server().Url("data.tar.gz"), "--md5 " + md5);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(FileJson(r)["md5"], md5);
+  RunResult wrong = RunCommand(StageBinary() + " fetch " + Quote(server().Url("blob.bin")) +
+                               " --to " + Quote(Dest()) + " --md5 " + std::string(32, '0'));
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("md5"), std::string::npos) << wrong.err;
+  ExpectNothingOf("blob.bin");
+}
+
+TEST_F(FetchTest, NotFoundIsOneClearLineAndNoRetry) {
+  RunResult r = Fetch(server().Url("missing.tar.gz"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("stage fetch: error: " + server().Url("missing.tar.gz") + ": HTTP 404"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(server().Log().size(), 1u);
+  ExpectNothingOf("missing.tar.gz", /*partial_kept=*/true);  // empty, and locked no longer
+}
+
+TEST_F(FetchTest, ServiceUnavailableTwiceThenSuccess) {
+  served->server->Script("status503,status503");
+  RunResult r = Fetch(server().Url("data.tar.gz"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(FileJson(r)["attempts"], 3);
+  EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+  EXPECT_NE(r.err.find("HTTP 503"), std::string::npos) << r.err;
+}
+
+TEST_F(FetchTest, ServerErrorAfterTheRetriesFails) {
+  served->server->Script("", "status500");
+  RunResult r = Fetch(server().Url("data.tar.gz"), "--retries 2");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("gave up after 2 retries"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("HTTP 500"), std::string::npos) << r.err;
+  EXPECT_EQ(server().Log().size(), 3u);
+  EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz"));
+}
+
+TEST_F(FetchTest, ServerWithoutRangeSupportStartsOver) {
+  served->server->Script("drop", "norange");
+  RunResult r = Fetch(server().Url("data.tar.gz"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+  nlohmann::json log = server().Log();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_FALSE(log[1]["range"].is_null());  // asked, and got the whole file instead
+}
+
+TEST_F(FetchTest, FileChangedOnTheServerStartsOver) {
+  TempDir other;
+  RunCommand("head -c 700000 /dev/urandom > " + Quote(served->root / "changing.bin"));
+  served->server->Script("", "drop");
+  EXPECT_EQ(Fetch(server().Url("changing.bin"), "--retries 0").exit_code, 1);
+  EXPECT_EQ(fs::file_size(Dest() / "changing.bin.stagefetch.part"), 350000u);
+  RunCommand("head -c 600000 /dev/urandom > " + Quote(served->root / "changing.bin"));
+  served->server->Script("");
+  RunResult r = Fetch(server().Url("changing.bin"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(Dest() / "changing.bin"), ReadFile(served->root / "changing.bin"));
+  EXPECT_EQ(server().Log()[0]["range"], "bytes=350000-");  // If-Range said no: a whole new file
+  EXPECT_EQ(FileJson(r)["resumed_from"], 0);
+}
+
+TEST_F(FetchTest, BodyShorterThanAnnouncedFailsKeepingThePartial) {
+  served->server->Script("", "short");
+  RunResult r = Fetch(server().Url("blob.bin"), "--retries 1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("closed after 750000 bytes"), std::string::npos) << r.err;
+  ExpectNothingOf("blob.bin", /*partial_kept=*/true);
+}
+
+TEST_F(FetchTest, BodyLongerThanAnnouncedStoresOnlyWhatWasAnnounced) {
+  served->server->Script("", "long");
+  RunResult r = Fetch(server().Url("blob.bin"), "--retries 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(Dest() / "blob.bin"), served->blob);
+}
+
+TEST_F(FetchTest, SlowServerShowsProgressLines) {
+  served->server->Script("", "slow");
+  RunResult r = Fetch(server().Url("blob.bin"), "--progress-every 0.5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t lines = 0;
+  for (size_t at = r.err.find("fetch: "); at != std::string::npos; at = r.err.find("fetch: ", at + 1)) {
+    if (at == 0 || r.err[at - 1] == '\n') ++lines;
+  }
+  EXPECT_GE(lines, 3u) << r.err;
+  EXPECT_NE(r.err.find("MB/s"), std::string::npos);
+}
+
+TEST_F(FetchTest, NonArchiveIsStoredAsItIs) {
+  RunResult r = Fetch(server().Url("blob.bin"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(FileJson(r)["kind"], "file");
+  EXPECT_EQ(ReadFile(Dest() / "blob.bin"), served->blob);
+  EXPECT_FALSE(fs::exists(Dest() / "blob.bin.stageidx"));
+}
+
+TEST_F(FetchTest, RedirectIsFollowed) {
+  served->server->Script("redirect");
+  RunResult r = Fetch(server().Url("blob.bin"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(server().Log().size(), 2u);
+}
+
+TEST_F(FetchTest, FileUrlsAndPlainPathsWorkTheSameWay) {
+  RunResult by_url = Fetch("file://" + (served->root / "data.tar.gz").string());
+  ASSERT_EQ(by_url.exit_code, 0) << by_url.err;
+  EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+  EXPECT_EQ(FileJson(by_url)["kind"], "tar.gz");
+  RunResult by_path = Fetch((served->root / "blob.bin").string());
+  ASSERT_EQ(by_path.exit_code, 0) << by_path.err;
+  EXPECT_EQ(ReadFile(Dest() / "blob.bin"), served->blob);
+  EXPECT_EQ(Fetch((served->root / "nothing.bin").string()).exit_code, 1);
+}
+
+TEST_F(FetchTest, UserInfoAndQueryNeverAppear) {
+  const std::string port = server().Url("").substr(17);  // "PORT/"
+  const std::string url =
+      "http://alice:hunter2secret@127.0.0.1:" + port + "data.tar.gz?token=s3cr3tt0ken";
+  RunResult ok = Fetch(url);
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  RunResult missing = Fetch("http://alice:hunter2secret@127.0.0.1:" + port + "gone.bin?token=s3cr3tt0ken");
+  EXPECT_EQ(missing.exit_code, 1);
+  std::string everything = ok.out + ok.err + missing.out + missing.err;
+  for (const auto& entry : fs::directory_iterator(Dest())) everything += ReadFile(entry.path());
+  EXPECT_EQ(everything.find("hunter2secret"), std::string::npos);
+  EXPECT_EQ(everything.find("s3cr3tt0ken"), std::string::npos);
+  EXPECT_NE(missing.err.find("http://***@127.0.0.1:" + port + "gone.bin?***"), std::string::npos)
+      << missing.err;
+}
+
+// Starts stage fetch in the background; its output goes to files under `dir`.
+pid_t StartFetch(const std::string& url, const fs::path& dest, const fs::path& dir) {
+  const std::string command = "exec " + StageBinary() + " fetch " + Quote(url) + " --to " +
+                              Quote(dest) + " --json >" + Quote(dir / "out") + " 2>" +
+                              Quote(dir / "err");
+  char* argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
+                  const_cast<char*>(command.c_str()), nullptr};
+  pid_t pid = -1;
+  posix_spawnp(&pid, "sh", nullptr, nullptr, argv, environ);
+  return pid;
+}
+
+// Waits until `path` holds at least `bytes`; false after a few seconds.
+bool WaitForSize(const fs::path& path, uint64_t bytes) {
+  for (int i = 0; i < 1000; ++i) {
+    std::error_code ec;
+    if (fs::file_size(path, ec) >= bytes && !ec) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(FetchTest, KilledFetchIsResumedByTheNextRun) {
+  served->server->Script("hang");
+  TempDir logs;
+  pid_t pid = StartFetch(server().Url("data.tar.gz"), Dest(), logs.path());
+  const uint64_t half = served->archive.size() / 2;
+  ASSERT_TRUE(WaitForSize(Dest() / "data.tar.gz.stagefetch.part", half));
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz"));
+  served->server->Script("");
+  RunResult r = Fetch(server().Url("data.tar.gz"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+  EXPECT_EQ(FileJson(r)["resumed_from"], half);
+  EXPECT_EQ(FileJson(r)["reread_bytes"], half);  // the kept half, read back once
+  EXPECT_EQ(server().Log()[0]["range"], "bytes=" + std::to_string(half) + "-");
+  for (const auto& entry : fs::directory_iterator(Dest())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+}
+
+TEST_F(FetchTest, SigtermStopsAtOnceKeepingThePartialForTheNextRun) {
+  served->server->Script("hang");
+  TempDir logs;
+  pid_t pid = StartFetch(server().Url("data.tar.gz"), Dest(), logs.path());
+  ASSERT_TRUE(WaitForSize(Dest() / "data.tar.gz.stagefetch.part", served->archive.size() / 2));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 143);
+  EXPECT_NE(ReadFile(logs / "err").find("interrupted"), std::string::npos);
+  EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz"));
+  EXPECT_TRUE(fs::exists(Dest() / "data.tar.gz.stagefetch.part"));
+}
+
+TEST_F(FetchTest, GzipIndexBuiltWhileDownloadingIsTheOneStagingUses) {
+  // Over 16 MiB decoded, so that the index has restart points.
+  TempDir src;
+  RunCommand("seq 1 5000000 > " + Quote(src / "numbers.txt") + " && tar -C " + Quote(src.path()) +
+             " -cf - numbers.txt | gzip -1 > " + Quote(served->root / "big.tar.gz"));
+  RunResult r = Fetch(server().Url("big.tar.gz"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(FileJson(r)["indexed"].get<bool>());
+  const fs::path archive = Dest() / "big.tar.gz";
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY));
+  staging::SourceIdentity identity;
+  ASSERT_TRUE(staging::IdentifySource(fd.get(), fs::absolute(archive), &identity).ok());
+  staging::GzipIndex index;
+  EXPECT_TRUE(staging::LoadGzipIndex((Dest() / "big.tar.gz.stageidx").string(), identity, &index));
+  EXPECT_GT(index.points, 0u);
+  struct stat before, after;
+  stat((Dest() / "big.tar.gz.stageidx").c_str(), &before);
+  TempDir job;
+  RunResult staged = RunCommand(StageBinary() + " --from " + Quote(Dest()) + " --to " +
+                                Quote(job.path()));
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_EQ(ReadFile(job / "numbers.txt"), ReadFile(src / "numbers.txt"));
+  stat((Dest() / "big.tar.gz.stageidx").c_str(), &after);
+  EXPECT_EQ(before.st_ino, after.st_ino);  // accepted as it was, not rebuilt
+  fs::remove(served->root / "big.tar.gz");
+}
+
+TEST_F(FetchTest, PackStoresTheStagePackArchiveInstead) {
+  RunResult r = Fetch(server().Url("data.tar.gz"), "--pack");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(FileJson(r)["packed"].get<bool>());
+  EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz"));
+  ASSERT_TRUE(fs::exists(Dest() / "data.tar.zst"));
+  RunResult check = RunCommand("cd " + Quote(Dest()) + " && sha256sum -c data.tar.zst.sha256");
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  TempDir job;
+  RunResult staged = RunCommand(StageBinary() + " --from " + Quote(Dest()) + " --to " +
+                                Quote(job.path()) + " --verify");
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_EQ(Snapshot(job.path() / "images", false), Snapshot(served->root / "tree/images", false));
+  for (const auto& entry : fs::directory_iterator(Dest())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+}
+
+TEST_F(FetchTest, FullDiskIsRefusedBeforeDownloading) {
+  TempDir mount_point;
+  if (RunCommand("mount -t tmpfs -o size=1m tmpfs " + Quote(mount_point.path())).exit_code != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here";
+  }
+  RunResult r = RunCommand(StageBinary() + " fetch " + Quote(server().Url("data.tar.gz")) +
+                           " --to " + Quote(mount_point.path()));
+  RunCommand("umount " + Quote(mount_point.path()));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not enough space"), std::string::npos) << r.err;
+  EXPECT_EQ(server().Log().size(), 1u);
+}
+
+}  // namespace
+}  // namespace staging_test
