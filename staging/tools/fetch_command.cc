@@ -145,8 +145,8 @@ int RunFetch(const std::vector<std::string>& args) {
     return 0;
   }
   po::notify(vm);
-  if (c.options.urls.empty()) {
-    std::cerr << "stage fetch: no URL given (see stage fetch --help)\n";
+  if (Status status = CheckFetchOptions(c.options); !status.ok()) {
+    std::cerr << "stage " << DisplayText(status.message()) << " (see stage fetch --help)\n";
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);  // a failed pack closes its pipe: a write error, not a death

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.h"
 
@@ -22,14 +23,17 @@ extern "C" char** environ;
 
 class FetchServer {
  public:
-  // Serves the files under `root`.
-  explicit FetchServer(const fs::path& root) {
+  // Serves the files under `root`; over HTTPS when given a certificate and its key (PEM files).
+  explicit FetchServer(const fs::path& root, const std::string& cert = "",
+                       const std::string& key = "")
+      : scheme_(cert.empty() ? "http" : "https") {
     const std::string port_file = (state_ / "port").string();
-    const std::string script = FETCH_SERVER_SCRIPT;
-    const std::string dir = root.string();
-    char* argv[] = {const_cast<char*>("python3"), const_cast<char*>(script.c_str()),
-                    const_cast<char*>(dir.c_str()), const_cast<char*>(port_file.c_str()), nullptr};
-    if (posix_spawnp(&pid_, "python3", nullptr, nullptr, argv, environ) != 0) pid_ = -1;
+    std::vector<std::string> args = {"python3", FETCH_SERVER_SCRIPT, root.string(), port_file};
+    if (!cert.empty()) args.insert(args.end(), {cert, key});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawnp(&pid_, "python3", nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
     for (int i = 0; i < 500 && pid_ > 0 && !fs::exists(port_file); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -42,7 +46,7 @@ class FetchServer {
   }
   bool started() const { return !port_.empty(); }
   std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + port_ + "/" + path;
+    return scheme_ + "://127.0.0.1:" + port_ + "/" + path;
   }
   // The behaviours of the next requests, then `fallback` (see fetch_server.py).
   void Script(const std::string& script, const std::string& fallback = "ok") const {
@@ -67,6 +71,7 @@ class FetchServer {
     return body;
   }
 
+  std::string scheme_;
   TempDir state_;
   pid_t pid_ = -1;
   std::string port_;

@@ -14,13 +14,16 @@ then the default one:
   statusNNN   answers with status NNN and an empty body
   redirect    302 to the same path (the next behaviour serves it)
 GET /_log answers the requests seen so far, as JSON: path, Range, If-Range, behaviour.
-Usage: fetch_server.py DIR PORT_FILE   (binds 127.0.0.1 on a free port, writes it to PORT_FILE)
+Usage: fetch_server.py DIR PORT_FILE [CERT KEY]
+  binds 127.0.0.1 on a free port and writes it to PORT_FILE; with CERT and KEY (PEM) it speaks
+  HTTPS only.
 """
 import email.utils
 import hashlib
 import http.server
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -119,6 +122,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if len(sys.argv) == 5:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     tmp = sys.argv[2] + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))

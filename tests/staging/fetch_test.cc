@@ -158,7 +158,8 @@ TEST_F(FetchTest, NotFoundIsOneClearLineAndNoRetry) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(server().Log().size(), 1u);
-  ExpectNothingOf("missing.tar.gz", /*partial_kept=*/true);  // empty, and locked no longer
+  ExpectNothingOf("missing.tar.gz");
+  EXPECT_TRUE(fs::is_empty(Dest())) << "nothing arrived, so nothing is kept";
 }
 
 TEST_F(FetchTest, ServiceUnavailableTwiceThenSuccess) {
@@ -174,7 +175,9 @@ TEST_F(FetchTest, ServerErrorAfterTheRetriesFails) {
   served->server->Script("", "status500");
   RunResult r = Fetch(server().Url("data.tar.gz"), "--retries 2");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("gave up after 2 retries"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("HTTP 500 Internal Server Error (gave up after 2 retries)"),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("HTTP 500"), std::string::npos) << r.err;
   EXPECT_EQ(server().Log().size(), 3u);
   EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz"));
@@ -387,6 +390,40 @@ TEST_F(FetchTest, FullDiskIsRefusedBeforeDownloading) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("not enough space"), std::string::npos) << r.err;
   EXPECT_EQ(server().Log().size(), 1u);
+}
+
+TEST_F(FetchTest, OptionMistakesAreUsageErrorsBeforeAnyRequest) {
+  RunResult short_digest = Fetch(server().Url("blob.bin"), "--sha256 00");
+  EXPECT_EQ(short_digest.exit_code, 2);
+  EXPECT_NE(short_digest.err.find("stage fetch: --sha256 00 is not 64 hex digits"),
+            std::string::npos)
+      << short_digest.err;
+  RunResult one_for_two = RunCommand(StageBinary() + " fetch a.tar b.tar --to " + Quote(Dest()) +
+                                     " --md5 " + std::string(32, 'f'));
+  EXPECT_EQ(one_for_two.exit_code, 2);
+  EXPECT_NE(one_for_two.err.find("--md5 given 1 times for 2 URLs"), std::string::npos);
+  EXPECT_EQ(server().Log().size(), 0u);
+  EXPECT_FALSE(fs::exists(Dest()));
+}
+
+TEST_F(FetchTest, TlsCertificatesAreAlwaysVerified) {
+  TempDir tls;
+  RunResult made = RunCommand(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      Quote(tls / "key.pem") + " -out " + Quote(tls / "cert.pem"));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  FetchServer https(served->root.path(), (tls / "cert.pem").string(), (tls / "key.pem").string());
+  ASSERT_TRUE(https.started());
+  // A certificate no CA vouches for is refused, and not retried.
+  RunResult refused = Fetch(https.Url("blob.bin"));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("certificate"), std::string::npos) << refused.err;
+  ExpectNothingOf("blob.bin");
+  // Trusted through --ca-file (a private CA), the same server is fine.
+  RunResult trusted = Fetch(https.Url("blob.bin"), "--ca-file " + Quote(tls / "cert.pem"));
+  ASSERT_EQ(trusted.exit_code, 0) << trusted.err;
+  EXPECT_EQ(ReadFile(Dest() / "blob.bin"), served->blob);
 }
 
 }  // namespace

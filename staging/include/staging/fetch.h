@@ -67,6 +67,10 @@ struct FetchReport {
   bool ok() const;
 };
 
+// The options' own mistakes (no URL, a digest that is not hex, one --sha256 too few), before
+// anything is fetched.
+Status CheckFetchOptions(const FetchOptions& options);
+
 // Fetches every URL of `options`, stopping at the first failure. Never throws.
 // `on_progress`, when set, is called every `progress_interval_ms` from another thread.
 FetchReport Fetch(const FetchOptions& options, const ProgressCallback& on_progress = nullptr,

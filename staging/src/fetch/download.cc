@@ -70,7 +70,13 @@ Status Download::Run(FetchedFile* report) {
   if (AlreadyThere(report)) return Status::Ok();
   STAGING_RETURN_IF_ERROR(OpenPartial());
   SweepStaleTemps();
-  STAGING_RETURN_IF_ERROR(Transfer(report));
+  Status status = Transfer(report);
+  struct stat st;
+  if (!status.ok() && fstat(partial_.get(), &st) == 0 && st.st_size == 0) {
+    unlink(Path(kFetchPartialSuffix).c_str());  // nothing arrived: nothing to resume
+    unlink(Path(kFetchResumeSuffix).c_str());
+  }
+  STAGING_RETURN_IF_ERROR(status);
   return Complete(report);
 }
 
@@ -117,12 +123,21 @@ bool Download::AlreadyThere(FetchedFile* report) {
 
 Status Download::OpenPartial() {
   const std::string path = Path(kFetchPartialSuffix);
-  partial_.reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!partial_.valid()) return Status::FromErrno(path + ": open", errno);
-  if (flock(partial_.get(), LOCK_EX | LOCK_NB) < 0) {
-    return Status::Error(final_ + ": another stage fetch is downloading it now");
+  // The lock is on the partial file itself; a run that removed it meanwhile (it had received
+  // nothing) leaves us a lock on a file no longer there: open it again.
+  for (int tries = 0; tries < 3; ++tries) {
+    partial_.reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!partial_.valid()) return Status::FromErrno(path + ": open", errno);
+    if (flock(partial_.get(), LOCK_EX | LOCK_NB) < 0) {
+      return Status::Error(final_ + ": another stage fetch is downloading it now");
+    }
+    struct stat locked, named;
+    if (fstat(partial_.get(), &locked) == 0 && stat(path.c_str(), &named) == 0 &&
+        locked.st_ino == named.st_ino && locked.st_dev == named.st_dev) {
+      return Status::Ok();
+    }
   }
-  return Status::Ok();
+  return Status::Error(path + ": keeps being replaced by another process");
 }
 
 // Temporary files a killed run left for this name (its gzip index, its packed archive).
@@ -158,8 +173,8 @@ Status Download::Transfer(FetchedFile* report) {
     const uint64_t now = sink_ ? sink_->bytes() : offset;
     if (now > before) failures = 0;  // progress: a flaky link is not a dead one
     if (++failures > options_.retries) {
-      return attempt.status.WithContext("gave up after " + std::to_string(options_.retries) +
-                                        " retries");
+      return Status::Error(attempt.status.message() + " (gave up after " +
+                           std::to_string(options_.retries) + " retries)");
     }
     known = validators_.usable() ? validators_ : known;
     offset = attempt.drop_range || !known.usable() ? 0 : now;

@@ -42,7 +42,9 @@ Status CheckDigestList(const std::vector<std::string>& digests, size_t urls, con
   return Status::Ok();
 }
 
-Status CheckOptions(const FetchOptions& options) {
+}  // namespace
+
+Status CheckFetchOptions(const FetchOptions& options) {
   if (options.urls.empty()) return Status::Error("fetch: no URL given");
   if (options.to.empty()) return Status::Error("fetch: --to DIR is required");
   if (options.retries < 0) return Status::Error("fetch: --retries must not be negative");
@@ -51,6 +53,8 @@ Status CheckOptions(const FetchOptions& options) {
   STAGING_RETURN_IF_ERROR(CheckDigestList(options.sha256, options.urls.size(), "--sha256", 64));
   return CheckDigestList(options.md5, options.urls.size(), "--md5", 32);
 }
+
+namespace {
 
 Expected ExpectedFor(const FetchOptions& options, size_t i) {
   Expected e;
@@ -74,7 +78,7 @@ FetchReport Fetch(const FetchOptions& options, const ProgressCallback& on_progre
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;
   };
-  if (Status status = CheckOptions(options); !status.ok()) {
+  if (Status status = CheckFetchOptions(options); !status.ok()) {
     report.files.push_back(FetchedFile{});
     report.files.back().status = status;
     return finish();
