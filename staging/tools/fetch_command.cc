@@ -18,7 +18,8 @@ namespace {
 
 namespace po = boost::program_options;
 
-constexpr char kUsage[] = R"(Usage: stage fetch URL... --to DIR [--sha256 HEX|--md5 HEX] [--pack] [--json]
+constexpr char kUsage[] =
+    R"(Usage: stage fetch URL... --to DIR [--sha256 HEX|--md5 HEX] [--pack] [--json]
 
 Puts files on persistent disk, verified: each URL (http://, https://, file:// or a path) is
 stored as DIR/NAME, NAME being the last component of its path, and appears under that name only
@@ -51,13 +52,13 @@ void PrintFile(const FetchedFile& f) {
     std::cerr << "stage fetch: " << DisplayText(f.path) << ": already fetched and verified\n";
     return;
   }
-  std::fprintf(stderr, "stage fetch: %s -> %s: %s, %llu bytes, %.2f s, %.0f MB/s%s%s%s\n",
-               DisplayText(f.url).c_str(), DisplayText(f.path).c_str(), f.kind.c_str(),
-               static_cast<unsigned long long>(f.bytes), f.seconds,
-               f.seconds > 0 ? f.bytes / f.seconds / 1e6 : 0.0,
-               f.resumed_from ? (", resumed from byte " + std::to_string(f.resumed_from)).c_str()
-                              : "",
-               f.indexed ? ", gzip index written" : "", f.packed ? ", packed" : "");
+  std::fprintf(
+      stderr, "stage fetch: %s -> %s: %s, %llu bytes, %.2f s, %.0f MB/s%s%s%s\n",
+      DisplayText(f.url).c_str(), DisplayText(f.path).c_str(), f.kind.c_str(),
+      static_cast<unsigned long long>(f.bytes), f.seconds,
+      f.seconds > 0 ? f.bytes / f.seconds / 1e6 : 0.0,
+      f.resumed_from ? (", resumed from byte " + std::to_string(f.resumed_from)).c_str() : "",
+      f.indexed ? ", gzip index written" : "", f.packed ? ", packed" : "");
 }
 
 nlohmann::json FileJson(const FetchedFile& f) {
@@ -94,10 +95,10 @@ void PrintSummary(const FetchReport& report, bool json) {
     if (!f.already) fetched += f.bytes;
     files.push_back(FileJson(f));
   }
-  std::fprintf(stderr, "stage fetch: %zu files (%zu already there), %llu bytes, %.2f s, %.0f MB/s%s\n",
-               report.files.size(), already, static_cast<unsigned long long>(bytes), report.seconds,
-               report.seconds > 0 ? fetched / report.seconds / 1e6 : 0.0,
-               report.ok() ? "" : ", FAILED");
+  std::fprintf(
+      stderr, "stage fetch: %zu files (%zu already there), %llu bytes, %.2f s, %.0f MB/s%s\n",
+      report.files.size(), already, static_cast<unsigned long long>(bytes), report.seconds,
+      report.seconds > 0 ? fetched / report.seconds / 1e6 : 0.0, report.ok() ? "" : ", FAILED");
   if (json) {
     std::cout << nlohmann::json{{"files", files},
                                 {"bytes", bytes},

@@ -41,8 +41,8 @@ class FetchTest : public ::testing::Test {
     const fs::path& root = served->root.path();
     fs::create_directories(root / "tree/images");
     for (int i = 0; i < 16; ++i) {
-      RunCommand("head -c 131072 /dev/urandom > " + Quote(root / "tree/images" /
-                                                          ("img" + std::to_string(i) + ".jpg")));
+      RunCommand("head -c 131072 /dev/urandom > " +
+                 Quote(root / "tree/images" / ("img" + std::to_string(i) + ".jpg")));
     }
     RunCommand("tar -C " + Quote(root / "tree") + " -czf " + Quote(root / "data.tar.gz") +
                " images");
@@ -140,7 +140,8 @@ TEST_F(FetchTest, ChecksumMismatchLeavesNothingUnderAnyName) {
 }
 
 TEST_F(FetchTest, Md5AsTheDatasetSitePublishesIt) {
-  const std::string md5 = RunCommand("md5sum " + Quote(served->root / "data.tar.gz")).out.substr(0, 32);
+  const std::string md5 =
+      RunCommand("md5sum " + Quote(served->root / "data.tar.gz")).out.substr(0, 32);
   RunResult r = Fetch(server().Url("data.tar.gz"), "--md5 " + md5);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(FileJson(r)["md5"], md5);
@@ -228,7 +229,8 @@ TEST_F(FetchTest, SlowServerShowsProgressLines) {
   RunResult r = Fetch(server().Url("blob.bin"), "--progress-every 0.5");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   size_t lines = 0;
-  for (size_t at = r.err.find("fetch: "); at != std::string::npos; at = r.err.find("fetch: ", at + 1)) {
+  for (size_t at = r.err.find("fetch: "); at != std::string::npos;
+       at = r.err.find("fetch: ", at + 1)) {
     if (at == 0 || r.err[at - 1] == '\n') ++lines;
   }
   EXPECT_GE(lines, 3u) << r.err;
@@ -267,7 +269,8 @@ TEST_F(FetchTest, UserInfoAndQueryNeverAppear) {
       "http://alice:hunter2secret@127.0.0.1:" + port + "data.tar.gz?token=s3cr3tt0ken";
   RunResult ok = Fetch(url);
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
-  RunResult missing = Fetch("http://alice:hunter2secret@127.0.0.1:" + port + "gone.bin?token=s3cr3tt0ken");
+  RunResult missing =
+      Fetch("http://alice:hunter2secret@127.0.0.1:" + port + "gone.bin?token=s3cr3tt0ken");
   EXPECT_EQ(missing.exit_code, 1);
   std::string everything = ok.out + ok.err + missing.out + missing.err;
   for (const auto& entry : fs::directory_iterator(Dest())) everything += ReadFile(entry.path());
@@ -320,6 +323,22 @@ TEST_F(FetchTest, KilledFetchIsResumedByTheNextRun) {
   }
 }
 
+TEST_F(FetchTest, PartialThatIsWholeIsFinishedWithoutDownloadingAgain) {
+  // As a run killed between the last byte and the rename leaves it.
+  const std::string url = server().Url("data.tar.gz");
+  WriteFile(Dest() / "data.tar.gz.stagefetch.part", served->archive);
+  const std::string etag = "\"" + Sha256Of(served->root / "data.tar.gz").substr(0, 16) + "\"";
+  WriteFile(Dest() / "data.tar.gz.stagefetch.resume",
+            nlohmann::json{{"url", url}, {"etag", etag}, {"total", served->archive.size()}}.dump());
+  RunResult r = Fetch(url);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+  EXPECT_EQ(FileJson(r)["reread_bytes"], served->archive.size());
+  nlohmann::json log = server().Log();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0]["range"], "bytes=" + std::to_string(served->archive.size()) + "-");
+}
+
 TEST_F(FetchTest, SigtermStopsAtOnceKeepingThePartialForTheNextRun) {
   served->server->Script("hang");
   TempDir logs;
@@ -352,8 +371,8 @@ TEST_F(FetchTest, GzipIndexBuiltWhileDownloadingIsTheOneStagingUses) {
   struct stat before, after;
   stat((Dest() / "big.tar.gz.stageidx").c_str(), &before);
   TempDir job;
-  RunResult staged = RunCommand(StageBinary() + " --from " + Quote(Dest()) + " --to " +
-                                Quote(job.path()));
+  RunResult staged =
+      RunCommand(StageBinary() + " --from " + Quote(Dest()) + " --to " + Quote(job.path()));
   ASSERT_EQ(staged.exit_code, 0) << staged.err;
   EXPECT_EQ(ReadFile(job / "numbers.txt"), ReadFile(src / "numbers.txt"));
   stat((Dest() / "big.tar.gz.stageidx").c_str(), &after);

@@ -54,7 +54,7 @@ list(APPEND fuzz_sources ${fuzz_common_sources})
 set(fuzz_includes ${PROJECT_SOURCE_DIR}/staging/include ${PROJECT_SOURCE_DIR}/staging/src
     ${PROJECT_SOURCE_DIR}/common/include
     ${LIBARCHIVE_INCLUDE_DIRS} ${LIBURING_INCLUDE_DIRS} ${ISAL_INCLUDE_DIRS} ${ZSTD_INCLUDE_DIRS}
-    ${LIBCRYPTO_INCLUDE_DIRS})
+    ${LIBCRYPTO_INCLUDE_DIRS} ${LIBCURL_INCLUDE_DIRS})
 list(TRANSFORM fuzz_includes PREPEND -I)
 
 # stage_add_fuzzer(NAME CORPUS FIXTURE ARGS...): bin/NAME, with libFuzzer and AddressSanitizer,
@@ -68,7 +68,8 @@ function(stage_add_fuzzer name corpus fixture)
             -DSTAGE_ISAL_VERSION="${ISAL_VERSION}" -I${CMAKE_CURRENT_SOURCE_DIR} ${fuzz_includes}
             ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc ${fuzz_sources} -o ${binary}
             ${LIBARCHIVE_LINK_LIBRARIES} ${LIBURING_LINK_LIBRARIES} ${ISAL_LINK_LIBRARIES}
-            ${ZSTD_LINK_LIBRARIES} ${LIBCRYPTO_LINK_LIBRARIES} ${ZLIB_LIBRARIES} -lpthread
+            ${ZSTD_LINK_LIBRARIES} ${LIBCRYPTO_LINK_LIBRARIES} ${LIBCURL_LINK_LIBRARIES}
+            ${ZLIB_LIBRARIES} -lpthread
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_replay.h
             ${fuzz_sources}
     COMMENT "Building ${name} with clang and libFuzzer"

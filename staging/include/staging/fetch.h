@@ -30,8 +30,8 @@ struct FetchOptions {
   std::string to;                 // destination directory; created if missing
   // Expected digests (lower- or upper-case hex), none or one per URL, in the same order.
   std::vector<std::string> sha256, md5;
-  bool pack = false;  // store archives as `stage pack` writes them (NAME's stem + .tar.zst)
-  int retries = 5;    // retries of transient failures in a row (progress resets the count)
+  bool pack = false;         // store archives as `stage pack` writes them (NAME's stem + .tar.zst)
+  int retries = 5;           // retries of transient failures in a row (progress resets the count)
   double retry_delay = 1.0;  // seconds before the first retry; doubled each time, at most 60
   int stall_seconds = 60;    // a connection that moves no byte this long is retried
   std::string ca_file;       // extra CA certificates for a private server; TLS is always verified
@@ -44,17 +44,17 @@ struct FetchOptions {
 };
 
 struct FetchedFile {
-  std::string url;   // redacted
-  std::string path;  // the file stored (the packed archive with --pack)
-  std::string kind;  // "tar", "tar.gz", "tar.zst", "tar.xz", "tar.bz2" or "file"
-  uint64_t bytes = 0;          // size of the file fetched
-  uint64_t resumed_from = 0;   // bytes kept from an earlier run at the start
-  uint64_t reread_bytes = 0;   // bytes read back from disk (a resumed prefix, once)
-  int attempts = 0;            // transfers started
-  bool already = false;        // already there and verified: nothing was done
-  bool indexed = false;        // a gzip index was written beside it
-  bool packed = false;         // stored as a `stage pack` archive
-  std::string sha256, md5;     // of the bytes fetched (md5 only when asked)
+  std::string url;            // redacted
+  std::string path;           // the file stored (the packed archive with --pack)
+  std::string kind;           // "tar", "tar.gz", "tar.zst", "tar.xz", "tar.bz2" or "file"
+  uint64_t bytes = 0;         // size of the file fetched
+  uint64_t resumed_from = 0;  // bytes kept from an earlier run at the start
+  uint64_t reread_bytes = 0;  // bytes read back from disk (a resumed prefix, once)
+  int attempts = 0;           // transfers started
+  bool already = false;       // already there and verified: nothing was done
+  bool indexed = false;       // a gzip index was written beside it
+  bool packed = false;        // stored as a `stage pack` archive
+  std::string sha256, md5;    // of the bytes fetched (md5 only when asked)
   double seconds = 0;
   std::vector<std::string> warnings;
   Status status;

@@ -13,8 +13,8 @@
 namespace staging {
 
 struct PackOptions {
-  std::string from;                // a directory, or an archive (any kind stage reads)
-  std::string to;                  // the .tar.zst to write (atomically: temp file, rename)
+  std::string from;  // a directory, or an archive (any kind stage reads)
+  std::string to;    // the .tar.zst to write (atomically: temp file, rename)
   // When >= 0, the archive is read from this descriptor (a pipe will do: it is read once, in
   // order) instead of opening `from`, which then only names it in messages. Not closed.
   int from_fd = -1;
@@ -25,6 +25,7 @@ struct PackOptions {
   // member in place decodes only its own bytes: for already compressed members (JPEG), where
   // zstd gains nothing and big frames only cost readers.
   bool random_access = false;
+  bool hash_output = false;        // fill PackReport::sha256 as the output is written
   // When set and it becomes true (a signal handler may set it), packing stops within a member's
   // next chunk and returns "interrupted"; the output is left as it was (no temporary file).
   const std::atomic<bool>* interrupt = nullptr;
@@ -35,6 +36,7 @@ struct PackReport {
   uint64_t bytes = 0;             // bytes of tar stream
   uint64_t compressed_bytes = 0;  // size of the result
   uint64_t frames = 0;
+  std::string sha256;  // of the file written, with hash_output
   double seconds = 0;
   Status status;
 };

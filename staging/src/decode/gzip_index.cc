@@ -81,7 +81,9 @@ bool GzipIndexWriter::Commit() {
 
 bool GzipIndexWriter::Commit(const SourceIdentity& source) {
   Header header = MakeHeader(source);
-  if (file_ && pwrite(file_->fd(), &header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) Abandon();
+  if (file_ &&
+      pwrite(file_->fd(), &header, sizeof header, 0) != static_cast<ssize_t>(sizeof header))
+    Abandon();
   return Commit();
 }
 

@@ -81,8 +81,8 @@ Status Download::Run(FetchedFile* report) {
 }
 
 std::string Download::PackedName() const {
-  static const char* kSuffixes[] = {".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz",
-                                    ".txz",    ".tar.bz2", ".tbz2", ".tar"};
+  static const char* kSuffixes[] = {".tar.gz", ".tgz",     ".tar.zst", ".tzst", ".tar.xz",
+                                    ".txz",    ".tar.bz2", ".tbz2",    ".tar"};
   std::string stem = url_.name;
   for (const char* suffix : kSuffixes) {
     const std::string s(suffix);
@@ -105,8 +105,7 @@ bool Download::AlreadyThere(FetchedFile* report) {
       (!expected_.md5.empty() && expected_.md5 != record.md5)) {
     return false;  // another file is wanted under this name
   }
-  const std::string stored =
-      record.packed.empty() ? final_ : common::JoinPath(dir_, record.packed);
+  const std::string stored = record.packed.empty() ? final_ : common::JoinPath(dir_, record.packed);
   struct stat st;
   if (stat(stored.c_str(), &st) < 0 || static_cast<uint64_t>(st.st_size) != record.size ||
       MtimeNs(st) != record.mtime_ns) {

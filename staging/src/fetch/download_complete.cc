@@ -7,9 +7,7 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <vector>
 
-#include "base/sha256.h"
 #include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "fetch/download.h"
@@ -20,23 +18,6 @@ namespace {
 
 int64_t MtimeNs(const struct stat& st) {
   return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
-// SHA-256 of a file we just wrote ourselves (the packed archive), from the page cache.
-Status HashFile(const std::string& path, std::string* hex) {
-  common::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno(path + ": open", errno);
-  Sha256 hash;
-  std::vector<char> buffer(4 << 20);
-  for (;;) {
-    ssize_t n = read(fd.get(), buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(path + ": read", errno);
-    if (n == 0) break;
-    hash.Update(buffer.data(), static_cast<size_t>(n));
-  }
-  *hex = hash.HexDigest();
-  return Status::Ok();
 }
 
 }  // namespace
@@ -98,8 +79,7 @@ Status Download::MakeVisible(const SinkResult& result, FetchedFile* report) {
   struct stat st;
   if (fstat(partial_.get(), &st) < 0) return Status::FromErrno(final_ + ": stat", errno);
   SourceIdentity identity{std::filesystem::absolute(final_).lexically_normal().string(),
-                          static_cast<uint64_t>(st.st_size), MtimeNs(st),
-                          result.identity_sha256};
+                          static_cast<uint64_t>(st.st_size), MtimeNs(st), result.identity_sha256};
   report->indexed = sink_->CommitIndex(identity);
   STAGING_RETURN_IF_ERROR(SaveDoneRecord(
       Path(kFetchRecordSuffix),
@@ -115,15 +95,12 @@ Status Download::PublishPacked(const SinkResult& result, FetchedFile* report) {
     return Status::FromErrno(packed + ": rename", errno);
   }
   STAGING_RETURN_IF_ERROR(SyncDirectory());
-  std::string packed_sha256;
-  STAGING_RETURN_IF_ERROR(HashFile(packed, &packed_sha256));
-  STAGING_RETURN_IF_ERROR(WriteChecksumFile(packed, packed_sha256));
+  STAGING_RETURN_IF_ERROR(WriteChecksumFile(packed, result.pack.sha256));
   struct stat st;
   if (stat(packed.c_str(), &st) < 0) return Status::FromErrno(packed + ": stat", errno);
   STAGING_RETURN_IF_ERROR(SaveDoneRecord(
       Path(kFetchRecordSuffix), DoneRecord{url_.redacted, static_cast<uint64_t>(st.st_size),
-                                           MtimeNs(st), result.sha256, result.md5,
-                                           PackedName()}));
+                                           MtimeNs(st), result.sha256, result.md5, PackedName()}));
   unlink(Path(kFetchPartialSuffix).c_str());
   unlink(Path(kFetchResumeSuffix).c_str());
   report->path = packed;

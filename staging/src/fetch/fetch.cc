@@ -3,8 +3,8 @@
 #include "staging/fetch.h"
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 
 #include "base/progress_thread.h"
@@ -15,9 +15,8 @@ namespace staging {
 namespace {
 
 bool IsHex(const std::string& s, size_t length) {
-  return s.size() == length && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-           return std::isxdigit(c) != 0;
-         });
+  return s.size() == length &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
 }
 
 std::string Lower(std::string s) {
@@ -67,7 +66,8 @@ Expected ExpectedFor(const FetchOptions& options, size_t i) {
 
 bool FetchReport::ok() const {
   if (interrupted || files.empty()) return false;
-  return std::all_of(files.begin(), files.end(), [](const FetchedFile& f) { return f.status.ok(); });
+  return std::all_of(files.begin(), files.end(),
+                     [](const FetchedFile& f) { return f.status.ok(); });
 }
 
 FetchReport Fetch(const FetchOptions& options, const ProgressCallback& on_progress,
@@ -75,7 +75,8 @@ FetchReport Fetch(const FetchOptions& options, const ProgressCallback& on_progre
   const auto start = std::chrono::steady_clock::now();
   FetchReport report;
   auto finish = [&] {
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;
   };
   if (Status status = CheckFetchOptions(options); !status.ok()) {

@@ -101,6 +101,7 @@ void FetchSink::StartSideWork(Codec codec) {
       pack_options.from = options_.label;
       pack_options.to = options_.pack_path;
       pack_options.from_fd = pipe_read_.get();
+      pack_options.hash_output = true;  // for its .sha256, without reading it back
       packer_ = std::thread([this, pack_options] {
         pack_report_ = Pack(pack_options);
         pipe_read_.reset();  // a writer still feeding gets EPIPE and stops
@@ -167,7 +168,8 @@ void FetchSink::DecodeLoop() {
 }
 
 void FetchSink::DrainLoop() {
-  while (std::optional<BlockRef> block = out_->Pop()) WriteToPack((*block)->bytes(), (*block)->size);
+  while (std::optional<BlockRef> block = out_->Pop())
+    WriteToPack((*block)->bytes(), (*block)->size);
   pipe_write_.reset();  // the end of the tar stream for pack
 }
 

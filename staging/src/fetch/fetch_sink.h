@@ -82,9 +82,9 @@ class FetchSink {
   std::unique_ptr<Md5> md5_;
   std::atomic<uint64_t> bytes_{0};
   uint64_t reread_ = 0;
-  std::vector<std::byte> head_;         // the first MiB, until the kind is decided
-  std::vector<std::byte> first_;        // the first 64 KiB
-  std::vector<std::byte> tail_;         // a ring of the last 64 KiB
+  std::vector<std::byte> head_;   // the first MiB, until the kind is decided
+  std::vector<std::byte> first_;  // the first 64 KiB
+  std::vector<std::byte> tail_;   // a ring of the last 64 KiB
   bool decided_ = false;
   std::string kind_ = "file";
   // Side work: inflate for the index (and pack), or raw bytes to pack.

@@ -62,7 +62,8 @@ class HttpRun {
     curl_easy_setopt(easy_, CURLOPT_MAXREDIRS, kMaxRedirects);
     curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!settings_.ca_file.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, settings_.ca_file.c_str());
+    if (!settings_.ca_file.empty())
+      curl_easy_setopt(easy_, CURLOPT_CAINFO, settings_.ca_file.c_str());
     curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT, kConnectTimeout);
     curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -119,7 +120,7 @@ class HttpRun {
     if (!begun_) {
       curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &code_);
       if (code_ != 200 && code_ != 206) return len;  // an error page: judged at the end
-      if (!BeginBody()) return 0;                     // makes libcurl stop with a write error
+      if (!BeginBody()) return 0;                    // makes libcurl stop with a write error
     }
     if (received_ + len > expected_ && expected_ > 0) {
       longer_ = true;
@@ -176,6 +177,7 @@ class HttpRun {
     if (longer_) return Fail(AttemptResult::kFailed, "the body is longer than announced");
     if (rc != CURLE_OK) return CurlFailure(rc);
     if (code_ == 0) curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &code_);
+    if (code_ == 416 && WholeAlready()) return Judge(CURLE_OK);
     if (code_ != 200 && code_ != 206) return HttpFailure();
     if (expected_ > 0 && received_ < expected_) {
       return Fail(AttemptResult::kTransient, "the body ended after " + std::to_string(received_) +
@@ -191,6 +193,24 @@ class HttpRun {
     done.result = AttemptResult::kDone;
     done.mtime_header = response_.last_modified;
     return done;
+  }
+
+  // A 416 whose Content-Range says the file is exactly as long as what we hold (and If-Range
+  // found it unchanged): a run stopped after the last byte and before the rename. Nothing is
+  // left to send; the kept bytes are the file.
+  bool WholeAlready() {
+    uint64_t total = 0;
+    if (offset_ == 0 || begun_ ||
+        std::sscanf(response_.content_range.c_str(), "bytes */%" SCNu64, &total) != 1 ||
+        total != offset_) {
+      return false;
+    }
+    begun_ = true;
+    code_ = 206;
+    Validators v = known_;
+    v.total = total;
+    receiver_status_ = receiver_.Begin(offset_, v);
+    return true;
   }
 
   Attempt CurlFailure(CURLcode rc) {
@@ -215,8 +235,8 @@ class HttpRun {
   }
 
   Attempt HttpFailure() {
-    std::string cause = "HTTP " + std::to_string(code_) +
-                        (response_.reason.empty() ? "" : " " + response_.reason);
+    std::string cause =
+        "HTTP " + std::to_string(code_) + (response_.reason.empty() ? "" : " " + response_.reason);
     const bool transient = code_ == 408 || code_ == 429 || code_ == 500 || code_ == 502 ||
                            code_ == 503 || code_ == 504;
     Attempt a = Fail(transient ? AttemptResult::kTransient : AttemptResult::kFailed, cause);

@@ -39,7 +39,7 @@ struct Attempt {
 };
 
 struct TransferSettings {
-  std::string ca_file;  // extra CA bundle for private servers ("" = the system's); never off
+  std::string ca_file;     // extra CA bundle for private servers ("" = the system's); never off
   int stall_seconds = 60;  // a connection moving no byte for this long counts as dropped
   const std::atomic<bool>* interrupt = nullptr;
 };

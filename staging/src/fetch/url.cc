@@ -46,8 +46,9 @@ Status CheckName(const FetchUrl& url) {
   const std::string& n = url.name;
   if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos ||
       n.find('\0') != std::string::npos) {
-    return Status::Error(url.redacted + ": the URL names no file to store (its path must end in "
-                                        "a file name)");
+    return Status::Error(url.redacted +
+                         ": the URL names no file to store (its path must end in "
+                         "a file name)");
   }
   return Status::Ok();
 }

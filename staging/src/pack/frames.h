@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/sha256.h"
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "decode/zstd_seek_table.h"
@@ -31,10 +32,12 @@ inline Status WriteFully(int fd, const std::byte* data, size_t len, const std::s
 // kFramesInFlightPerThread * threads frames are held at once. Submit from one thread.
 class FrameCompressor {
  public:
-  FrameCompressor(int fd, std::string label, int level, int threads)
+  // `output_hash`, when set, receives every byte written, in file order.
+  FrameCompressor(int fd, std::string label, int level, int threads, Sha256* output_hash = nullptr)
       : fd_(fd),
         label_(std::move(label)),
         level_(level),
+        output_hash_(output_hash),
         workers_(
             threads, static_cast<size_t>(threads) * kFramesInFlightPerThread,
             [this](Frame& frame) { Compress(frame); },
@@ -95,6 +98,7 @@ class FrameCompressor {
       status_ = frame.status;
       return false;
     }
+    if (output_hash_) output_hash_->Update(frame.compressed.data(), frame.compressed.size());
     ZstdFrameInfo info;
     info.compressed_offset = compressed_bytes_;
     info.compressed_size = static_cast<uint32_t>(frame.compressed.size());
@@ -107,6 +111,7 @@ class FrameCompressor {
   int fd_;
   std::string label_;
   int level_;
+  Sha256* output_hash_;
   uint64_t submitted_ = 0;
   // Written by the emitting thread; read after Finish, or after Submit saw the stop.
   std::vector<ZstdFrameInfo> frames_;

@@ -302,7 +302,9 @@ class Packer {
     int threads = options_.threads > 0
                       ? options_.threads
                       : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    FrameCompressor compressor(out, tmp_path_, options_.level, threads);
+    Sha256 output_hash;
+    FrameCompressor compressor(out, tmp_path_, options_.level, threads,
+                               options_.hash_output ? &output_hash : nullptr);
     TarFramer framer(compressor, options_.frame_bytes, options_.random_access);
     state.framer = &framer;
     state.interrupt = options_.interrupt;
@@ -330,6 +332,10 @@ class Packer {
     std::string table = EncodeSeekTable(frames);
     STAGING_RETURN_IF_ERROR(
         WriteFully(out, reinterpret_cast<const std::byte*>(table.data()), table.size(), tmp_path_));
+    if (options_.hash_output) {
+      output_hash.Update(table.data(), table.size());
+      report->sha256 = output_hash.HexDigest();
+    }
     report->files = state.files;
     report->bytes = framer.bytes();
     report->frames = frames.size();
