@@ -11,6 +11,7 @@ then the default one:
   hang        sends half, then waits (for a test that kills the client meanwhile)
   slow        sends the body in 20 pieces over about 3 s
   long        announces the length, then sends 1000 bytes more
+  nolength    announces no length: the body ends when the connection closes
   statusNNN   answers with status NNN and an empty body
   redirect    302 to the same path (the next behaviour serves it)
 GET /_log answers the requests seen so far, as JSON: path, Range, If-Range, behaviour.
@@ -89,7 +90,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(416, headers=[("Content-Range", "bytes */%d" % len(data))])
         body = data[start:]
         self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body)))
+        if mode == "nolength":
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", etag)
         self.send_header("Last-Modified", modified)
         if mode not in ("norange", "short"):

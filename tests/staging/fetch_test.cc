@@ -405,10 +405,18 @@ TEST_F(FetchTest, FullDiskIsRefusedBeforeDownloading) {
   }
   RunResult r = RunCommand(StageBinary() + " fetch " + Quote(server().Url("data.tar.gz")) +
                            " --to " + Quote(mount_point.path()));
+  // Without a length announced, the disk fills while writing.
+  served->server->Script("nolength");
+  RunResult unannounced = RunCommand(StageBinary() + " fetch " + Quote(server().Url("blob.bin")) +
+                                     " --to " + Quote(mount_point.path()));
+  const bool blob_visible = fs::exists(mount_point / "blob.bin");
   RunCommand("umount " + Quote(mount_point.path()));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("not enough space"), std::string::npos) << r.err;
-  EXPECT_EQ(server().Log().size(), 1u);
+  EXPECT_EQ(unannounced.exit_code, 1);
+  EXPECT_NE(unannounced.err.find("blob.bin: write: No space left on device"), std::string::npos)
+      << unannounced.err;
+  EXPECT_FALSE(blob_visible);
 }
 
 TEST_F(FetchTest, OptionMistakesAreUsageErrorsBeforeAnyRequest) {
