@@ -71,7 +71,8 @@ void Pipeline::Abort() {
 }
 
 Status Pipeline::Run(const Consumer& consume) {
-  writer_ = MakeEntryWriter(io_, writers_);
+  writer_threads_ = ResolveWriterThreads(writers_, decoder_->busy_cores());
+  writer_ = MakeEntryWriter(io_, writer_threads_);
   std::thread reader([this] { ReadAll(); });
   std::thread decoder([this] { DecodeAll(); });
   Status status = consume(*decoded_, *writer_);

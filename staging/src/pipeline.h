@@ -21,7 +21,7 @@ namespace staging {
 class Pipeline {
  public:
   // Reads the `size`-byte source `fd` from its start through `decoder`.
-  // `writers` threads create the files (see MakeEntryWriter).
+  // `writers` threads create the files; 0: the cores the decoder leaves (ResolveWriterThreads).
   Pipeline(IoKind io, int writers, int fd, uint64_t size, std::unique_ptr<Decoder> decoder);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
@@ -39,6 +39,8 @@ class Pipeline {
   // After Run: the decoder failed on its own, before anything downstream did (an indexed
   // inflate that fails says its index may be wrong).
   bool decoder_failed() const { return decoder_failed_; }
+  // After Run: the threads that created the files.
+  int writer_threads() const { return writer_threads_; }
 
  private:
   void ReadAll();
@@ -47,6 +49,7 @@ class Pipeline {
 
   IoKind io_;
   int writers_;
+  int writer_threads_ = 0;
   int fd_;
   uint64_t size_;
   std::function<void(const Block&)> on_read_;

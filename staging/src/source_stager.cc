@@ -147,7 +147,6 @@ class SourceStager {
     report_.ring_files = counts.ring_files;
     report_.redone_files = counts.redone_files;
     report_.plain_files = counts.plain_files;
-    report_.writer_threads = ResolveWriterThreads(options_.writers);
   }
 
   // A source rewritten in place while it was read gives a mix of two versions: refused. (One
@@ -260,6 +259,7 @@ class SourceStager {
       return consumed;
     });
     if (inflate_failed) *inflate_failed = pipeline.decoder_failed();
+    report_.writer_threads = pipeline.writer_threads();
     return status;
   }
 

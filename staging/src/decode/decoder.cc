@@ -231,6 +231,7 @@ class SequentialDecoder : public Decoder {
     return DecodeStream(codec_, in, pool_, out, restart_points_);
   }
   void Abort() override { pool_.Close(); }
+  int busy_cores() const override { return codec_ == Codec::kNone ? 0 : 1; }
 
  private:
   Codec codec_;

@@ -29,6 +29,9 @@ class Decoder {
   virtual Status Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) = 0;
   // Wakes whatever the decoder waits on for output buffers; called when the pipeline aborts.
   virtual void Abort() = 0;
+  // The cores its decoding keeps busy: 0 when it passes bytes through, 1 for a sequential
+  // inflate, its thread count when it decodes in parallel. Writers share the rest.
+  virtual int busy_cores() const = 0;
 };
 
 // What picks the decoder for one source.

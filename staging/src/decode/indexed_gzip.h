@@ -33,6 +33,7 @@ class IndexedGzipDecoder : public Decoder {
   // them) and pushes the decoded stream to `out` in order. Call once.
   Status Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) override;
   void Abort() override;
+  int busy_cores() const override { return threads_; }
 
  private:
   uint64_t file_size_;

@@ -30,6 +30,7 @@ class ParallelZstdDecoder : public Decoder {
   Status Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& out) override;
 
   void Abort() override { pool_.Close(); }
+  int busy_cores() const override { return threads_; }
 
   size_t frame_count() const { return frames_.size(); }
 

@@ -58,12 +58,14 @@ struct WriterSyscalls {
 };
 
 std::unique_ptr<EntryWriter> MakePlainWriter(const WriterSyscalls& calls = WriterSyscalls::Real());
-// `threads` threads creating files (0: automatic, see ResolveWriterThreads), each with an io_uring
-// writer, or plain system calls where io_uring cannot be set up.
+// `threads` (at least 1) threads creating files, each with an io_uring writer, or plain system
+// calls where io_uring cannot be set up.
 std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind, int threads);
 
-// The writer threads for a request: `requested` when positive, else one a core.
-int ResolveWriterThreads(int requested);
+// The writer threads for a request: `requested` when positive, else the cores a decoder keeping
+// `decoder_cores` busy leaves (at least one): file creation and decoding share the machine, so a
+// packed archive's frames never starve the writers, nor the writers the frames.
+int ResolveWriterThreads(int requested, int decoder_cores);
 
 // Spreads files over `threads` worker threads, each writing with an EntryWriter made by `make`.
 // A file goes whole to one worker, chosen by directory and name (two entries of one name keep
