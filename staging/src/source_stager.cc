@@ -14,7 +14,7 @@
 #include "base/bounded_queue.h"
 #include "base/interrupt.h"
 #include "base/pread_full.h"
-#include "base/sha256.h"
+#include "base/digest.h"
 #include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/pread_full.h"
-#include "base/sha256.h"
+#include "base/digest.h"
 
 namespace staging {
 namespace {

@@ -16,8 +16,7 @@
 
 #include "base/block.h"
 #include "base/bounded_queue.h"
-#include "base/md5.h"
-#include "base/sha256.h"
+#include "base/digest.h"
 #include "base/source_identity.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "base/sha256.h"
+#include "base/digest.h"
 #include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "decode/zstd_seek_table.h"

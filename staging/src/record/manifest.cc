@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "base/sha256.h"
+#include "base/digest.h"
 #include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"

@@ -1,22 +1,22 @@
-#include "base/sha256.h"
+#include "base/digest.h"
 
 #include <openssl/evp.h>
 
 namespace staging {
 
-struct Sha256::Context {
+struct Digest::Context {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
   ~Context() { EVP_MD_CTX_free(md); }
 };
 
-Sha256::Sha256() : context_(std::make_unique<Context>()) {
-  EVP_DigestInit_ex(context_->md, EVP_sha256(), nullptr);
+Digest::Digest(Algorithm algorithm) : context_(std::make_unique<Context>()) {
+  EVP_DigestInit_ex(context_->md, algorithm == Algorithm::kMd5 ? EVP_md5() : EVP_sha256(), nullptr);
 }
-Sha256::~Sha256() = default;
+Digest::~Digest() = default;
 
-void Sha256::Update(const void* data, size_t len) { EVP_DigestUpdate(context_->md, data, len); }
+void Digest::Update(const void* data, size_t len) { EVP_DigestUpdate(context_->md, data, len); }
 
-std::string Sha256::HexDigest() {
+std::string Digest::HexDigest() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(context_->md, digest, &len);
