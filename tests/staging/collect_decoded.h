@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 
@@ -33,11 +34,13 @@ staging::Status CollectDecoded(Producer produce, std::string* out) {
 }
 
 // As CollectDecoded, for decoders that take the source's blocks in order as the pipeline's reader
-// hands them out: `decode(in, out)`. The file `fd` is read in blocks of an odd size, so that
-// spans a decoder needs cross block boundaries anywhere.
+// hands them out: `decode(in, out)`. The file `fd` is read in blocks of `block_size` bytes, an
+// odd size by default, so that spans a decoder needs cross block boundaries anywhere. The pool
+// holds 6 blocks, and more when they are small, as the pipeline's 4 MiB blocks cover far more.
 template <typename Decoder>
-staging::Status CollectDecodedFromFile(int fd, Decoder decode, std::string* out) {
-  staging::BlockPool source_pool(6, (1 << 20) + 7);
+staging::Status CollectDecodedFromFile(int fd, Decoder decode, std::string* out,
+                                       size_t block_size = (1 << 20) + 7) {
+  staging::BlockPool source_pool(std::max<size_t>(6, 4 + (256 << 10) / block_size), block_size);
   staging::BoundedQueue<staging::BlockRef> in(6);
   std::thread reader([&] {
     uint64_t offset = 0;

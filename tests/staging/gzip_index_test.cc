@@ -94,7 +94,8 @@ class GzipIndexTest : public testing::Test {
     ASSERT_TRUE(writer.Commit());
   }
 
-  Status InflateParallel(const GzipIndex& index, int threads, std::string* out) {
+  Status InflateParallel(const GzipIndex& index, int threads, std::string* out,
+                         size_t source_block_size = (1 << 20) + 7) {
     common::UniqueFd fd(open(archive_.c_str(), O_RDONLY));
     IndexedGzipDecoder decoder(std::filesystem::file_size(archive_), index, threads);
     return staging_test::CollectDecodedFromFile(
@@ -102,7 +103,7 @@ class GzipIndexTest : public testing::Test {
         [&](BoundedQueue<BlockRef>& in, BoundedQueue<BlockRef>& decoded) {
           return decoder.Run(in, decoded);
         },
-        out);
+        out, source_block_size);
   }
 
   TempDir dir_;
@@ -122,6 +123,21 @@ TEST_F(GzipIndexTest, ParallelInflateFromTheIndexGivesTheSameBytes) {
     Status status = InflateParallel(index, threads, &out);
     ASSERT_TRUE(status.ok()) << status.message();
     EXPECT_TRUE(out == original_) << "threads " << threads;
+  }
+}
+
+// Consecutive chunks' compressed spans overlap by kInputSlack (64 KiB). Source blocks smaller
+// than that put block boundaries inside every overlap, where a block the next span still needs
+// must not be let go once this span has copied it.
+TEST_F(GzipIndexTest, SourceBlocksEndingInsideTheOverlapOfTwoSpansAreKept) {
+  BuildIndex();
+  GzipIndex index;
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  for (size_t block_size : {size_t{4093}, size_t{20011}, size_t{65521}, size_t{65536 + 3}}) {
+    std::string out;
+    Status status = InflateParallel(index, 2, &out, block_size);
+    ASSERT_TRUE(status.ok()) << "source blocks of " << block_size << ": " << status.message();
+    EXPECT_TRUE(out == original_) << "source blocks of " << block_size;
   }
 }
 

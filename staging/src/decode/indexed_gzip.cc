@@ -223,30 +223,40 @@ struct ChunkInput {
 };
 
 // Copies `input`'s compressed span out of the source's blocks, popping more from `in` as
-// needed. `held` keeps the blocks that may still hold bytes of later spans (spans overlap by
-// kInputSlack). An error when the source ends first: the reader failed (in.failed()), or the
-// span lies past the file's end (the index is not this file's).
+// needed. `held` keeps the blocks that may still hold bytes of later spans: spans overlap by
+// kInputSlack, so a block reaching into the last kInputSlack bytes of this span stays for the
+// next one, and only blocks wholly before that are let go (the reader's pool is small). An error
+// when the source ends first: the reader failed (in.failed()), or the span lies past the file's
+// end (the index is not this file's).
 Status Gather(BoundedQueue<BlockRef>& in, ChunkInput& input, std::deque<BlockRef>& held) {
   const uint64_t begin = input.plan.compressed_begin, end = input.plan.compressed_end;
+  const uint64_t next_span_begin = end - std::min<uint64_t>(end - begin, kInputSlack);
   input.bytes.resize(end - begin);
   uint64_t filled = 0;
+  size_t next = 0;  // the held block to copy from next
   while (filled < input.bytes.size()) {
-    while (!held.empty() && held.front()->offset + held.front()->size <= begin + filled) {
+    const uint64_t from = begin + filled;
+    const uint64_t needed_from = std::min(from, next_span_begin);
+    while (!held.empty() && held.front()->offset + held.front()->size <= needed_from) {
       held.pop_front();
+      if (next > 0) --next;
     }
-    if (held.empty()) {
+    if (next == held.size()) {
       std::optional<BlockRef> block = in.Pop();
       if (!block) break;
       held.push_back(std::move(*block));
       continue;
     }
-    const Block& b = *held.front().get();
-    const uint64_t from = begin + filled;
+    const Block& b = *held[next].get();
+    if (b.offset + b.size <= from) {  // wholly behind this span's next byte
+      ++next;
+      continue;
+    }
     if (b.offset > from) break;  // blocks are contiguous: only a forged span points behind them
     const uint64_t n = std::min<uint64_t>(b.offset + b.size, end) - from;
     std::memcpy(input.bytes.data() + filled, b.bytes() + (from - b.offset), n);
     filled += n;
-    if (filled < input.bytes.size()) held.pop_front();
+    ++next;
   }
   if (filled == input.bytes.size()) return Status::Ok();
   return Status::Error("gzip index does not match the archive (chunk " +
