@@ -25,7 +25,8 @@ Puts files on persistent disk, verified: each URL (http://, https://, file:// or
 stored as DIR/NAME, NAME being the last component of its path, and appears under that name only
 complete, checked against --sha256/--md5 and synced to disk. NAME.sha256 goes beside it (for
 stage --verify); a .tar.gz also gets its gzip index, built while the bytes arrive, so even the
-first staging inflates on every core. An interrupted download is resumed by the next run; a
+first staging inflates on every core, and a plain tar its member index, so even the first job
+reading it in place (cv_example --data_dir NAME) starts at once. An interrupted download is resumed by the next run; a
 re-run whose file is there and verified does nothing. TLS certificates are always verified; a
 URL's user info and query string are never shown.
 
@@ -53,12 +54,13 @@ void PrintFile(const FetchedFile& f) {
     return;
   }
   std::fprintf(
-      stderr, "stage fetch: %s -> %s: %s, %llu bytes, %.2f s, %.0f MB/s%s%s%s\n",
+      stderr, "stage fetch: %s -> %s: %s, %llu bytes, %.2f s, %.0f MB/s%s%s%s%s\n",
       DisplayText(f.url).c_str(), DisplayText(f.path).c_str(), f.kind.c_str(),
       static_cast<unsigned long long>(f.bytes), f.seconds,
       f.seconds > 0 ? f.bytes / f.seconds / 1e6 : 0.0,
       f.resumed_from ? (", resumed from byte " + std::to_string(f.resumed_from)).c_str() : "",
-      f.indexed ? ", gzip index written" : "", f.packed ? ", packed" : "");
+      f.indexed ? ", gzip index written" : "", f.member_indexed ? ", member index written" : "",
+      f.packed ? ", packed" : "");
 }
 
 nlohmann::json FileJson(const FetchedFile& f) {
@@ -72,6 +74,7 @@ nlohmann::json FileJson(const FetchedFile& f) {
                       {"reread_bytes", f.reread_bytes},
                       {"attempts", f.attempts},
                       {"indexed", f.indexed},
+                      {"member_indexed", f.member_indexed},
                       {"packed", f.packed},
                       {"sha256", f.sha256},
                       {"ok", f.status.ok()}};

@@ -15,6 +15,7 @@
 #include "base/source_identity.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index.h"
+#include "staging/archive_members.h"
 #include "fetch_server.h"
 #include "test_support.h"
 
@@ -378,6 +379,67 @@ TEST_F(FetchTest, GzipIndexBuiltWhileDownloadingIsTheOneStagingUses) {
   stat((Dest() / "big.tar.gz.stageidx").c_str(), &after);
   EXPECT_EQ(before.st_ino, after.st_ino);  // accepted as it was, not rebuilt
   fs::remove(served->root / "big.tar.gz");
+}
+
+// A plain tar (as the real Pets images.tar.gz is) gets its member index in the same pass: reading
+// it in place then finds the index and reads no headers.
+TEST_F(FetchTest, MemberIndexOfAPlainTarIsBuiltWhileDownloadingAndUsed) {
+  RunCommand("tar -C " + Quote(served->root / "tree") + " -cf " + Quote(served->root / "plain.tar") +
+             " images");
+  RunResult r = Fetch(server().Url("plain.tar"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json f = FileJson(r);
+  EXPECT_EQ(f["kind"], "tar");
+  EXPECT_TRUE(f["member_indexed"].get<bool>());
+  EXPECT_FALSE(f["indexed"].get<bool>());
+  EXPECT_EQ(f["reread_bytes"], 0);
+  ASSERT_TRUE(fs::exists(Dest() / "plain.tar.stagemembers"));
+  struct stat before, after;
+  ASSERT_EQ(stat((Dest() / "plain.tar.stagemembers").c_str(), &before), 0);
+
+  std::unique_ptr<staging::ArchiveMembers> members;
+  staging::MemberOpenReport report;
+  staging::MemberOpenOptions options;
+  options.preload = staging::Preload::kOff;
+  staging::Status opened =
+      staging::ArchiveMembers::Open((Dest() / "plain.tar").string(), options, &members, &report);
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  EXPECT_FALSE(report.index_built) << report.index_note;
+  EXPECT_EQ(report.index_note, "");
+  ASSERT_EQ(members->members().size(), 16u);
+  for (size_t i = 0; i < members->members().size(); ++i) {
+    const staging::MemberInfo& m = members->members()[i];
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(members->Read(i, &bytes).ok()) << m.name;
+    EXPECT_EQ(std::string(bytes.begin(), bytes.end()), ReadFile(served->root / "tree" / m.name))
+        << m.name;
+  }
+  ASSERT_EQ(stat((Dest() / "plain.tar.stagemembers").c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);  // used as it was, not rebuilt
+  // A .tar.gz cannot be read at random: it gets the gzip index, not a member index.
+  RunResult gz = Fetch(server().Url("data.tar.gz"));
+  ASSERT_EQ(gz.exit_code, 0) << gz.err;
+  EXPECT_FALSE(FileJson(gz)["member_indexed"].get<bool>());
+  EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz.stagemembers"));
+  fs::remove(served->root / "plain.tar");
+}
+
+// A tar whose headers the pass cannot read (here cut in the middle of a member) is still stored
+// as the server has it, verified; the member index is left out with a warning saying why.
+TEST_F(FetchTest, TarThatCannotBeIndexedIsStoredWithAWarningAndNoIndex) {
+  RunCommand("tar -C " + Quote(served->root / "tree") + " -cf - images | head -c 700000 > " +
+             Quote(served->root / "cut.tar"));
+  RunResult r = Fetch(server().Url("cut.tar"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json f = FileJson(r);
+  EXPECT_EQ(f["kind"], "tar");
+  EXPECT_FALSE(f["member_indexed"].get<bool>());
+  ASSERT_TRUE(f["warnings"].is_array());
+  EXPECT_NE(f["warnings"][0].get<std::string>().find("no member index"), std::string::npos)
+      << f["warnings"];
+  EXPECT_EQ(ReadFile(Dest() / "cut.tar"), ReadFile(served->root / "cut.tar"));
+  EXPECT_FALSE(fs::exists(Dest() / "cut.tar.stagemembers"));
+  fs::remove(served->root / "cut.tar");
 }
 
 TEST_F(FetchTest, PackStoresTheStagePackArchiveInstead) {

@@ -7,7 +7,9 @@
 // mtime), renamed to NAME and the directory fsynced: NAME is never there half-written or
 // unverified. NAME.sha256 (sha256sum's format, what `stage --verify` reads) goes beside it, and
 // for a .tar.gz its gzip index, built while the bytes arrived, so even the first staging
-// inflates in parallel. Nothing reads the finished file again. An interrupted or failed
+// inflates in parallel; for a plain tar its member index (NAME.stagemembers), so even the first
+// job trains straight from the archive without a pass over it. Nothing reads the finished file
+// again. An interrupted or failed
 // download keeps its partial file, which the next run resumes (checked against the ETag or
 // Last-Modified the server gave, started afresh when the file changed or the server ignores
 // ranges). A re-run whose file is there and verified does nothing and says so. URLs appear in
@@ -53,6 +55,7 @@ struct FetchedFile {
   int attempts = 0;           // transfers started
   bool already = false;       // already there and verified: nothing was done
   bool indexed = false;       // a gzip index was written beside it
+  bool member_indexed = false;  // a plain tar's member index was written beside it
   bool packed = false;        // stored as a `stage pack` archive
   std::string sha256, md5;    // of the bytes fetched (md5 only when asked)
   double seconds = 0;

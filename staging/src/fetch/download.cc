@@ -222,6 +222,7 @@ Status Download::Begin(uint64_t offset, const Validators& validators) {
     sink.pack_path = common::JoinPath(dir_, PackedName()) + kFetchPackSuffix;
   } else {
     sink.index_path = GzipIndexPath(final_, "");
+    sink.member_index_path = final_ + kMemberIndexSuffix;
   }
   sink_ = std::make_unique<FetchSink>(partial_.get(), sink);
   return sink_->Replay(offset);

@@ -81,6 +81,7 @@ Status Download::MakeVisible(const SinkResult& result, FetchedFile* report) {
   SourceIdentity identity{std::filesystem::absolute(final_).lexically_normal().string(),
                           static_cast<uint64_t>(st.st_size), MtimeNs(st), result.identity_sha256};
   report->indexed = sink_->CommitIndex(identity);
+  report->member_indexed = sink_->CommitMemberIndex(identity);
   STAGING_RETURN_IF_ERROR(SaveDoneRecord(
       Path(kFetchRecordSuffix),
       DoneRecord{url_.redacted, identity.size, identity.mtime_ns, result.sha256, result.md5, ""}));

@@ -9,6 +9,8 @@
 
 #include "base/pread_full.h"
 #include "common/file_io.h"
+#include "inplace/header_pass.h"
+#include "inplace/tar_stream.h"
 
 namespace staging {
 namespace {
@@ -110,6 +112,13 @@ void FetchSink::StartSideWork(Codec codec) {
       pack_report_.status = Status::FromErrno("pipe", errno);
     }
   }
+  if (codec == Codec::kNone && !pack && !options_.member_index_path.empty()) {
+    in_pool_ = std::make_unique<BlockPool>(kInputBlocks, kInputBlock);
+    in_ = std::make_unique<BoundedQueue<BlockRef>>(kInputBlocks);
+    member_index_ = std::make_unique<MemberIndex>();
+    member_indexer_ = std::thread([this] { IndexMembersLoop(); });
+    return;
+  }
   if (codec != Codec::kGzip || (options_.index_path.empty() && !pack)) return;
   // The index is what a later staging needs; with --pack the packed archive replaces it.
   if (!pack && !options_.index_path.empty()) {
@@ -173,15 +182,30 @@ void FetchSink::DrainLoop() {
   pipe_write_.reset();  // the end of the tar stream for pack
 }
 
+// The headers are read as the bytes pass; the data is skipped. Once the pass ends (at the tar's
+// end, or on damage) the feed is refused, so the download goes on without it.
+void FetchSink::IndexMembersLoop() {
+  std::unique_ptr<TarStream> stream = ArrivingTarStream(*in_);
+  member_index_status_ = BuildMemberIndex(*stream, options_.label, nullptr, member_index_.get());
+  in_->Fail();
+}
+
+void FetchSink::JoinSideThreads() {
+  for (std::thread* t : {&decoder_, &drain_, &member_indexer_}) {
+    if (t->joinable()) t->join();
+  }
+}
+
 void FetchSink::StopSideWork() {
   if (in_) {
     in_->Fail();
     in_pool_->Close();
+  }
+  if (out_) {
     out_pool_->Close();
     out_->Fail();
   }
-  if (decoder_.joinable()) decoder_.join();
-  if (drain_.joinable()) drain_.join();
+  JoinSideThreads();
   pipe_write_.reset();
   if (packer_.joinable()) packer_.join();
   index_.reset();
@@ -193,11 +217,9 @@ SinkResult FetchSink::Finish() {
   if (in_) {
     PushInputBlock();
     in_->Close();
-    decoder_.join();
-    drain_.join();
-  } else {
-    pipe_write_.reset();
+    JoinSideThreads();
   }
+  pipe_write_.reset();  // the end of the tar stream for pack (the drain thread's, if any, is done)
   if (packer_.joinable()) packer_.join();
   finished_ = true;
   result.sha256 = sha256_.HexDigest();
@@ -207,6 +229,22 @@ SinkResult FetchSink::Finish() {
   if (!decode_status_.ok()) {
     result.warnings.push_back("not indexed: " + decode_status_.message());
     index_.reset();
+  }
+  if (member_index_ && member_index_status_.ok()) {
+    // The pass could not know the file's size while it arrived, so it could not see a tar cut
+    // short within a member's data: the record that runs past the end says so now.
+    for (const MemberRecord& record : member_index_->records) {
+      if (record.offset + record.size > bytes()) {
+        member_index_status_ = Status::Error(options_.label + ": " + record.name +
+                                             ": truncated tar archive (the member runs past "
+                                             "the end of the file)");
+        break;
+      }
+    }
+  }
+  if (member_index_ && !member_index_status_.ok()) {
+    result.warnings.push_back("no member index: " + member_index_status_.message());
+    member_index_.reset();
   }
   if (!options_.pack_path.empty() && kind_ != "file") {
     result.pack = pack_report_;
@@ -225,6 +263,15 @@ bool FetchSink::CommitIndex(const SourceIdentity& source) {
   bool ok = index_->Commit(source);
   index_.reset();
   return ok;
+}
+
+bool FetchSink::CommitMemberIndex(const SourceIdentity& source) {
+  if (!member_index_) return false;
+  member_index_->layout = MemberLayout::kPlainTar;
+  member_index_->stream_size = source.size;
+  const bool saved = SaveMemberIndex(options_.member_index_path, *member_index_, source).empty();
+  member_index_.reset();
+  return saved;
 }
 
 std::string FetchSink::IdentityDigest() const {

@@ -1,8 +1,9 @@
 // One pass over a download as its bytes arrive: they are written to the partial file, hashed
 // (SHA-256, MD5 when asked, and the head and tail that identify an archive to its gzip index),
 // and, once the first MiB shows what the file is, fed to the work that would otherwise read the
-// file again: the gzip restart-point index of a .tar.gz (ISA-L inflating on a thread of its own)
-// and, with --pack, `stage pack` reading the tar through a pipe (the inflated stream of a
+// file again: the gzip restart-point index of a .tar.gz (ISA-L inflating on a thread of its own),
+// the member index of a plain tar (libarchive's pass over the headers, skipping the data, on a
+// thread of its own; what training straight from the archive reads) and, with --pack, `stage pack` reading the tar through a pipe (the inflated stream of a
 // .tar.gz, the raw bytes of any other archive). Memory stays bounded: the feeds block when the
 // side work falls behind, which slows the download rather than buffering it.
 #pragma once
@@ -21,6 +22,7 @@
 #include "common/unique_fd.h"
 #include "decode/gzip_index.h"
 #include "decode/source_format.h"
+#include "inplace/member_index.h"
 #include "staging/pack.h"
 #include "staging/status.h"
 
@@ -30,6 +32,7 @@ struct SinkOptions {
   std::string label;       // the file as messages name it
   bool md5 = false;        // also compute MD5
   std::string index_path;  // where a .tar.gz's gzip index goes ("" = build none)
+  std::string member_index_path;  // where a plain tar's member index goes ("" = build none)
   std::string pack_path;   // where `stage pack`'s output goes ("" = do not pack); a temp name
 };
 
@@ -62,6 +65,9 @@ class FetchSink {
   SinkResult Finish();
   // Seals the gzip index for the archive now identified by `source`; false when there is none.
   bool CommitIndex(const SourceIdentity& source);
+  // Saves the member index for the plain tar now identified by `source`; false when there is
+  // none (not a plain tar, or its headers were damaged: a warning of Finish says so).
+  bool CommitMemberIndex(const SourceIdentity& source);
 
  private:
   void Feed(const std::byte* data, size_t len);
@@ -72,6 +78,8 @@ class FetchSink {
   void WriteToPack(const std::byte* data, size_t len);
   void DecodeLoop();
   void DrainLoop();
+  void IndexMembersLoop();
+  void JoinSideThreads();
   void StopSideWork();
   std::string IdentityDigest() const;
 
@@ -86,14 +94,17 @@ class FetchSink {
   std::vector<std::byte> tail_;   // a ring of the last 64 KiB
   bool decided_ = false;
   std::string kind_ = "file";
-  // Side work: inflate for the index (and pack), or raw bytes to pack.
+  // Side work: inflate for the index (and pack), raw bytes to pack, or a plain tar's headers for
+  // its member index (then in_ carries the raw bytes).
   std::unique_ptr<GzipIndexWriter> index_;
+  std::unique_ptr<MemberIndex> member_index_;
+  Status member_index_status_;
   std::unique_ptr<BlockPool> in_pool_, out_pool_;
   std::unique_ptr<BoundedQueue<BlockRef>> in_, out_;
   BlockRef current_;
   uint64_t fed_ = 0;
   common::UniqueFd pipe_write_, pipe_read_;
-  std::thread decoder_, drain_, packer_;
+  std::thread decoder_, drain_, packer_, member_indexer_;
   Status decode_status_;
   PackReport pack_report_;
   bool finished_ = false;

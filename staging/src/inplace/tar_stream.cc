@@ -1,6 +1,7 @@
 #include "inplace/tar_stream.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "decode/decoder.h"
@@ -26,6 +27,37 @@ class PlainStream : public TarStream {
  private:
   const ArchiveFile& file_;
   const bool in_file_order_;
+};
+
+class ArrivingStream : public TarStream {
+ public:
+  explicit ArrivingStream(BoundedQueue<BlockRef>& blocks) : blocks_(blocks) {}
+  Status Read(uint64_t offset, std::byte* out, size_t len, size_t* got) override {
+    *got = 0;
+    while (*got < len) {
+      const uint64_t at = offset + *got;
+      if (!block_ || block_->offset + block_->size <= at) {
+        std::optional<BlockRef> next = blocks_.Pop();
+        if (!next) {
+          if (blocks_.failed()) return Status::Error("the download stopped");
+          return Status::Ok();  // the end: a short read
+        }
+        block_ = std::move(*next);
+        continue;
+      }
+      if (at < block_->offset) return Status::Error("read behind the bytes already gone");
+      const size_t n = static_cast<size_t>(
+          std::min<uint64_t>(len - *got, block_->offset + block_->size - at));
+      std::memcpy(out + *got, block_->bytes() + (at - block_->offset), n);
+      *got += n;
+    }
+    return Status::Ok();
+  }
+  uint64_t size() const override { return UINT64_MAX; }
+
+ private:
+  BoundedQueue<BlockRef>& blocks_;
+  BlockRef block_;
 };
 
 using DctxPtr = std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)>;
@@ -146,6 +178,10 @@ size_t FrameAt(const std::vector<ZstdFrameInfo>& frames, uint64_t offset) {
   size_t frame = static_cast<size_t>(after - frames.begin()) - 1;
   const ZstdFrameInfo& f = frames[frame];
   return offset < f.decompressed_offset + f.decompressed_size ? frame : frames.size();
+}
+
+std::unique_ptr<TarStream> ArrivingTarStream(BoundedQueue<BlockRef>& blocks) {
+  return std::make_unique<ArrivingStream>(blocks);
 }
 
 std::unique_ptr<TarStream> PlainTarStream(const ArchiveFile& file, bool in_file_order) {

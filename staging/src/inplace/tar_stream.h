@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "base/block.h"
+#include "base/bounded_queue.h"
 #include "decode/zstd_seek_table.h"
 #include "inplace/archive_file.h"
 #include "staging/status.h"
@@ -36,6 +38,12 @@ std::unique_ptr<TarStream> PlainTarStream(const ArchiveFile& file, bool in_file_
 std::unique_ptr<TarStream> PackedTarStream(const ArchiveFile& file,
                                            const std::vector<ZstdFrameInfo>& frames, size_t chunk,
                                            bool in_file_order = false);
+
+// A plain tar arriving in order (a download): `blocks` carry consecutive stream offsets from 0.
+// Read forward only, as a pass over the headers does; bytes behind the last read are gone, so a
+// read behind it fails. size() is unknown (UINT64_MAX): reads come up short at the end instead.
+// A failed queue (the arrival stopped) fails the read.
+std::unique_ptr<TarStream> ArrivingTarStream(BoundedQueue<BlockRef>& blocks);
 
 // The frame whose decoded bytes hold `offset` (frames.size() when past the end).
 size_t FrameAt(const std::vector<ZstdFrameInfo>& frames, uint64_t offset);
