@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
       "archive; a .tar.gz is read once into memory): its folder holding .jpg files, or "
       "ARCHIVE/FOLDER");
   add("max_memory", po::value(&c.max_memory_mib)->default_value(c.max_memory_mib),
-      "MiB an archive may hold in memory (0: a quarter of RAM)");
+      "MiB an archive may hold in memory on this machine, shared by its ranks (0: a quarter "
+      "of RAM)");
   add("preload", po::value(&c.preload)->default_value(c.preload),
       "read the archive sequentially into memory first: auto (when it fits under "
       "--max_memory and is not in the page cache already), on or off");

@@ -10,9 +10,12 @@
 
 namespace cv_example {
 
-// Opens config.data_dir labelled by the Pets rule; says on stderr how an archive is read.
-// Returns "" or a one-line reason.
-std::string open_training_data(const TrainConfig& config, loader::DataSource* source);
+// Opens config.data_dir labelled by the Pets rule; says on stderr how an archive is read (when
+// `report`). --max_memory caps the machine: each of the `local_ranks` processes on it holds its
+// own copy of what an archive keeps in memory, so each gets that share of the cap. Returns "" or
+// a one-line reason.
+std::string open_training_data(const TrainConfig& config, int local_ranks, bool report,
+                               loader::DataSource* source);
 
 }  // namespace cv_example
 

@@ -159,9 +159,13 @@ class DataParallelTest : public ::testing::Test {
 };
 
 // accelerate's promise: 2 ranks x batch B train exactly as 1 process x batch 2B on the same
-// samples. BatchNorm frozen, since its batch statistics would see B images instead of 2B.
+// samples. BatchNorm frozen, since its batch statistics would see B images instead of 2B. The
+// ranks read the images in place from a plain tar of the directory the single process reads:
+// sharding by sample order gives each rank its share of the archive as of the directory.
 TEST_F(DataParallelTest, TwoRanksOfBatchBTrainAsOneProcessOfBatch2B) {
   make_data(80, data_);  // 64 training images: 4 global batches of 16 per epoch, none uneven
+  const std::string tar = scratch_.file("pets.tar");
+  ASSERT_EQ(run({"/usr/bin/tar", "-C", data_.path(), "-cf", tar, "."}).status, 0);
   TempDir single, pair;
   const std::vector<std::string> common = {"--epochs", "2",    "--train_all", "--freeze_bn",
                                            "--lr",     "1e-2", "--json"};
@@ -170,9 +174,13 @@ TEST_F(DataParallelTest, TwoRanksOfBatchBTrainAsOneProcessOfBatch2B) {
   two.insert(two.end(), {"--batch_size", "8", "--output_dir", pair.path()});
   const Outcome reference = run(command(one));
   ASSERT_EQ(reference.status, 0) << reference.err;
-  const Outcome launched = run(launcher(2, two));
+  std::vector<std::string> from_tar = launcher(2, two);
+  from_tar[2] = tar;  // --data_dir's value
+  const Outcome launched = run(from_tar);
   ASSERT_EQ(launched.status, 0) << launched.err;
   EXPECT_THAT(launched.err, HasSubstr("2 ranks, gloo process group, batch 8 per rank (16 in all)"));
+  EXPECT_THAT(launched.err, HasSubstr(tar + ": read in place (plain tar"));
+  EXPECT_THAT(launched.err, HasSubstr("shared by 2 ranks on this machine"));
 
   const auto expected = json_lines(reference.out), got = json_lines(launched.out);
   ASSERT_EQ(got.size(), 2u) << launched.out;
