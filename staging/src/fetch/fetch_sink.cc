@@ -27,8 +27,8 @@ constexpr int kPipeBytes = 1 << 20;
 }  // namespace
 
 FetchSink::FetchSink(int fd, SinkOptions options) : fd_(fd), options_(std::move(options)) {
-  if (options_.md5) md5_ = std::make_unique<Md5>();
-  tail_.reserve(kIdentitySpan);
+  if (options_.md5) md5_ = std::make_unique<DigestThread>(Digest::Algorithm::kMd5);
+  tail_.resize(kIdentitySpan);
 }
 
 FetchSink::~FetchSink() {
@@ -64,13 +64,13 @@ void FetchSink::Feed(const std::byte* data, size_t len) {
   sha256_.Update(data, len);
   if (md5_) md5_->Update(data, len);
   const uint64_t before = bytes_.load(std::memory_order_relaxed);
-  // The tail ring: tail_[i] holds the byte at stream offset k with k % span == i.
+  // The tail ring: tail_[i] holds the byte at stream offset k with k % span == i. At most two
+  // copies per call (a byte at a time, this loop was a fifth of the whole download's CPU).
   const size_t keep = std::min(len, kIdentitySpan);
-  for (size_t i = len - keep; i < len; ++i) {
-    const size_t slot = static_cast<size_t>((before + i) % kIdentitySpan);
-    if (tail_.size() <= slot) tail_.resize(slot + 1);
-    tail_[slot] = data[i];
-  }
+  const size_t slot = static_cast<size_t>((before + len - keep) % kIdentitySpan);
+  const size_t first = std::min(keep, kIdentitySpan - slot);
+  std::memcpy(tail_.data() + slot, data + len - keep, first);
+  std::memcpy(tail_.data(), data + len - keep + first, keep - first);
   bytes_.store(before + len, std::memory_order_relaxed);
   if (decided_) return FeedSide(data, len);
   head_.insert(head_.end(), data, data + len);

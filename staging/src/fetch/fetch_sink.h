@@ -21,6 +21,7 @@
 #include "base/source_identity.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index.h"
+#include "fetch/digest_thread.h"
 #include "decode/source_format.h"
 #include "inplace/member_index.h"
 #include "staging/pack.h"
@@ -86,12 +87,12 @@ class FetchSink {
   int fd_;
   SinkOptions options_;
   Sha256 sha256_;
-  std::unique_ptr<Md5> md5_;
+  std::unique_ptr<DigestThread> md5_;  // beside SHA-256, on a core of its own
   std::atomic<uint64_t> bytes_{0};
   uint64_t reread_ = 0;
   std::vector<std::byte> head_;   // the first MiB, until the kind is decided
   std::vector<std::byte> first_;  // the first 64 KiB
-  std::vector<std::byte> tail_;   // a ring of the last 64 KiB
+  std::vector<std::byte> tail_;   // a ring of the last 64 KiB (all of it allocated at once)
   bool decided_ = false;
   std::string kind_ = "file";
   // Side work: inflate for the index (and pack), raw bytes to pack, or a plain tar's headers for
