@@ -8,6 +8,7 @@
 // name reach the same worker in archive order. Everything else that must follow earlier files
 // (replacing a name, a hard link to an earlier file, closing a directory) already calls Drain(),
 // which here waits for every worker.
+#include <cstdlib>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -60,7 +61,8 @@ class ParallelWriter : public EntryWriter {
 
   Status BeginFile(int dirfd, const std::string& name, const std::string& label, mode_t mode,
                    uint64_t size, const timespec& mtime) override {
-    size_t key = std::hash<std::string>{}(name) ^ (static_cast<size_t>(dirfd) * 0x9e3779b97f4a7c15);
+    static const bool by_dir = getenv("STAGE_WRITER_BY_DIR") != nullptr;
+    size_t key = by_dir ? static_cast<size_t>(dirfd) * 0x9e3779b97f4a7c15 >> 32 : std::hash<std::string>{}(name) ^ (static_cast<size_t>(dirfd) * 0x9e3779b97f4a7c15);
     current_ = workers_[key % workers_.size()].get();
     Operation op{Operation::kBegin};
     op.dirfd = dirfd;
