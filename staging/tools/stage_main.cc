@@ -34,6 +34,7 @@ Examples:
   stage --from ../persistent-disk/cv_example
   stage --from /mnt/data/imagenet --to /scratch/imagenet --jobs 8 --json
   stage --from ../persistent-disk/cv_example --verify     # checks NAME.sha256 files
+  stage --from ../persistent-disk/cv_example --writers 8  # file creation on 8 threads
   stage pack --from images.tar.gz --to images.tar.zst     # parallel-friendly re-pack
   stage clean
   stage fetch https://host/images.tar.gz --md5 HEX --to ../persistent-disk/cv_example
@@ -182,7 +183,7 @@ std::string ReportJson(const staging::StageReport& report) {
 
 int RunStage(const std::vector<std::string>& args) {
   StageOptions options;
-  bool json = false, no_wait = false, plain = false, verbose = false;
+  bool json = false, no_wait = false, plain = false, uring_writes = false, verbose = false;
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("from", po::value(&options.from),
                                                  "source directory (or one file) to stage")(
@@ -198,6 +199,9 @@ int RunStage(const std::vector<std::string>& args) {
       "sync", po::bool_switch(&options.sync), "flush the destination to disk at the end (syncfs)")(
       "no-wait", po::bool_switch(&no_wait), "fail at once if another stage run holds --to")(
       "plain-io", po::bool_switch(&plain), "use plain system calls instead of io_uring")(
+      "uring-writes", po::bool_switch(&uring_writes),
+      "create files through io_uring too (by default plain calls from the writer threads: "
+      "faster on local filesystems)")(
       "writers", po::value(&options.writers)->default_value(0),
       "threads creating each archive's files (0 = cores)")(
       "max-bytes", po::value(&options.max_bytes)->default_value(options.max_bytes),
@@ -220,7 +224,12 @@ int RunStage(const std::vector<std::string>& args) {
     return 2;
   }
   options.wait_for_lock = !no_wait;
+  if (plain && uring_writes) {
+    std::cerr << "stage: --plain-io and --uring-writes contradict each other\n";
+    return 2;
+  }
   if (plain) options.io = staging::IoKind::kPlain;
+  if (uring_writes) options.io = staging::IoKind::kUring;
   if (!plain && !staging::UringAvailable()) {
     std::cerr << "stage: io_uring unavailable (" << staging::UringUnavailableReason()
               << "); using plain system calls\n";

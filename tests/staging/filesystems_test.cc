@@ -111,9 +111,10 @@ TEST_P(FilesystemTest, StagesTheTreeGnuTarMakesThroughBothWritersAndCleansIt) {
   RunCommand("touch -d '2024-03-01 12:00:00' " + Quote(expected / "checkpoints/model.bin") + " " +
              Quote(source / "checkpoints/model.bin"));
 
-  for (const char* writer : {"", " --plain-io"}) {
-    SCOPED_TRACE(*writer ? "plain calls" : "io_uring");
-    fs::path job = mnt_ / (*writer ? "plain" : "ring") / "job";
+  for (const char* writer : {" --uring-writes", " --plain-io"}) {
+    const bool plain = std::string(writer) == " --plain-io";
+    SCOPED_TRACE(plain ? "plain calls" : "io_uring");
+    fs::path job = mnt_ / (plain ? "plain" : "ring") / "job";
     if (std::string(GetParam().name) == "overlayfs") {
       // The lower layer's job/ is the destination, once per writer: cleaned in between.
       job = mnt_ / "job";

@@ -444,8 +444,9 @@ TEST(Stage, GnuSparse10MemberWhoseSizeDisagreesWithItsMapByAByte) {
   EXPECT_TRUE(Snapshot(long_by_one / "out").empty());
 }
 
-// Where io_uring is available, a clean archive is written through it with nothing redone: the
-// fast path cannot stop running unnoticed. --plain-io writes every file with plain calls.
+// Where io_uring is available, --uring-writes writes a clean archive through it with nothing
+// redone: the ring path cannot stop running unnoticed. By default and with --plain-io every file
+// is written with plain calls.
 TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
   if (!staging::UringAvailable()) GTEST_SKIP() << staging::UringUnavailableReason();
   TempDir work;
@@ -456,7 +457,7 @@ TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
       RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") + " d")
           .exit_code,
       0);
-  auto staged = RunCommand(StageBinary() + " --json -v --writers 3 --from " +
+  auto staged = RunCommand(StageBinary() + " --json -v --uring-writes --writers 3 --from " +
                            Quote(work / "source") + " --to " + Quote(work / "ring"));
   ASSERT_EQ(staged.exit_code, 0) << staged.err;
   EXPECT_NE(staged.out.find(R"("plain_files":0,"redone_files":0,"ring_files":301)"),
@@ -475,9 +476,18 @@ TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
             std::string::npos)
       << plain.out;
   EXPECT_EQ(Snapshot(work / "ring"), Snapshot(work / "plain"));
+  auto by_default = RunCommand(StageBinary() + " --json --from " + Quote(work / "source") +
+                               " --to " + Quote(work / "default"));
+  ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
+  EXPECT_NE(by_default.out.find(R"("plain_files":301,"redone_files":0,"ring_files":0)"),
+            std::string::npos)
+      << by_default.out;
+  EXPECT_NE(by_default.out.find(R"("io":"io_uring reads, plain writes")"), std::string::npos)
+      << by_default.out;
+  EXPECT_EQ(Snapshot(work / "default"), Snapshot(work / "plain"));
   // One writer thread gives the same tree, through the ring as well.
-  auto one = RunCommand(StageBinary() + " --json --writers 1 --from " + Quote(work / "source") +
-                        " --to " + Quote(work / "one"));
+  auto one = RunCommand(StageBinary() + " --json --uring-writes --writers 1 --from " +
+                        Quote(work / "source") + " --to " + Quote(work / "one"));
   ASSERT_EQ(one.exit_code, 0) << one.err;
   EXPECT_NE(one.out.find(R"("plain_files":0,"redone_files":0,"ring_files":301)"), std::string::npos)
       << one.out;

@@ -1,5 +1,11 @@
 // The I/O back ends behind staging: io_uring, or plain system calls where the kernel or a
 // seccomp policy refuses io_uring. Both produce identical results.
+//
+// kAuto reads sources through io_uring (many reads in flight: what a slow disk needs) and
+// creates files with plain calls from the writer threads: creating a file cannot complete
+// inline in io_uring (an O_CREAT open may block), so every chain went to an io-wq kernel worker,
+// and that hand-off made the Linux source tree 15% slower than plain calls on the same threads
+// (bench/RESULTS.md, "Which back end creates the files"). kUring uses io_uring for both.
 #pragma once
 
 #include <string>
@@ -15,9 +21,12 @@ bool UringAvailable();
 // Why io_uring is unavailable ("" when it is available).
 const std::string& UringUnavailableReason();
 
-// kAuto resolves to kUring when available, else kPlain.
+// For reading sources: kAuto and kUring resolve to kUring when available, else kPlain.
 IoKind ResolveIoKind(IoKind requested);
+// For creating files: kUring when asked for by name and available, else kPlain.
+IoKind ResolveWriteIoKind(IoKind requested);
 
+// What `requested` does: "io_uring", "plain" or "io_uring reads, plain writes".
 const char* IoKindName(IoKind kind);
 
 }  // namespace staging

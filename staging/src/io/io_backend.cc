@@ -64,13 +64,15 @@ IoKind ResolveIoKind(IoKind requested) {
   return requested;
 }
 
+IoKind ResolveWriteIoKind(IoKind requested) {
+  return requested == IoKind::kUring && UringAvailable() ? IoKind::kUring : IoKind::kPlain;
+}
+
 const char* IoKindName(IoKind kind) {
-  switch (ResolveIoKind(kind)) {
-    case IoKind::kUring:
-      return "io_uring";
-    default:
-      return "plain";
-  }
+  const bool ring_reads = ResolveIoKind(kind) == IoKind::kUring;
+  const bool ring_writes = ResolveWriteIoKind(kind) == IoKind::kUring;
+  if (ring_reads && ring_writes) return "io_uring";
+  return ring_reads ? "io_uring reads, plain writes" : "plain";
 }
 
 }  // namespace staging

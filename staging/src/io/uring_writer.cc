@@ -339,7 +339,7 @@ int ResolveWriterThreads(int requested, int decoder_cores) {
 
 std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind, int threads) {
   auto make = [kind]() -> std::unique_ptr<EntryWriter> {
-    if (ResolveIoKind(kind) == IoKind::kUring) {
+    if (ResolveWriteIoKind(kind) == IoKind::kUring) {
       if (std::unique_ptr<EntryWriter> writer = MakeUringWriter()) return writer;
     }
     return MakePlainWriter();
