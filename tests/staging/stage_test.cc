@@ -25,6 +25,7 @@ using staging_test::MakeTree;
 using staging_test::Pattern;
 using staging_test::Quote;
 using staging_test::RunCommand;
+using staging_test::RunResult;
 using staging_test::Snapshot;
 using staging_test::StageBinary;
 using staging_test::TempDir;
@@ -457,41 +458,33 @@ TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
       RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") + " d")
           .exit_code,
       0);
-  auto staged = RunCommand(StageBinary() + " --json -v --uring-writes --writers 3 --from " +
-                           Quote(work / "source") + " --to " + Quote(work / "ring"));
-  ASSERT_EQ(staged.exit_code, 0) << staged.err;
-  EXPECT_NE(staged.out.find(R"("plain_files":0,"redone_files":0,"ring_files":301)"),
-            std::string::npos)
-      << staged.out;
+  // Stages the tar into `dir` with `flags`; the run's JSON must count `counts` (its
+  // "plain_files","redone_files","ring_files" in that order) and its tree match the first run's.
+  auto stage = [&](const std::string& dir, const std::string& flags, const std::string& counts) {
+    RunResult run = RunCommand(StageBinary() + " --json " + flags + " --from " +
+                               Quote(work / "source") + " --to " + Quote(work / dir));
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find(counts), std::string::npos) << flags << ": " << run.out;
+    if (dir != "ring") {
+      EXPECT_EQ(Snapshot(work / dir), Snapshot(work / "ring")) << flags;
+    }
+    return run;
+  };
+  const std::string through_ring = R"("plain_files":0,"redone_files":0,"ring_files":301)";
+  const std::string plain_calls = R"("plain_files":301,"redone_files":0,"ring_files":0)";
+  RunResult staged = stage("ring", "-v --uring-writes --writers 3", through_ring);
   EXPECT_NE(staged.out.find(R"("writer_threads":3)"), std::string::npos) << staged.out;
   EXPECT_NE(
       staged.err.find(
           "301 files by 3 threads (301 through io_uring, 0 redone with plain calls, 0 plain)"),
       std::string::npos)
       << staged.err;
-  auto plain = RunCommand(StageBinary() + " --json --plain-io --from " + Quote(work / "source") +
-                          " --to " + Quote(work / "plain"));
-  ASSERT_EQ(plain.exit_code, 0) << plain.err;
-  EXPECT_NE(plain.out.find(R"("plain_files":301,"redone_files":0,"ring_files":0)"),
-            std::string::npos)
-      << plain.out;
-  EXPECT_EQ(Snapshot(work / "ring"), Snapshot(work / "plain"));
-  auto by_default = RunCommand(StageBinary() + " --json --from " + Quote(work / "source") +
-                               " --to " + Quote(work / "default"));
-  ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
-  EXPECT_NE(by_default.out.find(R"("plain_files":301,"redone_files":0,"ring_files":0)"),
-            std::string::npos)
-      << by_default.out;
+  stage("plain", "--plain-io", plain_calls);
+  RunResult by_default = stage("default", "", plain_calls);
   EXPECT_NE(by_default.out.find(R"("io":"io_uring reads, plain writes")"), std::string::npos)
       << by_default.out;
-  EXPECT_EQ(Snapshot(work / "default"), Snapshot(work / "plain"));
   // One writer thread gives the same tree, through the ring as well.
-  auto one = RunCommand(StageBinary() + " --json --uring-writes --writers 1 --from " +
-                        Quote(work / "source") + " --to " + Quote(work / "one"));
-  ASSERT_EQ(one.exit_code, 0) << one.err;
-  EXPECT_NE(one.out.find(R"("plain_files":0,"redone_files":0,"ring_files":301)"), std::string::npos)
-      << one.out;
-  EXPECT_EQ(Snapshot(work / "one"), Snapshot(work / "plain"));
+  stage("one", "--uring-writes --writers 1", through_ring);
 }
 
 // A damaged manifest record is not trusted: the source is staged again, with a warning that
