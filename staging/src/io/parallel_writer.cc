@@ -8,7 +8,10 @@
 // name reach the same worker in archive order. Everything else that must follow earlier files
 // (replacing a name, a hard link to an earlier file, closing a directory) already calls Drain(),
 // which here waits for every worker.
-#include <cstdlib>
+//
+// MakeEntryWriter puts it together: how many workers, and whether each writes through an
+// io_uring of its own or with plain calls.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -18,6 +21,7 @@
 
 #include "base/bounded_queue.h"
 #include "io/entry_writer.h"
+#include "staging/io_backend.h"
 
 namespace staging {
 namespace {
@@ -61,8 +65,7 @@ class ParallelWriter : public EntryWriter {
 
   Status BeginFile(int dirfd, const std::string& name, const std::string& label, mode_t mode,
                    uint64_t size, const timespec& mtime) override {
-    static const bool by_dir = getenv("STAGE_WRITER_BY_DIR") != nullptr;
-    size_t key = by_dir ? static_cast<size_t>(dirfd) * 0x9e3779b97f4a7c15 >> 32 : std::hash<std::string>{}(name) ^ (static_cast<size_t>(dirfd) * 0x9e3779b97f4a7c15);
+    size_t key = std::hash<std::string>{}(name) ^ (static_cast<size_t>(dirfd) * 0x9e3779b97f4a7c15);
     current_ = workers_[key % workers_.size()].get();
     Operation op{Operation::kBegin};
     op.dirfd = dirfd;
@@ -196,6 +199,21 @@ class ParallelWriter : public EntryWriter {
 std::unique_ptr<EntryWriter> MakeParallelWriter(
     unsigned threads, const std::function<std::unique_ptr<EntryWriter>()>& make) {
   return std::make_unique<ParallelWriter>(threads, make);
+}
+
+int ResolveWriterThreads(int requested, int decoder_cores) {
+  if (requested > 0) return requested;
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - decoder_cores);
+}
+
+std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind, int threads) {
+  auto make = [kind]() -> std::unique_ptr<EntryWriter> {
+    if (ResolveWriteIoKind(kind) == IoKind::kUring) {
+      if (std::unique_ptr<EntryWriter> writer = MakeUringWriter()) return writer;
+    }
+    return MakePlainWriter();
+  };
+  return MakeParallelWriter(static_cast<unsigned>(std::max(1, threads)), make);
 }
 
 }  // namespace staging

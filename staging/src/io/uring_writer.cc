@@ -332,19 +332,4 @@ std::unique_ptr<EntryWriter> MakeUringWriter(unsigned fail_every_nth_chain) {
   return writer;
 }
 
-int ResolveWriterThreads(int requested, int decoder_cores) {
-  if (requested > 0) return requested;
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - decoder_cores);
-}
-
-std::unique_ptr<EntryWriter> MakeEntryWriter(IoKind kind, int threads) {
-  auto make = [kind]() -> std::unique_ptr<EntryWriter> {
-    if (ResolveWriteIoKind(kind) == IoKind::kUring) {
-      if (std::unique_ptr<EntryWriter> writer = MakeUringWriter()) return writer;
-    }
-    return MakePlainWriter();
-  };
-  return MakeParallelWriter(static_cast<unsigned>(std::max(1, threads)), make);
-}
-
 }  // namespace staging
