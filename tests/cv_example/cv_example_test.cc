@@ -13,25 +13,18 @@
 #include <thread>
 #include <vector>
 
+#include "run_output.h"
 #include "test_util.h"
 
 namespace {
 
+using cv_example_test::json_lines;
 using cv_example_test::Outcome;
 using cv_example_test::program;
 using cv_example_test::read_text;
 using cv_example_test::run;
 using cv_example_test::TempDir;
 using ::testing::HasSubstr;
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '{') lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 size_t count_lines(const std::string& text) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
@@ -140,13 +133,9 @@ TEST_F(CvExampleTest, ResumeAfterKillMatchesUninterruptedRun) {
   const Outcome resumed = train(interrupted);
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("resumed from"));
-  const auto expected = json_lines(reference.out), got = json_lines(resumed.out);
-  ASSERT_EQ(expected.size(), 2u);
-  ASSERT_FALSE(got.empty());
-  EXPECT_EQ(got.back()["accuracy"], expected.back()["accuracy"]);
-  EXPECT_EQ(got.back()["losses"], expected.back()["losses"]);
-  EXPECT_TRUE(read_text(whole.file("model.safetensors")) ==
-              read_text(killed.file("model.safetensors")));
+  cv_example_test::expect_resumed_as_uninterrupted(reference.out, resumed.out, 2,
+                                                   whole.file("model.safetensors"),
+                                                   killed.file("model.safetensors"));
   // Every step saved a checkpoint at 3, 6, ...; only the newest two are left.
   size_t checkpoints = 0;
   for (const auto& entry : std::filesystem::directory_iterator(killed.path())) {
@@ -194,13 +183,9 @@ TEST_F(CvExampleTest, SigtermSavesACheckpointAndResumeMatchesUninterruptedRun) {
   interrupted.insert(interrupted.end(), {"--resume_from_checkpoint", "latest"});
   const Outcome resumed = train(interrupted);
   ASSERT_EQ(resumed.status, 0) << resumed.err;
-  const auto expected = json_lines(reference.out), got = json_lines(resumed.out);
-  ASSERT_EQ(expected.size(), 3u);
-  ASSERT_FALSE(got.empty());
-  EXPECT_EQ(got.back()["accuracy"], expected.back()["accuracy"]);
-  EXPECT_EQ(got.back()["losses"], expected.back()["losses"]);
-  EXPECT_TRUE(read_text(whole.file("model.safetensors")) ==
-              read_text(stopped.file("model.safetensors")));
+  cv_example_test::expect_resumed_as_uninterrupted(reference.out, resumed.out, 3,
+                                                   whole.file("model.safetensors"),
+                                                   stopped.file("model.safetensors"));
 }
 
 // Ctrl-C without --output_dir: it stops and says that nothing was saved.

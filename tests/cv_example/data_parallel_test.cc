@@ -20,26 +20,19 @@
 #include <vector>
 
 #include "safetensors.h"
+#include "run_output.h"
 #include "test_util.h"
 #include "torch_compat.h"
 
 namespace {
 
+using cv_example_test::json_lines;
 using cv_example_test::Outcome;
 using cv_example_test::program;
 using cv_example_test::read_text;
 using cv_example_test::TempDir;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '{') lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 // A port nothing listens on now (the kernel's pick), so parallel tests do not collide.
 int free_port() {
@@ -316,13 +309,9 @@ TEST_F(DataParallelTest, ResumeAfterKillAtTwoRanksMatchesUninterruptedRun) {
   const Outcome resumed = run(launcher(2, interrupted));
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("rank 1: resumed from"));
-  const auto expected = json_lines(reference.out), got = json_lines(resumed.out);
-  ASSERT_EQ(expected.size(), 3u);
-  ASSERT_FALSE(got.empty());
-  EXPECT_EQ(got.back()["losses"], expected.back()["losses"]);
-  EXPECT_EQ(got.back()["accuracy"], expected.back()["accuracy"]);
-  EXPECT_TRUE(read_text(whole.file("model.safetensors")) ==
-              read_text(killed.file("model.safetensors")));
+  cv_example_test::expect_resumed_as_uninterrupted(reference.out, resumed.out, 3,
+                                                   whole.file("model.safetensors"),
+                                                   killed.file("model.safetensors"));
 }
 
 // Two launchers as two machines of one rank each, and the same job under torchrun's variables
