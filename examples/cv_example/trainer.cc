@@ -331,8 +331,8 @@ std::string Trainer::agree_and_synchronise() {
 
 std::string Trainer::load_data() {
   loader::DataSource source;
-  if (std::string error = open_training_data(config_, dp_ ? dp_->local_world_size() : 1,
-                                             main_rank(), &source);
+  if (std::string error =
+          open_training_data(config_, dp_ ? dp_->local_world_size() : 1, main_rank(), &source);
       !error.empty()) {
     return error;
   }

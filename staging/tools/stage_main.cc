@@ -201,9 +201,8 @@ int RunStage(const std::vector<std::string>& args) {
       "plain-io", po::bool_switch(&plain), "use plain system calls instead of io_uring")(
       "uring-writes", po::bool_switch(&uring_writes),
       "create files through io_uring too (by default plain calls from the writer threads: "
-      "faster on local filesystems)")(
-      "writers", po::value(&options.writers)->default_value(0),
-      "threads creating each archive's files (0 = cores)")(
+      "faster on local filesystems)")("writers", po::value(&options.writers)->default_value(0),
+                                      "threads creating each archive's files (0 = cores)")(
       "max-bytes", po::value(&options.max_bytes)->default_value(options.max_bytes),
       "cap on bytes one archive may write")(
       "max-entries", po::value(&options.max_entries)->default_value(options.max_entries),

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "safetensors.h"
 #include "run_output.h"
+#include "safetensors.h"
 #include "test_util.h"
 #include "torch_compat.h"
 

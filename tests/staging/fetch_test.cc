@@ -15,8 +15,8 @@
 #include "base/source_identity.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index.h"
-#include "staging/archive_members.h"
 #include "fetch_server.h"
+#include "staging/archive_members.h"
 #include "test_support.h"
 
 namespace staging_test {
@@ -381,28 +381,15 @@ TEST_F(FetchTest, GzipIndexBuiltWhileDownloadingIsTheOneStagingUses) {
   fs::remove(served->root / "big.tar.gz");
 }
 
-// A plain tar (as the real Pets images.tar.gz is) gets its member index in the same pass: reading
-// it in place then finds the index and reads no headers.
-TEST_F(FetchTest, MemberIndexOfAPlainTarIsBuiltWhileDownloadingAndUsed) {
-  RunCommand("tar -C " + Quote(served->root / "tree") + " -cf " + Quote(served->root / "plain.tar") +
-             " images");
-  RunResult r = Fetch(server().Url("plain.tar"));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  nlohmann::json f = FileJson(r);
-  EXPECT_EQ(f["kind"], "tar");
-  EXPECT_TRUE(f["member_indexed"].get<bool>());
-  EXPECT_FALSE(f["indexed"].get<bool>());
-  EXPECT_EQ(f["reread_bytes"], 0);
-  ASSERT_TRUE(fs::exists(Dest() / "plain.tar.stagemembers"));
-  struct stat before, after;
-  ASSERT_EQ(stat((Dest() / "plain.tar.stagemembers").c_str(), &before), 0);
-
+// Opens `archive` in place, which must find the member index beside it (not build one), and
+// reads every member, which must hold the served tree's bytes.
+void ExpectReadInPlaceThroughItsIndex(const fs::path& archive) {
   std::unique_ptr<staging::ArchiveMembers> members;
   staging::MemberOpenReport report;
   staging::MemberOpenOptions options;
   options.preload = staging::Preload::kOff;
   staging::Status opened =
-      staging::ArchiveMembers::Open((Dest() / "plain.tar").string(), options, &members, &report);
+      staging::ArchiveMembers::Open(archive.string(), options, &members, &report);
   ASSERT_TRUE(opened.ok()) << opened.message();
   EXPECT_FALSE(report.index_built) << report.index_note;
   EXPECT_EQ(report.index_note, "");
@@ -414,6 +401,27 @@ TEST_F(FetchTest, MemberIndexOfAPlainTarIsBuiltWhileDownloadingAndUsed) {
     EXPECT_EQ(std::string(bytes.begin(), bytes.end()), ReadFile(served->root / "tree" / m.name))
         << m.name;
   }
+}
+
+void ServePlainTar() {
+  RunCommand("tar -C " + Quote(served->root / "tree") + " -cf " +
+             Quote(served->root / "plain.tar") + " images");
+}
+
+// A plain tar (as the real Pets images.tar.gz is) gets its member index in the same pass: reading
+// it in place then finds the index and reads no headers.
+TEST_F(FetchTest, MemberIndexOfAPlainTarIsBuiltWhileDownloadingAndUsed) {
+  ServePlainTar();
+  RunResult r = Fetch(server().Url("plain.tar"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json f = FileJson(r);
+  EXPECT_EQ(f["kind"], "tar");
+  EXPECT_TRUE(f["member_indexed"].get<bool>());
+  EXPECT_FALSE(f["indexed"].get<bool>());
+  EXPECT_EQ(f["reread_bytes"], 0);
+  struct stat before, after;
+  ASSERT_EQ(stat((Dest() / "plain.tar.stagemembers").c_str(), &before), 0);
+  ExpectReadInPlaceThroughItsIndex(Dest() / "plain.tar");
   ASSERT_EQ(stat((Dest() / "plain.tar.stagemembers").c_str(), &after), 0);
   EXPECT_EQ(before.st_ino, after.st_ino);  // used as it was, not rebuilt
   // A .tar.gz cannot be read at random: it gets the gzip index, not a member index.
@@ -421,6 +429,37 @@ TEST_F(FetchTest, MemberIndexOfAPlainTarIsBuiltWhileDownloadingAndUsed) {
   ASSERT_EQ(gz.exit_code, 0) << gz.err;
   EXPECT_FALSE(FileJson(gz)["member_indexed"].get<bool>());
   EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz.stagemembers"));
+  fs::remove(served->root / "plain.tar");
+}
+
+// Resumed downloads index the whole tar too: after a connection dropped halfway (the stream the
+// headers are read from goes on where it broke), and from a partial file an earlier run left
+// (read back once, then fed through the same pass).
+TEST_F(FetchTest, MemberIndexOfAResumedDownloadIsWhole) {
+  ServePlainTar();
+  served->server->Script("drop");
+  RunResult dropped = Fetch(server().Url("plain.tar"));
+  ASSERT_EQ(dropped.exit_code, 0) << dropped.err;
+  EXPECT_EQ(FileJson(dropped)["attempts"], 2);
+  EXPECT_TRUE(FileJson(dropped)["member_indexed"].get<bool>());
+  ExpectReadInPlaceThroughItsIndex(Dest() / "plain.tar");
+
+  served->server->Script("");
+  TempDir other;
+  const fs::path dest = other / "persistent";
+  fs::create_directories(dest);
+  const std::string url = server().Url("plain.tar");
+  const std::string tar = ReadFile(served->root / "plain.tar");
+  WriteFile(dest / "plain.tar.stagefetch.part", tar);
+  const std::string etag = "\"" + Sha256Of(served->root / "plain.tar").substr(0, 16) + "\"";
+  WriteFile(dest / "plain.tar.stagefetch.resume",
+            nlohmann::json{{"url", url}, {"etag", etag}, {"total", tar.size()}}.dump());
+  RunResult replayed =
+      RunCommand(StageBinary() + " fetch " + Quote(url) + " --to " + Quote(dest) + " --json");
+  ASSERT_EQ(replayed.exit_code, 0) << replayed.err;
+  EXPECT_EQ(FileJson(replayed)["reread_bytes"], tar.size());
+  EXPECT_TRUE(FileJson(replayed)["member_indexed"].get<bool>());
+  ExpectReadInPlaceThroughItsIndex(dest / "plain.tar");
   fs::remove(served->root / "plain.tar");
 }
 

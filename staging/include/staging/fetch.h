@@ -46,18 +46,18 @@ struct FetchOptions {
 };
 
 struct FetchedFile {
-  std::string url;            // redacted
-  std::string path;           // the file stored (the packed archive with --pack)
-  std::string kind;           // "tar", "tar.gz", "tar.zst", "tar.xz", "tar.bz2" or "file"
-  uint64_t bytes = 0;         // size of the file fetched
-  uint64_t resumed_from = 0;  // bytes kept from an earlier run at the start
-  uint64_t reread_bytes = 0;  // bytes read back from disk (a resumed prefix, once)
-  int attempts = 0;           // transfers started
-  bool already = false;       // already there and verified: nothing was done
-  bool indexed = false;       // a gzip index was written beside it
+  std::string url;              // redacted
+  std::string path;             // the file stored (the packed archive with --pack)
+  std::string kind;             // "tar", "tar.gz", "tar.zst", "tar.xz", "tar.bz2" or "file"
+  uint64_t bytes = 0;           // size of the file fetched
+  uint64_t resumed_from = 0;    // bytes kept from an earlier run at the start
+  uint64_t reread_bytes = 0;    // bytes read back from disk (a resumed prefix, once)
+  int attempts = 0;             // transfers started
+  bool already = false;         // already there and verified: nothing was done
+  bool indexed = false;         // a gzip index was written beside it
   bool member_indexed = false;  // a plain tar's member index was written beside it
-  bool packed = false;        // stored as a `stage pack` archive
-  std::string sha256, md5;    // of the bytes fetched (md5 only when asked)
+  bool packed = false;          // stored as a `stage pack` archive
+  std::string sha256, md5;      // of the bytes fetched (md5 only when asked)
   double seconds = 0;
   std::vector<std::string> warnings;
   Status status;

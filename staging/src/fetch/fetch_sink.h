@@ -3,9 +3,10 @@
 // and, once the first MiB shows what the file is, fed to the work that would otherwise read the
 // file again: the gzip restart-point index of a .tar.gz (ISA-L inflating on a thread of its own),
 // the member index of a plain tar (libarchive's pass over the headers, skipping the data, on a
-// thread of its own; what training straight from the archive reads) and, with --pack, `stage pack` reading the tar through a pipe (the inflated stream of a
-// .tar.gz, the raw bytes of any other archive). Memory stays bounded: the feeds block when the
-// side work falls behind, which slows the download rather than buffering it.
+// thread of its own; what training straight from the archive reads) and, with --pack, `stage pack`
+// reading the tar through a pipe (the inflated stream of a .tar.gz, the raw bytes of any other
+// archive). Memory stays bounded: the feeds block when the side work falls behind, which slows the
+// download rather than buffering it.
 #pragma once
 
 #include <atomic>
@@ -21,8 +22,8 @@
 #include "base/source_identity.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index.h"
-#include "fetch/digest_thread.h"
 #include "decode/source_format.h"
+#include "fetch/digest_thread.h"
 #include "inplace/member_index.h"
 #include "staging/pack.h"
 #include "staging/status.h"
@@ -30,11 +31,11 @@
 namespace staging {
 
 struct SinkOptions {
-  std::string label;       // the file as messages name it
-  bool md5 = false;        // also compute MD5
-  std::string index_path;  // where a .tar.gz's gzip index goes ("" = build none)
+  std::string label;              // the file as messages name it
+  bool md5 = false;               // also compute MD5
+  std::string index_path;         // where a .tar.gz's gzip index goes ("" = build none)
   std::string member_index_path;  // where a plain tar's member index goes ("" = build none)
-  std::string pack_path;   // where `stage pack`'s output goes ("" = do not pack); a temp name
+  std::string pack_path;  // where `stage pack`'s output goes ("" = do not pack); a temp name
 };
 
 struct SinkResult {

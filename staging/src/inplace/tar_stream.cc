@@ -46,8 +46,8 @@ class ArrivingStream : public TarStream {
         continue;
       }
       if (at < block_->offset) return Status::Error("read behind the bytes already gone");
-      const size_t n = static_cast<size_t>(
-          std::min<uint64_t>(len - *got, block_->offset + block_->size - at));
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(len - *got, block_->offset + block_->size - at));
       std::memcpy(out + *got, block_->bytes() + (at - block_->offset), n);
       *got += n;
     }
