@@ -19,7 +19,8 @@ namespace {
 namespace po = boost::program_options;
 
 constexpr char kUsage[] =
-    R"(Usage: stage fetch URL... --to DIR [--sha256 HEX|--md5 HEX] [--pack] [--json]
+    R"(Usage: stage fetch URL... --to DIR [--sha256 HEX|--md5 HEX] [--pack [--random-access]]
+                   [--json]
 
 Puts files on persistent disk, verified: each URL (http://, https://, file:// or a path) is
 stored as DIR/NAME, NAME being the last component of its path, and appears under that name only
@@ -34,6 +35,7 @@ Examples:
   stage fetch https://thor.robots.ox.ac.uk/datasets/pets/images.tar.gz \
       --md5 5c4f3ee8e5d25df40f4fd59a7f44e54c --to ../persistent-disk/cv_example
   stage fetch /mnt/bucket/imagenet/train.tar.gz --to ../persistent-disk/imagenet --pack
+  stage fetch https://host/faces.tar.gz --to ../persistent-disk/faces --pack --random-access
   stage fetch https://host/a.tar https://host/b.tar --sha256 HEX_A --sha256 HEX_B --to data
 )";
 
@@ -121,6 +123,8 @@ po::options_description Options(CommandLine& c) {
       "md5", po::value(&o.md5)->composing(), "expected MD5 (once per URL, in order)")(
       "pack", po::bool_switch(&o.pack),
       "store archives re-packed by stage pack (NAME's stem + .tar.zst) instead")(
+      "random-access", po::bool_switch(&o.random_access),
+      "with --pack: a frame per member, so that training reads the archive in place")(
       "retries", po::value(&o.retries)->default_value(o.retries),
       "retries of a transient failure (5xx, dropped connection) in a row")(
       "retry-delay", po::value(&o.retry_delay)->default_value(o.retry_delay),

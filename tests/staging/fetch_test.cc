@@ -499,6 +499,35 @@ TEST_F(FetchTest, PackStoresTheStagePackArchiveInstead) {
   }
 }
 
+// --pack --random-access stores an archive with a frame per member, read in place member by
+// member (no advice to repack); asking for the other packing later packs again instead of
+// calling the stored one done.
+TEST_F(FetchTest, PackForRandomAccessIsReadInPlaceAndTheModeIsRemembered) {
+  RunResult r = Fetch(server().Url("data.tar.gz"), "--pack --random-access");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(FileJson(r)["packed"].get<bool>());
+  std::unique_ptr<staging::ArchiveMembers> members;
+  staging::MemberOpenReport report;
+  staging::Status opened =
+      staging::ArchiveMembers::Open((Dest() / "data.tar.zst").string(), {}, &members, &report);
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  EXPECT_EQ(report.layout, staging::MemberLayout::kPacked);
+  EXPECT_EQ(report.advice, "");  // a frame per member: nothing to repack
+  ASSERT_EQ(members->members().size(), 16u);
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(members->Read(3, &bytes).ok());
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()),
+            ReadFile(served->root / "tree" / members->members()[3].name));
+
+  EXPECT_TRUE(FileJson(Fetch(server().Url("data.tar.gz"), "--pack --random-access"))["already"]);
+  RunResult other = Fetch(server().Url("data.tar.gz"), "--pack");
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_FALSE(FileJson(other)["already"].get<bool>());
+  RunResult alone = Fetch(server().Url("data.tar.gz"), "--random-access");
+  EXPECT_EQ(alone.exit_code, 2) << alone.err;
+  EXPECT_NE(alone.err.find("--random-access"), std::string::npos) << alone.err;
+}
+
 TEST_F(FetchTest, FullDiskIsRefusedBeforeDownloading) {
   TempDir mount_point;
   if (RunCommand("mount -t tmpfs -o size=1m tmpfs " + Quote(mount_point.path())).exit_code != 0) {

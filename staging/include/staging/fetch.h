@@ -32,11 +32,12 @@ struct FetchOptions {
   std::string to;                 // destination directory; created if missing
   // Expected digests (lower- or upper-case hex), none or one per URL, in the same order.
   std::vector<std::string> sha256, md5;
-  bool pack = false;         // store archives as `stage pack` writes them (NAME's stem + .tar.zst)
-  int retries = 5;           // retries of transient failures in a row (progress resets the count)
-  double retry_delay = 1.0;  // seconds before the first retry; doubled each time, at most 60
-  int stall_seconds = 60;    // a connection that moves no byte this long is retried
-  std::string ca_file;       // extra CA certificates for a private server; TLS is always verified
+  bool pack = false;  // store archives as `stage pack` writes them (NAME's stem + .tar.zst)
+  bool random_access = false;  // with pack: a frame per member, for reading in place
+  int retries = 5;             // retries of transient failures in a row (progress resets the count)
+  double retry_delay = 1.0;    // seconds before the first retry; doubled each time, at most 60
+  int stall_seconds = 60;      // a connection that moves no byte this long is retried
+  std::string ca_file;         // extra CA certificates for a private server; TLS is always verified
   // Raised (e.g. by a signal handler), stops the download within a moment, keeping the partial
   // file for the next run. Must outlive the call.
   const std::atomic<bool>* interrupt = nullptr;

@@ -101,6 +101,7 @@ bool Download::AlreadyThere(FetchedFile* report) {
     return false;
   }
   if (options_.pack != !record.packed.empty()) return false;
+  if (options_.pack && options_.random_access != record.random_access) return false;  // repack
   if ((!expected_.sha256.empty() && expected_.sha256 != record.sha256) ||
       (!expected_.md5.empty() && expected_.md5 != record.md5)) {
     return false;  // another file is wanted under this name
@@ -220,6 +221,7 @@ Status Download::Begin(uint64_t offset, const Validators& validators) {
   sink.md5 = !expected_.md5.empty();
   if (options_.pack) {
     sink.pack_path = common::JoinPath(dir_, PackedName()) + kFetchPackSuffix;
+    sink.random_access = options_.random_access;
   } else {
     sink.index_path = GzipIndexPath(final_, "");
     sink.member_index_path = final_ + kMemberIndexSuffix;

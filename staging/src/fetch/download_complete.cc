@@ -99,9 +99,10 @@ Status Download::PublishPacked(const SinkResult& result, FetchedFile* report) {
   STAGING_RETURN_IF_ERROR(WriteChecksumFile(packed, result.pack.sha256));
   struct stat st;
   if (stat(packed.c_str(), &st) < 0) return Status::FromErrno(packed + ": stat", errno);
-  STAGING_RETURN_IF_ERROR(SaveDoneRecord(
-      Path(kFetchRecordSuffix), DoneRecord{url_.redacted, static_cast<uint64_t>(st.st_size),
-                                           MtimeNs(st), result.sha256, result.md5, PackedName()}));
+  STAGING_RETURN_IF_ERROR(
+      SaveDoneRecord(Path(kFetchRecordSuffix),
+                     DoneRecord{url_.redacted, static_cast<uint64_t>(st.st_size), MtimeNs(st),
+                                result.sha256, result.md5, PackedName(), options_.random_access}));
   unlink(Path(kFetchPartialSuffix).c_str());
   unlink(Path(kFetchResumeSuffix).c_str());
   report->path = packed;

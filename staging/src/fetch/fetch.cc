@@ -49,6 +49,9 @@ Status CheckFetchOptions(const FetchOptions& options) {
   if (options.retries < 0) return Status::Error("fetch: --retries must not be negative");
   if (!(options.retry_delay >= 0)) return Status::Error("fetch: --retry-delay must be >= 0");
   if (options.stall_seconds < 1) return Status::Error("fetch: --stall-timeout must be >= 1");
+  if (options.random_access && !options.pack) {
+    return Status::Error("fetch: --random-access is a way to --pack; give both");
+  }
   STAGING_RETURN_IF_ERROR(CheckDigestList(options.sha256, options.urls.size(), "--sha256", 64));
   return CheckDigestList(options.md5, options.urls.size(), "--md5", 32);
 }

@@ -50,7 +50,8 @@ Status SaveDoneRecord(const std::string& path, const DoneRecord& record) {
                      {"mtime_ns", record.mtime_ns},
                      {"sha256", record.sha256},
                      {"md5", record.md5},
-                     {"packed", record.packed}});
+                     {"packed", record.packed},
+                     {"random_access", record.random_access}});
 }
 
 bool LoadDoneRecord(const std::string& path, DoneRecord* record) try {
@@ -62,6 +63,7 @@ bool LoadDoneRecord(const std::string& path, DoneRecord* record) try {
   record->sha256 = j.value("sha256", "");
   record->md5 = j.value("md5", "");
   record->packed = j.value("packed", "");
+  record->random_access = j.value("random_access", false);
   return !record->url.empty() && !record->sha256.empty();
 } catch (const nlohmann::json::exception&) {
   return false;

@@ -29,7 +29,8 @@ struct DoneRecord {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   std::string sha256, md5;
-  std::string packed;  // the packed archive's name that replaced the download, or ""
+  std::string packed;          // the packed archive's name that replaced the download, or ""
+  bool random_access = false;  // packed with a frame per member
 };
 
 Status SaveResumeRecord(const std::string& path, const ResumeRecord& record);

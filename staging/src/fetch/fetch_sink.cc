@@ -104,6 +104,7 @@ void FetchSink::StartSideWork(Codec codec) {
       pack_options.to = options_.pack_path;
       pack_options.from_fd = pipe_read_.get();
       pack_options.hash_output = true;  // for its .sha256, without reading it back
+      pack_options.random_access = options_.random_access;
       packer_ = std::thread([this, pack_options] {
         pack_report_ = Pack(pack_options);
         pipe_read_.reset();  // a writer still feeding gets EPIPE and stops

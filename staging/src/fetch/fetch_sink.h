@@ -35,7 +35,8 @@ struct SinkOptions {
   bool md5 = false;               // also compute MD5
   std::string index_path;         // where a .tar.gz's gzip index goes ("" = build none)
   std::string member_index_path;  // where a plain tar's member index goes ("" = build none)
-  std::string pack_path;  // where `stage pack`'s output goes ("" = do not pack); a temp name
+  std::string pack_path;       // where `stage pack`'s output goes ("" = do not pack); a temp name
+  bool random_access = false;  // pack a frame per member (stage pack --random-access)
 };
 
 struct SinkResult {
