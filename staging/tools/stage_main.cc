@@ -10,6 +10,7 @@
 #include "common/stop_signals.h"
 #include "fetch_command.h"
 #include "progress_printer.h"
+#include "staging/archive_members.h"
 #include "staging/names.h"
 #include "staging/pack.h"
 #include "staging/stage.h"
@@ -109,8 +110,19 @@ int RunPack(const std::vector<std::string>& args) {
     std::cerr << "stage pack: " << staging::DisplayText(report.status.message()) << "\n";
     return 1;
   }
+  // A frame per member is for reading in place: the member index goes beside it now, from the
+  // page cache, so that the first training job finds it. Its failure leaves a valid archive.
+  bool indexed = false;
+  if (options.random_access) {
+    staging::Status status = staging::IndexArchiveMembers(options.to, "", &indexed);
+    if (!status.ok()) {
+      std::cerr << "stage pack: warning: no member index: "
+                << staging::DisplayText(status.message()) << "\n";
+    }
+  }
   if (json) {
     std::cout << nlohmann::json{{"path", staging::DisplayText(options.to)},
+                                {"member_indexed", indexed},
                                 {"files", report.files},
                                 {"bytes", report.bytes},
                                 {"frames", report.frames},
@@ -121,7 +133,7 @@ int RunPack(const std::vector<std::string>& args) {
   }
   std::cerr << "stage pack: " << report.files << " files, " << report.bytes << " bytes -> "
             << report.compressed_bytes << " bytes in " << report.frames << " frames, "
-            << report.seconds << " s\n";
+            << report.seconds << " s" << (indexed ? ", member index written" : "") << "\n";
   return 0;
 }
 

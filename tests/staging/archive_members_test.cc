@@ -153,6 +153,35 @@ TEST(ArchiveMembersTest, PackedArchivesReadInPlaceWithAFramePerMemberOrSeveral) 
   }
 }
 
+// `stage pack --random-access` leaves the member index beside the archive (the set-up job pays
+// for it, not the first training job); IndexArchiveMembers refuses an archive that could only be
+// read into memory, reading nothing of it.
+TEST(ArchiveMembersTest, PackForRandomAccessWritesTheMemberIndex) {
+  TempDir dir;
+  auto contents = MakeTree(dir / "tree");
+  const std::string archive = (dir / "ra.tar.zst").string();
+  RunResult packed = RunCommand(StageBinary() + " pack --random-access --json --from " +
+                                Quote(dir / "tree") + " --to " + Quote(archive));
+  ASSERT_EQ(packed.exit_code, 0) << packed.err;
+  EXPECT_NE(packed.out.find(R"("member_indexed":true)"), std::string::npos) << packed.out;
+  EXPECT_NE(packed.err.find(", member index written"), std::string::npos) << packed.err;
+  ASSERT_TRUE(std::filesystem::exists(archive + ".stagemembers"));
+  MemberOpenReport report;
+  auto members = OpenOk(archive, &report);
+  ASSERT_TRUE(members);
+  EXPECT_FALSE(report.index_built) << report.index_note;
+  ExpectContents(*members, contents);
+
+  const std::string tar = (dir / "t.tar").string();
+  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " -czf " + tar + ".gz .").exit_code, 0);
+  bool written = true;
+  staging::Status status = staging::IndexArchiveMembers(tar + ".gz", "", &written);
+  EXPECT_FALSE(status.ok());
+  EXPECT_FALSE(written);
+  EXPECT_NE(status.message().find("cannot be read in place"), std::string::npos)
+      << status.message();
+}
+
 TEST(ArchiveMembersTest, KeepSelectsMembersByName) {
   TempDir dir;
   auto contents = MakeTree(dir / "tree");

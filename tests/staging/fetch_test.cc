@@ -513,6 +513,9 @@ TEST_F(FetchTest, PackForRandomAccessIsReadInPlaceAndTheModeIsRemembered) {
   ASSERT_TRUE(opened.ok()) << opened.message();
   EXPECT_EQ(report.layout, staging::MemberLayout::kPacked);
   EXPECT_EQ(report.advice, "");  // a frame per member: nothing to repack
+  EXPECT_TRUE(FileJson(r)["member_indexed"].get<bool>());
+  EXPECT_FALSE(report.index_built)
+      << "the index written by fetch was not used: " << report.index_note;
   ASSERT_EQ(members->members().size(), 16u);
   std::vector<uint8_t> bytes;
   ASSERT_TRUE(members->Read(3, &bytes).ok());

@@ -40,6 +40,8 @@ struct MemberOpenOptions {
   // Which regular members are kept, by normalised name ("a/b.jpg": no "./", no leading "/").
   // Only these are listed; an in-memory archive holds only their bytes. Null keeps all.
   std::function<bool(std::string_view)> keep;
+  // Refuse, rather than read into memory, an archive that cannot be read at random.
+  bool in_place_only = false;
 };
 
 struct MemberInfo {
@@ -83,5 +85,12 @@ class ArchiveMembers {
   virtual void WillRead(std::span<const size_t> members) const = 0;
   virtual const std::string& path() const = 0;
 };
+
+// Makes sure the member index of the plain tar or `stage pack` archive at `path` is there (beside
+// it, else in `index_cache`), building it as Open would: for the set-up job that writes the
+// archive (`stage pack --random-access`, `stage fetch --pack --random-access`), so that the first
+// training job finds it. `*written`: a new index was saved. An archive that cannot be read at
+// random is an error (nothing is read into memory).
+Status IndexArchiveMembers(const std::string& path, const std::string& index_cache, bool* written);
 
 }  // namespace staging

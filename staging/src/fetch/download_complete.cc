@@ -12,6 +12,7 @@
 #include "common/file_io.h"
 #include "fetch/download.h"
 #include "fetch/fetch_record.h"
+#include "staging/archive_members.h"
 
 namespace staging {
 namespace {
@@ -107,6 +108,10 @@ Status Download::PublishPacked(const SinkResult& result, FetchedFile* report) {
   unlink(Path(kFetchResumeSuffix).c_str());
   report->path = packed;
   report->packed = true;
+  if (options_.random_access) {  // for reading in place: its member index, from the page cache
+    Status indexed = IndexArchiveMembers(packed, "", &report->member_indexed);
+    if (!indexed.ok()) report->warnings.push_back("no member index: " + indexed.message());
+  }
   return Status::Ok();
 }
 

@@ -63,7 +63,28 @@ Status ArchiveMembers::Open(const std::string& path, const MemberOpenOptions& op
     return OpenInPlace(identity, std::move(fd), std::move(frames), options, max_memory, out,
                        report);
   }
+  if (options.in_place_only) {
+    return Status::Error(path +
+                         ": cannot be read in place (not a plain tar or a stage pack "
+                         "archive)");
+  }
   return OpenInMemory(identity, std::move(fd), codec, options, max_memory, out, report);
+}
+
+Status IndexArchiveMembers(const std::string& path, const std::string& index_cache, bool* written) {
+  *written = false;
+  MemberOpenOptions options;
+  options.preload = Preload::kOff;
+  options.index_cache = index_cache;
+  options.in_place_only = true;
+  std::unique_ptr<ArchiveMembers> members;
+  MemberOpenReport report;
+  STAGING_RETURN_IF_ERROR(ArchiveMembers::Open(path, options, &members, &report));
+  if (report.index_built && report.index_path.empty()) {
+    return Status::Error(path + ": " + report.index_note);  // built but not saved: says why
+  }
+  *written = report.index_built;
+  return Status::Ok();
 }
 
 }  // namespace staging
