@@ -62,6 +62,7 @@ staging::MemberOpenOptions member_options(const std::string& folder,
                                           const DataSourceOptions& options) {
   staging::MemberOpenOptions o;
   o.max_memory = options.max_memory;
+  o.sharers = options.sharers;
   o.preload = options.preload == Preload::kOn    ? staging::Preload::kOn
               : options.preload == Preload::kOff ? staging::Preload::kOff
                                                  : staging::Preload::kAuto;
@@ -128,6 +129,7 @@ std::string open_archive_source(const std::string& archive, const std::string& f
     out->notes.push_back(report.index_note);
   if (!report.advice.empty()) out->notes.push_back(report.advice);
   for (const std::string& refused : report.refused) out->notes.push_back(archive + ": " + refused);
+  out->memory_cap = report.memory_cap;
   out->store = std::make_shared<ArchiveStore>(std::move(members));
   return "";
 }

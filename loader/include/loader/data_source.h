@@ -23,6 +23,9 @@ struct DataSourceOptions {
   // Cap on what an archive may hold in memory (a non-seekable one's images, or the whole file
   // read ahead); 0: a quarter of physical memory.
   uint64_t max_memory = 0;
+  // Processes on this machine opening the same data with copies of their own (data-parallel
+  // ranks): each gets this share of max_memory.
+  unsigned sharers = 1;
   // Read the whole archive sequentially first (kAuto: when it fits under max_memory and is not
   // in the page cache already).
   Preload preload = Preload::kAuto;
@@ -34,6 +37,7 @@ struct DataSource {
   LabeledSet set;                            // the images, labelled; paths "ARCHIVE/MEMBER"
   std::shared_ptr<const SampleStore> store;  // null for a directory
   std::vector<std::string> notes;            // one line each, for stderr (how it is read)
+  uint64_t memory_cap = 0;  // an archive's cap on memory for this process (0 for a directory)
 };
 
 // Opens `data`: a directory; an archive, whose images are the ".jpg" members directly in one

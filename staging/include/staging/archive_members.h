@@ -33,6 +33,9 @@ enum class Preload { kAuto, kOn, kOff };
 
 struct MemberOpenOptions {
   uint64_t max_memory = 0;  // cap on bytes held in memory; 0: a quarter of physical memory
+  // Processes on this machine that each open the archive with copies of their own (the ranks of
+  // a data-parallel job): each gets this share of max_memory, so that together they keep to it.
+  unsigned sharers = 1;
   Preload preload = Preload::kAuto;
   // Where the member index goes when the archive's directory is not writable (empty:
   // $XDG_CACHE_HOME/stage or ~/.cache/stage); an index beside the archive is read first.
@@ -61,6 +64,7 @@ struct MemberOpenReport {
   // A packed archive whose frames hold many members each: every read decodes up to a whole
   // frame; the line says how to pack it for reading in place. "" otherwise.
   std::string advice;
+  uint64_t memory_cap = 0;    // this process's cap: max_memory (or its default) / sharers
   bool preloading = false;    // the whole file is being read into memory
   uint64_t memory_bytes = 0;  // held in memory (in-memory members, or the preload buffer)
 };

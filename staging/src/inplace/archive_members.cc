@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -55,7 +56,10 @@ Status ArchiveMembers::Open(const std::string& path, const MemberOpenOptions& op
   ssize_t n = PreadFull(fd.get(), head.data(), head.size(), 0);
   if (n < 0) return Status::FromErrno(path + ": read", errno);
   const Codec codec = DetectCodec(head.data(), static_cast<size_t>(n));
-  const uint64_t max_memory = options.max_memory ? options.max_memory : DefaultMaxMemory();
+  const uint64_t max_memory =
+      std::max<uint64_t>(1, (options.max_memory ? options.max_memory : DefaultMaxMemory()) /
+                                std::max(1u, options.sharers));
+  report->memory_cap = max_memory;
   std::vector<ZstdFrameInfo> frames;
   if (codec == Codec::kNone ||
       (codec == Codec::kZstd && ReadSeekTable(fd.get(), identity.size, &frames).ok() &&
