@@ -29,6 +29,7 @@ class DecodedStream {
     current_.reset();
     // While no block is ready, finish queued writes: they hold the blocks the decoder waits for.
     std::optional<BlockRef> block = decoded_.TryPop();
+    if (!block) writer_.Flush();
     while (!block && writer_.Busy()) {
       writer_.Poll();
       block = decoded_.TryPop();

@@ -44,6 +44,9 @@ class EntryWriter {
   virtual Status Poll() = 0;
   // True while operations are queued or in flight.
   virtual bool Busy() const = 0;
+  // Hands on whatever the writer holds back to batch it; the caller calls this before it waits
+  // for input, since what is held back may hold the blocks that input waits for.
+  virtual void Flush() {}
   // The files finished so far (after Drain(): every file ended).
   virtual WriterCounts counts() const = 0;
 };
@@ -69,8 +72,9 @@ int ResolveWriterThreads(int requested, int decoder_cores);
 
 // Spreads files over `threads` worker threads, each writing with an EntryWriter made by `make`.
 // A file goes whole to one worker, chosen by directory and name (two entries of one name keep
-// their order); Drain() waits for every worker. Busy() is always false: workers finish their
-// files on their own.
+// their order). Operations go over in batches, each pinning at most one block until it is handed
+// over (Flush hands over the rest); Drain() waits for every worker. Busy() is always false:
+// workers finish their files on their own.
 std::unique_ptr<EntryWriter> MakeParallelWriter(
     unsigned threads, const std::function<std::unique_ptr<EntryWriter>()>& make);
 

@@ -26,9 +26,19 @@
 namespace staging {
 namespace {
 
-// Operations queued per worker: each Append holds a decoded block, so this and the decoder's
-// pool together bound memory; more only lets a worker run further behind the parser.
-constexpr size_t kQueuedOperations = 256;
+// Operations reach a worker in batches: one hand-over (a lock, and a futex call and two context
+// switches whenever the worker was asleep) per batch, not per operation. Handed over one by one,
+// the Linux tree's 84,000 small files cost 44,000 context switches; in batches, 7,000. A batch
+// goes when it holds kBatchOperations operations or kBatchBytes bytes, before an Append of a
+// block other than the one it already holds bytes of, and whenever the caller is about to wait
+// (Flush, Drain). So a batch not yet handed over pins at most one block: a caller waiting for a
+// free block of its pool is never waiting on a batch. (Batches of 64 KiB staged the Pets set 8%
+// slower than batches of 256 KiB, and 1 MiB a little faster again.)
+constexpr size_t kBatchOperations = 128;
+constexpr size_t kBatchBytes = 1 << 20;
+// Batches queued per worker: each Append holds a decoded block, so this and the decoder's pool
+// together bound memory; more only lets a worker run further behind the parser.
+constexpr size_t kQueuedBatches = 4;
 
 struct Operation {
   enum Kind { kBegin, kAppend, kEnd, kDrain } kind;
@@ -43,6 +53,8 @@ struct Operation {
   const std::byte* data = nullptr;
   size_t len = 0;
 };
+
+using Batch = std::vector<Operation>;
 
 class ParallelWriter : public EntryWriter {
  public:
@@ -74,7 +86,7 @@ class ParallelWriter : public EntryWriter {
     op.mode = mode;
     op.size = size;
     op.mtime = mtime;
-    current_->queue.Push(std::move(op));
+    Add(*current_, std::move(op));
     return FirstError();
   }
 
@@ -83,13 +95,17 @@ class ParallelWriter : public EntryWriter {
     op.owner = owner;
     op.data = data;
     op.len = len;
-    current_->queue.Push(std::move(op));
+    Add(*current_, std::move(op));
     return FirstError();
   }
 
   Status EndFile() override {
-    current_->queue.Push(Operation{Operation::kEnd});
+    Add(*current_, Operation{Operation::kEnd});
     return FirstError();
+  }
+
+  void Flush() override {
+    for (auto& worker : workers_) Hand(*worker);
   }
 
   Status Drain() override {
@@ -97,7 +113,10 @@ class ParallelWriter : public EntryWriter {
       std::lock_guard lock(mu_);
       drains_pending_ = workers_.size();
     }
-    for (auto& worker : workers_) worker->queue.Push(Operation{Operation::kDrain});
+    for (auto& worker : workers_) {
+      worker->batch.push_back(Operation{Operation::kDrain});
+      Hand(*worker);
+    }
     std::unique_lock lock(mu_);
     drained_.wait(lock, [&] { return drains_pending_ == 0; });
     return first_error_;
@@ -122,24 +141,51 @@ class ParallelWriter : public EntryWriter {
   struct Worker {
     explicit Worker(std::unique_ptr<EntryWriter> w) : writer(std::move(w)) {}
     std::unique_ptr<EntryWriter> writer;
-    BoundedQueue<Operation> queue{kQueuedOperations};
+    Batch batch;  // the parser's, not yet handed over
+    size_t batch_bytes = 0;
+    const Block* batch_block = nullptr;  // the block its Appends hold, if any
+    BoundedQueue<Batch> queue{kQueuedBatches};
     std::thread thread;
     WriterCounts counts;    // as of its last drain, under mu_
     bool skipping = false;  // the current file failed: its remaining operations are dropped
   };
 
+  void Add(Worker& worker, Operation op) {
+    if (op.owner && op.owner.get() != worker.batch_block) {
+      if (worker.batch_block) Hand(worker);
+      worker.batch_block = op.owner.get();
+    }
+    worker.batch_bytes += op.len;
+    worker.batch.push_back(std::move(op));
+    if (worker.batch.size() >= kBatchOperations || worker.batch_bytes >= kBatchBytes) {
+      Hand(worker);
+    }
+  }
+
+  void Hand(Worker& worker) {
+    if (worker.batch.empty()) return;
+    worker.queue.Push(std::move(worker.batch));
+    worker.batch = Batch();
+    worker.batch.reserve(kBatchOperations);
+    worker.batch_bytes = 0;
+    worker.batch_block = nullptr;
+  }
+
   void Run(Worker& worker) {
     EntryWriter& writer = *worker.writer;
     while (true) {
-      std::optional<Operation> op = worker.queue.TryPop();
-      if (!op && writer.Busy()) {
+      std::optional<Batch> batch = worker.queue.TryPop();
+      if (!batch && writer.Busy()) {
         // Nothing queued: finish what is in flight, which also releases its blocks.
         Record(writer.Drain());
         continue;
       }
-      if (!op) op = worker.queue.Pop();
-      if (!op) break;
-      Apply(worker, *op);
+      if (!batch) batch = worker.queue.Pop();
+      if (!batch) break;
+      for (Operation& op : *batch) {
+        Apply(worker, op);
+        op.owner.reset();  // the bytes are written or the writer holds its own reference
+      }
     }
     Record(writer.Drain());
   }
