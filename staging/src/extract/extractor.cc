@@ -245,9 +245,9 @@ class Extractor {
     }
     if (rc != ARCHIVE_EOF) return DataError(a);
     if (ftruncate(fd, static_cast<off_t>(size)) < 0) return Status::FromErrno("truncate", errno);
-    owned.reset();
+    STAGING_RETURN_IF_ERROR(ApplyOpenFileMetadata(fd, path.joined(), mode, mtime));
     ++result_->files;
-    return ApplyFileMetadata(dirfd, path.name(), path.joined(), mode, mtime);
+    return Status::Ok();
   }
 
   Status Directory(archive_entry* entry, const MemberPath& path) {

@@ -32,8 +32,6 @@ class PlainWriter : public EntryWriter {
   Status BeginFile(int dirfd, const std::string& name, const std::string& label, mode_t mode,
                    uint64_t size, const timespec& mtime) override {
     label_ = label;
-    dirfd_ = dirfd;
-    name_ = name;
     mode_ = mode;
     mtime_ = mtime;
     offset_ = 0;
@@ -57,10 +55,11 @@ class PlainWriter : public EntryWriter {
   }
 
   Status EndFile() override {
+    STAGING_RETURN_IF_ERROR(ApplyOpenFileMetadata(fd_.get(), label_, mode_, mtime_));
     int fd = fd_.release();
     if (close(fd) < 0 && errno != EINTR) return Status::FromErrno(label_ + ": close", errno);
     ++counts_.plain_files;
-    return ApplyFileMetadata(dirfd_, name_, label_, mode_, mtime_);
+    return Status::Ok();
   }
 
   Status Drain() override { return Status::Ok(); }
@@ -71,8 +70,7 @@ class PlainWriter : public EntryWriter {
  private:
   const WriterSyscalls& calls_;
   common::UniqueFd fd_;
-  std::string label_, name_;
-  int dirfd_ = -1;
+  std::string label_;
   mode_t mode_ = 0;
   timespec mtime_{};
   uint64_t offset_ = 0;
