@@ -198,6 +198,90 @@ TEST(DecodeImage, GifScreenClaimingAHugeImageIsRefused) {
   EXPECT_EQ(d.error, "GIF: image too large");
 }
 
+// Two frames: the first with index (x + y) % 4, the second all index 1, on a screen of their size.
+void write_two_frame_gif(const std::string& path, int width, int height) {
+  GifColorType colors[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
+  int error = 0;
+  GifFileType* gif = EGifOpenFileName(path.c_str(), false, &error);
+  ASSERT_NE(gif, nullptr);
+  ColorMapObject* map = GifMakeMapObject(4, colors);
+  EGifPutScreenDesc(gif, width, height, 2, 0, map);
+  std::vector<GifPixelType> row(width);
+  for (int frame = 0; frame < 2; ++frame) {
+    EGifPutImageDesc(gif, 0, 0, width, height, false, nullptr);
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) row[x] = static_cast<GifPixelType>(frame ? 1 : (x + y) % 4);
+      EGifPutLine(gif, row.data(), width);
+    }
+  }
+  EGifCloseFile(gif, &error);
+  GifFreeMapObject(map);
+}
+
+// PIL decodes the first frame alone; a later frame is never read, so its damage does not matter.
+TEST(DecodeImage, AnimatedGifDecodesItsFirstFrameWhateverFollows) {
+  TempDir dir;
+  write_two_frame_gif(dir.file("g.gif"), 16, 8);
+  std::vector<uint8_t> bytes = read_bytes(dir.file("g.gif"));
+  bytes.resize(bytes.size() - 12);  // the second frame cut short
+  Decoded d = decode_image(bytes);
+  ASSERT_TRUE(d.ok()) << d.error;
+  ASSERT_EQ(d.bgr.size(), cv::Size(16, 8));
+  EXPECT_EQ(d.bgr.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 255));   // the first frame's red
+  EXPECT_EQ(d.bgr.at<cv::Vec3b>(2, 1), cv::Vec3b(30, 20, 10));  // index 3
+}
+
+// An interlaced 6 x 10 frame at (2, 1) on a 10 x 12 screen, row j of the frame in colour j % 3,
+// with a graphics control block making index 3 transparent: PIL paints the rest of the screen
+// with the transparent index.
+TEST(DecodeImage, InterlacedGifFrameOnALargerScreenWithATransparentIndex) {
+  TempDir dir;
+  GifColorType colors[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
+  int error = 0;
+  GifFileType* gif = EGifOpenFileName(dir.file("g.gif").c_str(), false, &error);
+  ASSERT_NE(gif, nullptr);
+  ColorMapObject* map = GifMakeMapObject(4, colors);
+  EGifPutScreenDesc(gif, 10, 12, 2, 0, map);
+  GraphicsControlBlock control{};
+  control.TransparentColor = 3;
+  GifByteType extension[4];
+  const size_t length = EGifGCBToExtension(&control, extension);
+  EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, static_cast<int>(length), extension);
+  EGifPutImageDesc(gif, 2, 1, 6, 10, true, nullptr);
+  std::vector<GifPixelType> row(6);
+  for (auto [first, step] : {std::pair{0, 8}, {4, 8}, {2, 4}, {1, 2}}) {  // the interlaced order
+    for (int y = first; y < 10; y += step) {
+      std::fill(row.begin(), row.end(), static_cast<GifPixelType>(y % 3));
+      EGifPutLine(gif, row.data(), 6);
+    }
+  }
+  EGifCloseFile(gif, &error);
+  GifFreeMapObject(map);
+
+  Decoded d = decode_image(read_bytes(dir.file("g.gif")));
+  ASSERT_TRUE(d.ok()) << d.error;
+  ASSERT_EQ(d.bgr.size(), cv::Size(10, 12));
+  const cv::Vec3b bgr[4] = {{0, 0, 255}, {0, 255, 0}, {255, 0, 0}, {30, 20, 10}};
+  for (int y = 0; y < 12; ++y) {
+    for (int x = 0; x < 10; ++x) {
+      const bool in_frame = x >= 2 && x < 8 && y >= 1 && y < 11;
+      ASSERT_EQ(d.bgr.at<cv::Vec3b>(y, x), in_frame ? bgr[(y - 1) % 3] : bgr[3]) << x << "," << y;
+    }
+  }
+}
+
+TEST(DecodeImage, GifFrameClaimingAHugeImageIsRefusedBeforeItsPixels) {
+  TempDir dir;
+  write_palette_gif(dir.file("g.gif"), 7, 5);
+  std::vector<uint8_t> bytes = read_bytes(dir.file("g.gif"));
+  // Header 6, screen 7, a palette of 4 colours 12: the image descriptor starts at byte 25.
+  ASSERT_EQ(bytes[25], 0x2C);
+  for (int i : {30, 31, 32, 33}) bytes[i] = 0xFF;  // the frame: 65535 x 65535
+  Decoded d = decode_image(bytes);
+  EXPECT_FALSE(d.ok());
+  EXPECT_EQ(d.error, "GIF: image too large");
+}
+
 // PIL writes CMYK JPEGs the Adobe way (inverted values); PIL's own convert("RGB") is the reference.
 TEST(DecodeImage, CmykJpegMatchesPil) {
   if (!loader_test::python_has("PIL")) GTEST_SKIP() << "no PIL in the system Python";
