@@ -158,19 +158,22 @@ TEST(DecodeImage, OtherFormatsAreRefusedByName) {
   EXPECT_EQ(d.error, "not a JPEG, PNG or GIF image");
 }
 
-// Writes a palette GIF whose pixel (x, y) has index (x + y) % 4, on a screen of the same size.
-void write_palette_gif(const std::string& path, int width, int height) {
+// Writes a palette GIF whose pixel (x, y) has index (x + y) % 4, on a screen of the same size;
+// `frames` > 1 adds frames of index 1 after it, as an animation.
+void write_palette_gif(const std::string& path, int width, int height, int frames = 1) {
   GifColorType colors[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
   int error = 0;
   GifFileType* gif = EGifOpenFileName(path.c_str(), false, &error);
   ASSERT_NE(gif, nullptr);
   ColorMapObject* map = GifMakeMapObject(4, colors);
   EGifPutScreenDesc(gif, width, height, 2, 0, map);
-  EGifPutImageDesc(gif, 0, 0, width, height, false, nullptr);
   std::vector<GifPixelType> row(width);
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) row[x] = static_cast<GifPixelType>((x + y) % 4);
-    EGifPutLine(gif, row.data(), width);
+  for (int frame = 0; frame < frames; ++frame) {
+    EGifPutImageDesc(gif, 0, 0, width, height, false, nullptr);
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) row[x] = static_cast<GifPixelType>(frame ? 1 : (x + y) % 4);
+      EGifPutLine(gif, row.data(), width);
+    }
   }
   EGifCloseFile(gif, &error);
   GifFreeMapObject(map);
@@ -198,30 +201,10 @@ TEST(DecodeImage, GifScreenClaimingAHugeImageIsRefused) {
   EXPECT_EQ(d.error, "GIF: image too large");
 }
 
-// Two frames: the first with index (x + y) % 4, the second all index 1, on a screen of their size.
-void write_two_frame_gif(const std::string& path, int width, int height) {
-  GifColorType colors[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
-  int error = 0;
-  GifFileType* gif = EGifOpenFileName(path.c_str(), false, &error);
-  ASSERT_NE(gif, nullptr);
-  ColorMapObject* map = GifMakeMapObject(4, colors);
-  EGifPutScreenDesc(gif, width, height, 2, 0, map);
-  std::vector<GifPixelType> row(width);
-  for (int frame = 0; frame < 2; ++frame) {
-    EGifPutImageDesc(gif, 0, 0, width, height, false, nullptr);
-    for (int y = 0; y < height; ++y) {
-      for (int x = 0; x < width; ++x) row[x] = static_cast<GifPixelType>(frame ? 1 : (x + y) % 4);
-      EGifPutLine(gif, row.data(), width);
-    }
-  }
-  EGifCloseFile(gif, &error);
-  GifFreeMapObject(map);
-}
-
 // PIL decodes the first frame alone; a later frame is never read, so its damage does not matter.
 TEST(DecodeImage, AnimatedGifDecodesItsFirstFrameWhateverFollows) {
   TempDir dir;
-  write_two_frame_gif(dir.file("g.gif"), 16, 8);
+  write_palette_gif(dir.file("g.gif"), 16, 8, /*frames=*/2);
   std::vector<uint8_t> bytes = read_bytes(dir.file("g.gif"));
   bytes.resize(bytes.size() - 12);  // the second frame cut short
   Decoded d = decode_image(bytes);
