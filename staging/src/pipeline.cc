@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "base/bounded_queue.h"
@@ -9,11 +10,21 @@ namespace staging {
 namespace {
 
 constexpr size_t kSourceBlockSize = 4 << 20;
+// Larger source blocks, up to this, when the decoder's units (a packed archive's frames: 4 MiB
+// of tar and the rest of the member that crosses it, at most twice that) would not fit in one.
+constexpr size_t kMaxSourceBlockSize = 8 << 20;
 constexpr size_t kSourceBlocks = 6;
 constexpr int kReadsInFlight = 4;
 constexpr size_t kDecodedQueue = 10;
 // How far the decoder may run on after the consumer failed, to report damage of its own there.
 constexpr uint64_t kGraceBytes = 8 << 20;
+
+// The size of the source's blocks: enough for the largest span between two cuts, within limits.
+size_t SourceBlockSize(const std::vector<uint64_t>& cuts) {
+  uint64_t largest = 0;
+  for (size_t i = 1; i < cuts.size(); ++i) largest = std::max(largest, cuts[i] - cuts[i - 1]);
+  return static_cast<size_t>(std::clamp<uint64_t>(largest, kSourceBlockSize, kMaxSourceBlockSize));
+}
 
 }  // namespace
 
@@ -23,7 +34,8 @@ Pipeline::Pipeline(IoKind io, int writers, int fd, uint64_t size, std::unique_pt
       fd_(fd),
       size_(size),
       decoder_(std::move(decoder)),
-      source_pool_(std::make_unique<BlockPool>(kSourceBlocks, kSourceBlockSize)),
+      read_cuts_(decoder_->read_cuts()),
+      source_pool_(std::make_unique<BlockPool>(kSourceBlocks, SourceBlockSize(read_cuts_))),
       compressed_(std::make_unique<BoundedQueue<BlockRef>>(kSourceBlocks)),
       decoded_(std::make_unique<BoundedQueue<BlockRef>>(kDecodedQueue)) {}
 
@@ -39,7 +51,7 @@ Pipeline::~Pipeline() {
 
 void Pipeline::ReadAll() {
   std::unique_ptr<SourceReader> source =
-      MakeSourceReader(io_, fd_, size_, *source_pool_, kReadsInFlight);
+      MakeSourceReader(io_, fd_, size_, *source_pool_, kReadsInFlight, std::move(read_cuts_));
   BlockRef block;
   while ((read_status_ = source->Next(block)).ok() && block) {
     if (on_read_) on_read_(*block.get());

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "base/block.h"
 #include "base/bounded_queue.h"
@@ -54,6 +55,7 @@ class Pipeline {
   uint64_t size_;
   std::function<void(const Block&)> on_read_;
   std::unique_ptr<Decoder> decoder_;
+  std::vector<uint64_t> read_cuts_;  // the decoder's, where source blocks had best end
   std::unique_ptr<BlockPool> source_pool_;
   std::unique_ptr<BoundedQueue<BlockRef>> compressed_, decoded_;
   std::unique_ptr<EntryWriter> writer_;

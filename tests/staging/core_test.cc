@@ -26,6 +26,8 @@
 #include "decode/parallel_zstd.h"
 #include "gtest/gtest.h"
 #include "hostile_archives.h"
+#include "io/source_reader.h"
+#include "staging/io_backend.h"
 #include "staging/pack.h"
 #include "test_support.h"
 
@@ -251,6 +253,109 @@ TEST_F(DecoderTest, PackedZstdDecodesFrameParallel) {
   choice.parallel = false;
   EXPECT_TRUE(Decode(dir_ / "packed.tar.zst", choice) == tar) << "sequentially, the same bytes";
 }
+
+// The packed archive's frame starts are where its source blocks end: read through a reader that
+// honours them, every frame arrives whole and the output is the same.
+TEST_F(DecoderTest, PackedZstdFramesArriveWholeInBlocksCutAtTheirStarts) {
+  WriteFile(dir_ / "tree/data.bin", original_);
+  staging::PackOptions options;
+  options.from = (dir_ / "tree").string();
+  options.to = (dir_ / "packed.tar.zst").string();
+  options.frame_bytes = 1 << 20;
+  ASSERT_TRUE(staging::Pack(options).status.ok());
+  const fs::path packed = dir_ / "packed.tar.zst";
+  common::UniqueFd fd(open(packed.c_str(), O_RDONLY | O_CLOEXEC));
+  staging::DecoderChoice choice;
+  choice.codec = staging::Codec::kZstd;
+  choice.fd = fd.get();
+  choice.size = fs::file_size(packed);
+  std::unique_ptr<staging::Decoder> decoder = staging::MakeDecoder(choice);
+  auto* parallel = dynamic_cast<staging::ParallelZstdDecoder*>(decoder.get());
+  ASSERT_NE(parallel, nullptr);
+  const std::vector<uint64_t> cuts = decoder->read_cuts();
+  ASSERT_EQ(cuts.size(), parallel->frame_count() + 1);
+  EXPECT_EQ(cuts.front(), 0u);
+  EXPECT_TRUE(std::is_sorted(cuts.begin(), cuts.end()));
+  EXPECT_LT(cuts.back(), choice.size);  // the seek table follows the last frame
+
+  BlockPool pool(6, 4 << 20);
+  std::unique_ptr<staging::SourceReader> reader =
+      staging::MakeSourceReader(staging::IoKind::kPlain, fd.get(), choice.size, pool, 1, cuts);
+  std::vector<uint64_t> starts;
+  std::string out;
+  Status status = CollectDecoded(
+      [&](BlockPool&, BoundedQueue<BlockRef>& decoded) {
+        BoundedQueue<BlockRef> in(6);
+        std::thread feed([&] {
+          BlockRef block;
+          while (reader->Next(block).ok() && block) {
+            starts.push_back(block->offset);
+            if (!in.Push(std::move(block))) return;
+          }
+          in.Close();
+        });
+        Status decoded_status = decoder->Run(in, decoded);
+        in.Fail();
+        feed.join();
+        return decoded_status;
+      },
+      &out);
+  ASSERT_TRUE(status.ok()) << status.message();
+  choice.parallel = false;
+  EXPECT_TRUE(out == Decode(packed, choice)) << "the same bytes as a sequential decode";
+  for (uint64_t start : starts) {
+    EXPECT_TRUE(std::binary_search(cuts.begin(), cuts.end(), start))
+        << "a block began at " << start;
+  }
+}
+
+TEST(SourceReaderTest, BlockEndStopsAtTheLastCutItReaches) {
+  const std::vector<uint64_t> cuts = {0, 100, 70000, 70001, 300000};
+  EXPECT_EQ(staging::BlockEnd(0, 131072, 1 << 20, {}), 131072u);
+  EXPECT_EQ(staging::BlockEnd(0, 131072, 1000, {}), 1000u);
+  EXPECT_EQ(staging::BlockEnd(0, 131072, 1 << 20, cuts), 70001u);
+  EXPECT_EQ(staging::BlockEnd(70001, 131072, 1 << 20, cuts), 70001u + 131072);  // none reached
+  EXPECT_EQ(staging::BlockEnd(200000, 100000, 1 << 20, cuts), 300000u);         // a cut at the end
+  EXPECT_EQ(staging::BlockEnd(300000, 131072, 350000, cuts), 350000u);
+}
+
+class SourceReaderKinds : public ::testing::TestWithParam<staging::IoKind> {};
+
+TEST_P(SourceReaderKinds, ReadsTheWholeFileInBlocksEndingAtTheCuts) {
+  if (GetParam() == staging::IoKind::kUring && !staging::UringAvailable()) {
+    GTEST_SKIP() << "io_uring unavailable: " << staging::UringUnavailableReason();
+  }
+  TempDir dir;
+  std::string content(1'000'003, '\0');
+  std::mt19937 rng(5);
+  for (char& c : content) c = static_cast<char>(rng());
+  WriteFile(dir / "source", content);
+  common::UniqueFd fd(open((dir / "source").c_str(), O_RDONLY | O_CLOEXEC));
+  const std::vector<uint64_t> cuts = {0, 100, 70000, 70001, 300000, 999999};
+  BlockPool pool(8, 131072);
+  std::unique_ptr<staging::SourceReader> reader =
+      staging::MakeSourceReader(GetParam(), fd.get(), content.size(), pool, 4, cuts);
+  std::string read;
+  std::vector<uint64_t> ends;
+  BlockRef block;
+  while (true) {
+    ASSERT_TRUE(reader->Next(block).ok());
+    if (!block) break;
+    ASSERT_EQ(block->offset, read.size());
+    read.append(reinterpret_cast<const char*>(block->bytes()), block->size);
+    ends.push_back(read.size());
+  }
+  EXPECT_TRUE(read == content);
+  const std::vector<uint64_t> expected = {70001,  201073, 300000, 431072, 562144,
+                                          693216, 824288, 955360, 999999, 1000003};
+  EXPECT_EQ(ends, expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, SourceReaderKinds,
+                         ::testing::Values(staging::IoKind::kPlain, staging::IoKind::kUring),
+                         [](const auto& info) {
+                           return info.param == staging::IoKind::kPlain ? "plain" : "io_uring";
+                         });
 
 TEST_F(DecoderTest, GzipRecordsItsIndexThenInflatesFromItInParallel) {
   const fs::path archive = dir_ / "data.gz";

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "base/block.h"
 #include "base/bounded_queue.h"
@@ -32,6 +33,9 @@ class Decoder {
   // The cores its decoding keeps busy: 0 when it passes bytes through, 1 for a sequential
   // inflate, its thread count when it decodes in parallel. Writers share the rest.
   virtual int busy_cores() const = 0;
+  // Source offsets, ascending, where a read had best end so that what the decoder works on
+  // arrives whole in one block (a packed archive's frame starts); empty when any block will do.
+  virtual std::vector<uint64_t> read_cuts() const { return {}; }
 };
 
 // What picks the decoder for one source.

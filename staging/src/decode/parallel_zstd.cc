@@ -146,6 +146,7 @@ Status ParallelZstdDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRe
         taken = info.compressed_size;
       } else {
         taken = std::min<size_t>(len, info.compressed_size - frame.gathered.size());
+        frame.gathered.reserve(info.compressed_size);  // one allocation, no copy on growth
         frame.gathered.insert(frame.gathered.end(), data, data + taken);
         frame.bytes = frame.gathered.data();  // a moved vector keeps its buffer
         frame.size = frame.gathered.size();
@@ -174,6 +175,14 @@ Status ParallelZstdDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRe
                          FrameLabel(frames_[index], index));
   }
   return Status::Ok();
+}
+
+std::vector<uint64_t> ParallelZstdDecoder::read_cuts() const {
+  std::vector<uint64_t> cuts;
+  cuts.reserve(frames_.size() + 1);
+  for (const ZstdFrameInfo& frame : frames_) cuts.push_back(frame.compressed_offset);
+  cuts.push_back(frames_.back().compressed_offset + frames_.back().compressed_size);
+  return cuts;
 }
 
 std::unique_ptr<ParallelZstdDecoder> MakeParallelZstdDecoder(int fd, uint64_t size, int threads) {

@@ -31,6 +31,10 @@ class ParallelZstdDecoder : public Decoder {
 
   void Abort() override { pool_.Close(); }
   int busy_cores() const override { return threads_; }
+  // Every frame's start and the seek table's: a frame read whole into one block is decoded where
+  // it lies, not first gathered from two (which cost more than decoding the stored frames of
+  // JPEGs).
+  std::vector<uint64_t> read_cuts() const override;
 
   size_t frame_count() const { return frames_.size(); }
 

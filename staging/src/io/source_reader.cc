@@ -4,8 +4,10 @@
 #include <liburing.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <iterator>
 
 namespace staging {
 namespace {
@@ -17,7 +19,8 @@ Status ShortFile(uint64_t offset) {
 
 class PlainSourceReader : public SourceReader {
  public:
-  PlainSourceReader(int fd, uint64_t size, BlockPool& pool) : fd_(fd), size_(size), pool_(pool) {
+  PlainSourceReader(int fd, uint64_t size, BlockPool& pool, std::vector<uint64_t> cuts)
+      : fd_(fd), size_(size), pool_(pool), cuts_(std::move(cuts)) {
     posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
 
@@ -26,7 +29,7 @@ class PlainSourceReader : public SourceReader {
     if (offset_ >= size_) return Status::Ok();
     BlockRef block = pool_.Acquire();
     if (!block) return Status::Error("aborted");
-    size_t want = std::min<uint64_t>(block->capacity, size_ - offset_);
+    size_t want = BlockEnd(offset_, block->capacity, size_, cuts_) - offset_;
     block->offset = offset_;
     while (block->size < want) {
       ssize_t n =
@@ -45,14 +48,15 @@ class PlainSourceReader : public SourceReader {
   int fd_;
   uint64_t size_, offset_ = 0;
   BlockPool& pool_;
+  std::vector<uint64_t> cuts_;
 };
 
 // Reads ahead: up to `depth` blocks in flight, handed out in file order. A short read is
 // resubmitted for the rest of its block.
 class UringSourceReader : public SourceReader {
  public:
-  UringSourceReader(int fd, uint64_t size, BlockPool& pool, int depth)
-      : fd_(fd), size_(size), pool_(pool), depth_(depth) {}
+  UringSourceReader(int fd, uint64_t size, BlockPool& pool, int depth, std::vector<uint64_t> cuts)
+      : fd_(fd), size_(size), pool_(pool), depth_(depth), cuts_(std::move(cuts)) {}
   ~UringSourceReader() override {
     // Every read must land before its block can go back to the pool.
     while (in_flight_ > 0) Reap();
@@ -95,7 +99,7 @@ class UringSourceReader : public SourceReader {
       if (!block || !*block) break;
       Pending& p = pending_.emplace_back();
       p.block = std::move(*block);
-      p.want = std::min<uint64_t>(p.block->capacity, size_ - next_offset_);
+      p.want = BlockEnd(next_offset_, p.block->capacity, size_, cuts_) - next_offset_;
       p.block->offset = next_offset_;
       p.block->size = p.want;
       next_offset_ += p.want;
@@ -147,6 +151,7 @@ class UringSourceReader : public SourceReader {
   uint64_t size_, next_offset_ = 0;
   BlockPool& pool_;
   int depth_;
+  std::vector<uint64_t> cuts_;
   io_uring ring_{};
   bool ring_ready_ = false;
   int in_flight_ = 0;
@@ -156,13 +161,21 @@ class UringSourceReader : public SourceReader {
 
 }  // namespace
 
+uint64_t BlockEnd(uint64_t offset, size_t capacity, uint64_t size,
+                  const std::vector<uint64_t>& cuts) {
+  const uint64_t end = std::min<uint64_t>(offset + capacity, size);
+  auto after_end = std::upper_bound(cuts.begin(), cuts.end(), end);
+  if (after_end != cuts.begin() && *std::prev(after_end) > offset) return *std::prev(after_end);
+  return end;
+}
+
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
-                                               int in_flight) {
+                                               int in_flight, std::vector<uint64_t> cuts) {
   if (ResolveIoKind(kind) == IoKind::kUring) {
-    auto reader = std::make_unique<UringSourceReader>(fd, size, pool, in_flight);
+    auto reader = std::make_unique<UringSourceReader>(fd, size, pool, in_flight, cuts);
     if (reader->Init().ok()) return reader;
   }
-  return std::make_unique<PlainSourceReader>(fd, size, pool);
+  return std::make_unique<PlainSourceReader>(fd, size, pool, std::move(cuts));
 }
 
 }  // namespace staging

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "base/block.h"
 #include "staging/io_backend.h"
@@ -20,8 +21,15 @@ class SourceReader {
 };
 
 // `fd` must stay open for the reader's life; `size` is the file size from fstat; reads start at
-// its beginning. `in_flight` bounds the reads queued at once (io_uring only).
+// its beginning. `in_flight` bounds the reads queued at once (io_uring only). `cuts` (ascending
+// offsets, may be empty) end a block early at the last cut it would pass, so that what lies
+// between two cuts arrives in one block whenever it fits in one.
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
-                                               int in_flight);
+                                               int in_flight, std::vector<uint64_t> cuts = {});
+
+// Where a block that starts at `offset` ends: at `offset + capacity` (or `size`), or earlier, at
+// the last of `cuts` beyond `offset` that it reaches.
+uint64_t BlockEnd(uint64_t offset, size_t capacity, uint64_t size,
+                  const std::vector<uint64_t>& cuts);
 
 }  // namespace staging
