@@ -28,8 +28,8 @@ namespace {
 
 // Operations reach a worker in batches: one hand-over (a lock, and a futex call and two context
 // switches whenever the worker was asleep) per batch, not per operation. Handed over one by one,
-// the Linux tree's 84,000 small files cost 26,000-44,000 context switches; in batches, 7,400. A batch
-// goes when it holds kBatchOperations operations or kBatchBytes bytes, before an Append of a
+// the Linux tree's 84,000 small files cost 26,000-44,000 context switches; in batches, 7,400. A
+// batch goes when it holds kBatchOperations operations or kBatchBytes bytes, before an Append of a
 // block other than the one it already holds bytes of, and whenever the caller is about to wait
 // (Flush, Drain). So a batch not yet handed over pins at most one block: a caller waiting for a
 // free block of its pool is never waiting on a batch. (Batches of 64 KiB staged the Pets set 8%
