@@ -52,6 +52,7 @@ Pipeline::~Pipeline() {
 void Pipeline::ReadAll() {
   std::unique_ptr<SourceReader> source =
       MakeSourceReader(io_, fd_, size_, *source_pool_, kReadsInFlight, std::move(read_cuts_));
+  ring_reads_ = source->ring();
   BlockRef block;
   while ((read_status_ = source->Next(block)).ok() && block) {
     if (on_read_) on_read_(*block.get());

@@ -42,6 +42,8 @@ class Pipeline {
   bool decoder_failed() const { return decoder_failed_; }
   // After Run: the threads that created the files.
   int writer_threads() const { return writer_threads_; }
+  // After Run: the source was read through io_uring.
+  bool ring_reads() const { return ring_reads_; }
 
  private:
   void ReadAll();
@@ -51,6 +53,7 @@ class Pipeline {
   IoKind io_;
   int writers_;
   int writer_threads_ = 0;
+  std::atomic<bool> ring_reads_{false};
   int fd_;
   uint64_t size_;
   std::function<void(const Block&)> on_read_;

@@ -265,6 +265,7 @@ class SourceStager {
     });
     if (inflate_failed) *inflate_failed = pipeline.decoder_failed();
     report_.writer_threads = pipeline.writer_threads();
+    report_.ring_reads = pipeline.ring_reads();
     return status;
   }
 

@@ -152,7 +152,9 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
       std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", " << a.files
                 << " files by " << a.writer_threads << " threads (" << a.ring_files
                 << " through io_uring, " << a.redone_files << " redone with plain calls, "
-                << a.plain_files << " plain), " << a.bytes << " bytes, " << a.seconds << " s\n";
+                << a.plain_files << " plain), read with "
+                << (a.ring_reads ? "io_uring" : "plain calls") << ", " << a.bytes << " bytes, "
+                << a.seconds << " s\n";
     }
   }
   for (const std::string& failure : report.failures())
@@ -183,7 +185,8 @@ std::string ReportJson(const staging::StageReport& report) {
                            {"ring_files", a.ring_files},
                            {"redone_files", a.redone_files},
                            {"plain_files", a.plain_files},
-                           {"writer_threads", a.writer_threads}};
+                           {"writer_threads", a.writer_threads},
+                           {"ring_reads", a.ring_reads}};
     if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
     archives.push_back(item);
   }

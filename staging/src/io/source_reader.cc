@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,6 +45,8 @@ class PlainSourceReader : public SourceReader {
     return Status::Ok();
   }
 
+  bool ring() const override { return false; }
+
  private:
   int fd_;
   uint64_t size_, offset_ = 0;
@@ -84,6 +87,8 @@ class UringSourceReader : public SourceReader {
     Fill();
     return Status::Ok();
   }
+
+  bool ring() const override { return true; }
 
  private:
   struct Pending {
@@ -169,9 +174,25 @@ uint64_t BlockEnd(uint64_t offset, size_t capacity, uint64_t size,
   return end;
 }
 
+bool SourceInPageCache(int fd, uint64_t size) {
+  // cachestat(2): Linux 6.5; Debian 12's headers predate it, so its structures are declared here
+  // as the kernel defines them (include/uapi/linux/mman.h).
+  constexpr long kCachestat = 451;
+  struct {
+    uint64_t off, len;
+  } range{0, size};
+  struct {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } stat{};
+  if (size == 0 || syscall(kCachestat, fd, &range, &stat, 0) != 0) return false;
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return stat.nr_cache >= (size + page - 1) / page;
+}
+
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
                                                int in_flight, std::vector<uint64_t> cuts) {
-  if (ResolveIoKind(kind) == IoKind::kUring) {
+  const bool nothing_to_wait_for = kind == IoKind::kAuto && SourceInPageCache(fd, size);
+  if (ResolveIoKind(kind) == IoKind::kUring && !nothing_to_wait_for) {
     auto reader = std::make_unique<UringSourceReader>(fd, size, pool, in_flight, cuts);
     if (reader->Init().ok()) return reader;
   }

@@ -18,10 +18,18 @@ class SourceReader {
   // Sets `out` to the next block of the file (size > 0), or leaves it empty at the end.
   // A file that ends before the size it had when opened is an error.
   virtual Status Next(BlockRef& out) = 0;
+  // True when it reads through io_uring.
+  virtual bool ring() const = 0;
 };
 
+// True when every byte of the first `size` bytes of `fd` is in the page cache (cachestat, Linux
+// 6.5 and later); false when some is not, or when the kernel cannot say.
+bool SourceInPageCache(int fd, uint64_t size);
+
 // `fd` must stay open for the reader's life; `size` is the file size from fstat; reads start at
-// its beginning. `in_flight` bounds the reads queued at once (io_uring only). `cuts` (ascending
+// its beginning. `in_flight` bounds the reads queued at once (io_uring only). kAuto reads through
+// io_uring, whose reads in flight hide a slow disk's latency, except a source already whole in the
+// page cache, which has no latency to hide: plain reads cost less CPU there. `cuts` (ascending
 // offsets, may be empty) end a block early at the last cut it would pass, so that what lies
 // between two cuts arrives in one block whenever it fits in one.
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
