@@ -213,6 +213,16 @@ class DecoderTest : public ::testing::Test {
     return out;
   }
 
+  // `stage pack` of a tree holding original_ as one file, into packed.tar.zst.
+  bool PackOriginal(uint64_t frame_bytes) {
+    WriteFile(dir_ / "tree/data.bin", original_);
+    staging::PackOptions options;
+    options.from = (dir_ / "tree").string();
+    options.to = (dir_ / "packed.tar.zst").string();
+    options.frame_bytes = frame_bytes;
+    return staging::Pack(options).status.ok();
+  }
+
   TempDir dir_;
   std::string original_;
 };
@@ -238,12 +248,7 @@ TEST_F(DecoderTest, SequentialGzipAndZstdAndPassThrough) {
 }
 
 TEST_F(DecoderTest, PackedZstdDecodesFrameParallel) {
-  WriteFile(dir_ / "tree/data.bin", original_);
-  staging::PackOptions options;
-  options.from = (dir_ / "tree").string();
-  options.to = (dir_ / "packed.tar.zst").string();
-  options.frame_bytes = 4 << 20;
-  ASSERT_TRUE(staging::Pack(options).status.ok());
+  ASSERT_TRUE(PackOriginal(4 << 20));
   staging::DecoderChoice choice;
   choice.codec = staging::Codec::kZstd;
   std::unique_ptr<staging::Decoder> decoder;
@@ -257,12 +262,7 @@ TEST_F(DecoderTest, PackedZstdDecodesFrameParallel) {
 // The packed archive's frame starts are where its source blocks end: read through a reader that
 // honours them, every frame arrives whole and the output is the same.
 TEST_F(DecoderTest, PackedZstdFramesArriveWholeInBlocksCutAtTheirStarts) {
-  WriteFile(dir_ / "tree/data.bin", original_);
-  staging::PackOptions options;
-  options.from = (dir_ / "tree").string();
-  options.to = (dir_ / "packed.tar.zst").string();
-  options.frame_bytes = 1 << 20;
-  ASSERT_TRUE(staging::Pack(options).status.ok());
+  ASSERT_TRUE(PackOriginal(1 << 20));
   const fs::path packed = dir_ / "packed.tar.zst";
   common::UniqueFd fd(open(packed.c_str(), O_RDONLY | O_CLOEXEC));
   staging::DecoderChoice choice;
