@@ -53,7 +53,7 @@ class Pipeline {
   IoKind io_;
   int writers_;
   int writer_threads_ = 0;
-  std::atomic<bool> ring_reads_{false};
+  bool ring_reads_ = false;  // set by the reader thread, read after it is joined
   int fd_;
   uint64_t size_;
   std::function<void(const Block&)> on_read_;
