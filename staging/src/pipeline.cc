@@ -52,7 +52,8 @@ Pipeline::~Pipeline() {
 void Pipeline::ReadAll() {
   std::unique_ptr<SourceReader> source =
       MakeSourceReader(io_, fd_, size_, *source_pool_, kReadsInFlight, std::move(read_cuts_));
-  ring_reads_ = source->ring();
+  source_reads_ = source->how();
+  source_lost_ = source->lost();
   BlockRef block;
   while ((read_status_ = source->Next(block)).ok() && block) {
     if (on_read_) on_read_(*block.get());
@@ -113,6 +114,11 @@ Status Pipeline::Run(const Consumer& consume) {
   writer_.reset();
   reader.join();
   decoder.join();
+  // Nothing touches the source's blocks any more: a mapped source that lost pages on the way had
+  // zeros read in their place.
+  if (read_status_.ok() && source_lost_ && source_lost_->load()) {
+    read_status_ = Status::Error("file shrank while staging: part of it was lost from its mapping");
+  }
   // The reader's and decoder's errors are the root cause of any parse error they led to; a
   // decoder error that followed the consumer's own failure adds nothing.
   if (!read_status_.ok()) return read_status_;

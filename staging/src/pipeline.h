@@ -1,4 +1,4 @@
-// The staging pipeline for one source: a reader thread (io_uring or plain reads, several in
+// The staging pipeline for one source: a reader thread (io_uring, mapped or plain reads, several in
 // flight) -> a decoder thread (any Decoder) -> the caller's consumer on the calling thread (the
 // tar parser and the writer, or a plain copy). The pipeline owns the threads, the queues between
 // them, the writer, their shutdown and the ranking of their errors; its destructor releases them
@@ -42,8 +42,8 @@ class Pipeline {
   bool decoder_failed() const { return decoder_failed_; }
   // After Run: the threads that created the files.
   int writer_threads() const { return writer_threads_; }
-  // After Run: the source was read through io_uring.
-  bool ring_reads() const { return ring_reads_; }
+  // After Run: how the source was read, "io_uring", "mapped" or "plain" (SourceReader::how).
+  const char* source_reads() const { return source_reads_; }
 
  private:
   void ReadAll();
@@ -53,7 +53,9 @@ class Pipeline {
   IoKind io_;
   int writers_;
   int writer_threads_ = 0;
-  bool ring_reads_ = false;  // set by the reader thread, read after it is joined
+  // Set by the reader thread, read after it is joined.
+  const char* source_reads_ = "";
+  std::shared_ptr<const std::atomic<bool>> source_lost_;  // a mapped source's SourceReader::lost
   int fd_;
   uint64_t size_;
   std::function<void(const Block&)> on_read_;

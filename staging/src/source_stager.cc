@@ -255,7 +255,7 @@ class SourceStager {
     pipeline.set_on_read([&](const Block& block) {
       counters_.source_bytes += block.size;
       report_.source_bytes += block.size;
-      if (sha_) sha_->Update(block.data.get(), block.size);
+      if (sha_) sha_->Update(block.bytes(), block.size);
     });
     Status status = pipeline.Run([&](BoundedQueue<BlockRef>& decoded, EntryWriter& writer) {
       Status consumed =
@@ -265,7 +265,7 @@ class SourceStager {
     });
     if (inflate_failed) *inflate_failed = pipeline.decoder_failed();
     report_.writer_threads = pipeline.writer_threads();
-    report_.ring_reads = pipeline.ring_reads();
+    report_.source_reads = pipeline.source_reads();
     return status;
   }
 

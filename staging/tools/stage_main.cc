@@ -137,6 +137,13 @@ int RunPack(const std::vector<std::string>& args) {
   return 0;
 }
 
+// ArchiveReport::reads in words, for -v.
+std::string ReadsText(const std::string& reads) {
+  if (reads == "mapped") return "mapped from the page cache";
+  if (reads == "io_uring") return "read with io_uring";
+  return "read with plain calls";
+}
+
 // Warnings, per-source lines, errors and the summary line, on stderr.
 void PrintReport(const staging::StageReport& report, bool verbose) {
   uint32_t already = 0;
@@ -152,9 +159,8 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
       std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", " << a.files
                 << " files by " << a.writer_threads << " threads (" << a.ring_files
                 << " through io_uring, " << a.redone_files << " redone with plain calls, "
-                << a.plain_files << " plain), read with "
-                << (a.ring_reads ? "io_uring" : "plain calls") << ", " << a.bytes << " bytes, "
-                << a.seconds << " s\n";
+                << a.plain_files << " plain), " << ReadsText(a.source_reads) << ", " << a.bytes
+                << " bytes, " << a.seconds << " s\n";
     }
   }
   for (const std::string& failure : report.failures())
@@ -186,7 +192,7 @@ std::string ReportJson(const staging::StageReport& report) {
                            {"redone_files", a.redone_files},
                            {"plain_files", a.plain_files},
                            {"writer_threads", a.writer_threads},
-                           {"ring_reads", a.ring_reads}};
+                           {"source_reads", a.source_reads}};
     if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
     archives.push_back(item);
   }

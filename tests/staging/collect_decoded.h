@@ -47,7 +47,7 @@ staging::Status CollectDecodedFromFile(int fd, Decoder decode, std::string* out,
     while (true) {
       staging::BlockRef block = source_pool.Acquire();
       if (!block) break;
-      ssize_t n = pread(fd, block->data.get(), block->capacity, static_cast<off_t>(offset));
+      ssize_t n = pread(fd, block->data, block->capacity, static_cast<off_t>(offset));
       if (n <= 0) {
         n < 0 ? in.Fail() : in.Close();
         break;

@@ -2,9 +2,12 @@
 // between stages, the ordered-parallel helper, member-path rules, every decoder behind the one
 // interface, and the file layer (atomic replace, directory listing).
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <random>
@@ -27,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "hostile_archives.h"
 #include "io/source_reader.h"
+#include "pipeline.h"
 #include "staging/io_backend.h"
 #include "staging/pack.h"
 #include "test_support.h"
@@ -335,6 +339,10 @@ TEST_P(SourceReaderKinds, ReadsTheWholeFileInBlocksEndingAtTheCuts) {
   BlockPool pool(8, 131072);
   std::unique_ptr<staging::SourceReader> reader =
       staging::MakeSourceReader(GetParam(), fd.get(), content.size(), pool, 4, cuts);
+  if (GetParam() == staging::IoKind::kAuto &&
+      staging::SourceInPageCache(fd.get(), content.size())) {
+    EXPECT_STREQ(reader->how(), "mapped") << "just written, so in the page cache";
+  }
   std::string read;
   std::vector<uint64_t> ends;
   BlockRef block;
@@ -352,10 +360,107 @@ TEST_P(SourceReaderKinds, ReadsTheWholeFileInBlocksEndingAtTheCuts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SourceReaderKinds,
-                         ::testing::Values(staging::IoKind::kPlain, staging::IoKind::kUring),
+                         ::testing::Values(staging::IoKind::kPlain, staging::IoKind::kUring,
+                                           staging::IoKind::kAuto),
                          [](const auto& info) {
+                           if (info.param == staging::IoKind::kAuto) return "auto";
                            return info.param == staging::IoKind::kPlain ? "plain" : "io_uring";
                          });
+
+// A mapped source that another process cuts short: its lost pages read as zeros instead of
+// killing the process with SIGBUS, the reader says so, and the next block is an error.
+class MappedSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    content_.resize(3 << 20);
+    std::mt19937 rng(9);
+    for (char& c : content_) c = static_cast<char>(rng() | 1);  // no zero byte
+    WriteFile(dir_ / "source", content_);
+    fd_.reset(open((dir_ / "source").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!staging::SourceInPageCache(fd_.get(), content_.size())) {
+      GTEST_SKIP() << "the kernel cannot say the file is cached (no cachestat): it is not mapped";
+    }
+  }
+  // Cuts the file to `size` bytes, as another process's truncate would.
+  void Shrink(off_t size) { ASSERT_EQ(truncate((dir_ / "source").c_str(), size), 0); }
+
+  TempDir dir_;
+  std::string content_;
+  common::UniqueFd fd_;
+};
+
+TEST_F(MappedSourceTest, LostPagesReadAsZerosAndTheNextBlockFails) {
+  BlockPool pool(4, 1 << 20);
+  std::unique_ptr<staging::SourceReader> reader =
+      staging::MakeSourceReader(staging::IoKind::kAuto, fd_.get(), content_.size(), pool, 4);
+  ASSERT_STREQ(reader->how(), "mapped");
+  ASSERT_NE(reader->lost(), nullptr);
+  BlockRef first;
+  ASSERT_TRUE(reader->Next(first).ok());
+  ASSERT_EQ(first->size, 1u << 20);
+  EXPECT_FALSE(reader->lost()->load());
+  Shrink(8192);
+  const char* bytes = reinterpret_cast<const char*>(first->bytes());
+  EXPECT_EQ(std::string(bytes, 8192), content_.substr(0, 8192)) << "what is left is still there";
+  EXPECT_EQ(std::count(bytes + 8192, bytes + first->size, '\0'), first->size - 8192)
+      << "the lost pages read as zeros";
+  EXPECT_TRUE(reader->lost()->load());
+  BlockRef second;
+  Status status = reader->Next(second);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("file ended at byte 8192"), std::string::npos)
+      << status.message();
+}
+
+// The pipeline fails a staging whose source lost pages after they were read, where the process
+// would otherwise have died, or written zeros into files and called them done.
+TEST_F(MappedSourceTest, APipelineWhoseSourceShrankAfterItsLastReadFails) {
+  staging::DecoderChoice choice;
+  choice.fd = fd_.get();
+  choice.size = content_.size();
+  staging::Pipeline pipeline(staging::IoKind::kAuto, 1, fd_.get(), content_.size(),
+                             staging::MakeDecoder(choice));
+  pipeline.set_on_read([&](const staging::Block& block) {
+    if (block.offset + block.size == content_.size()) Shrink(0);
+  });
+  uint64_t zeros = 0, seen = 0;
+  Status status = pipeline.Run([&](BoundedQueue<BlockRef>& decoded, staging::EntryWriter&) {
+    while (std::optional<BlockRef> block = decoded.Pop()) {
+      const char* bytes = reinterpret_cast<const char*>((*block)->bytes());
+      zeros += std::count(bytes, bytes + (*block)->size, '\0');
+      seen += (*block)->size;
+    }
+    return Status::Ok();
+  });
+  EXPECT_STREQ(pipeline.source_reads(), "mapped");
+  EXPECT_EQ(seen, content_.size());
+  EXPECT_GT(zeros, 0u) << "the last block was touched after the file shrank";
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("file shrank while staging"), std::string::npos)
+      << status.message();
+}
+
+// A SIGBUS that is not a window's still ends the process, as if no handler were installed: a
+// fault in another mapping, and a signal sent to the process.
+TEST_F(MappedSourceTest, OtherBusErrorsStillEndTheProcess) {
+  BlockPool pool(1, 1 << 20);
+  std::unique_ptr<staging::SourceReader> reader =
+      staging::MakeSourceReader(staging::IoKind::kAuto, fd_.get(), content_.size(), pool, 1);
+  BlockRef block;
+  ASSERT_TRUE(reader->Next(block).ok());  // the handler is installed with the first window
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        void* other = mmap(nullptr, 1 << 20, PROT_READ, MAP_SHARED, fd_.get(), 1 << 20);
+        if (other == MAP_FAILED) _exit(3);
+        if (truncate((dir_ / "source").c_str(), 0) != 0) _exit(4);
+        volatile char touched = static_cast<const char*>(other)[100];
+        (void)touched;
+        _exit(5);
+      },
+      ::testing::KilledBySignal(SIGBUS), "");
+  EXPECT_EXIT(raise(SIGBUS), ::testing::KilledBySignal(SIGBUS), "");
+}
 
 TEST_F(DecoderTest, GzipRecordsItsIndexThenInflatesFromItInParallel) {
   const fs::path archive = dir_ / "data.gz";

@@ -109,7 +109,7 @@ class Archive {
           std::thread reader([&] {
             for (off_t at = 0;;) {
               BlockRef block = source_pool.Acquire();
-              ssize_t n = pread(fd_.get(), block->data.get(), block->capacity, at);
+              ssize_t n = pread(fd_.get(), block->data, block->capacity, at);
               if (n <= 0) break;
               block->size = static_cast<size_t>(n);
               at += n;

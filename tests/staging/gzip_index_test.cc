@@ -62,7 +62,7 @@ Status InflateSequentially(const std::filesystem::path& path, RestartPointSink* 
           common::UniqueFd fd(open(path.c_str(), O_RDONLY));
           while (true) {
             BlockRef block = source_pool.Acquire();
-            ssize_t n = read(fd.get(), block->data.get(), block->capacity);
+            ssize_t n = read(fd.get(), block->data, block->capacity);
             if (n <= 0) break;
             block->size = n;
             compressed.Push(std::move(block));

@@ -194,7 +194,7 @@ Status DecodeInParallel(const fs::path& archive, size_t block_size, int threads,
   for (size_t at = 0; at < bytes.size(); at += block_size) {
     BlockRef block = source_pool.Acquire();
     block->size = std::min(block_size, bytes.size() - at);
-    std::memcpy(block->data.get(), bytes.data() + at, block->size);
+    std::memcpy(block->data, bytes.data() + at, block->size);
     in.Push(std::move(block));
   }
   in.Close();
@@ -208,7 +208,7 @@ Status DecodeInParallel(const fs::path& archive, size_t block_size, int threads,
     }
   });
   while (std::optional<BlockRef> block = out.Pop()) {
-    decoded->append(reinterpret_cast<const char*>((*block)->data.get()), (*block)->size);
+    decoded->append(reinterpret_cast<const char*>((*block)->bytes()), (*block)->size);
   }
   worker.join();
   return status;

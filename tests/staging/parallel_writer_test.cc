@@ -45,9 +45,9 @@ class Feeder {
     for (size_t at = 0; at < data.size(); at += kBlockSize) {
       staging::BlockRef block = pool_.Acquire();
       size_t n = std::min(kBlockSize, data.size() - at);
-      std::memcpy(block->data.get(), data.data() + at, n);
+      std::memcpy(block->data, data.data() + at, n);
       block->size = n;
-      STAGING_RETURN_IF_ERROR(writer_.Append(block, block->data.get(), n));
+      STAGING_RETURN_IF_ERROR(writer_.Append(block, block->data, n));
     }
     return writer_.EndFile();
   }

@@ -2,7 +2,7 @@
 // seccomp policy refuses io_uring. Both produce identical results.
 //
 // kAuto reads sources through io_uring (many reads in flight: what a slow disk needs; a source
-// already whole in the page cache, with no latency to hide, is read with plain calls) and
+// already whole in the page cache, with no latency to hide, is mapped instead of copied) and
 // creates files with plain calls from the writer threads: creating a file cannot complete
 // inline in io_uring (an O_CREAT open may block), so every chain went to an io-wq kernel worker,
 // and that hand-off made the Linux source tree 15% slower than plain calls on the same threads

@@ -52,9 +52,9 @@ struct ArchiveReport {
   uint64_t redone_files = 0;
   uint64_t plain_files = 0;
   int writer_threads = 0;  // threads that created the files
-  // Read through io_uring (false: plain reads, the choice for a source already in the page cache,
-  // or where io_uring is off or refused).
-  bool ring_reads = false;
+  // How the source was read: "io_uring" (reads in flight), "mapped" (a source already whole in
+  // the page cache, mapped instead of copied) or "plain" (pread: --plain-io, or io_uring refused).
+  std::string source_reads;
   std::vector<std::string> warnings;  // skipped special files, cleared mode bits, ...
   Status status;
 };

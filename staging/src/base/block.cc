@@ -24,7 +24,8 @@ void BlockRef::reset() {
 BlockPool::BlockPool(size_t count, size_t block_size) : block_size_(block_size) {
   for (size_t i = 0; i < count; ++i) {
     auto block = std::make_unique<Block>();
-    block->data = std::make_unique_for_overwrite<std::byte[]>(block_size);
+    block->buffer = std::make_unique_for_overwrite<std::byte[]>(block_size);
+    block->data = block->buffer.get();
     block->capacity = block_size;
     block->pool = this;
     free_.push_back(block.get());
@@ -61,6 +62,11 @@ void BlockPool::Close() {
 }
 
 void BlockPool::Release(Block* block) {
+  // Outside the lock: dropping a view may unmap memory, which takes a while.
+  if (block->view) {
+    block->view.reset();
+    block->data = block->buffer.get();
+  }
   std::lock_guard lock(mu_);
   free_.push_back(block);
   cv_.notify_one();

@@ -1,6 +1,7 @@
 // Blocks: large reusable buffers that carry bytes between the pipeline's stages. A block returns to
 // its pool when its last reference goes, so a write still in flight keeps its bytes alive without a
-// copy.
+// copy. A block may instead lend memory it does not own (a mapped window of the source file): its
+// view keeps that memory alive until the block goes back to the pool.
 #pragma once
 
 #include <atomic>
@@ -17,8 +18,16 @@ namespace staging {
 
 class BlockPool;
 
+// Memory a block lends instead of its own buffer; destroyed when the block returns to its pool.
+struct BlockView {
+  virtual ~BlockView() = default;
+};
+
 struct Block {
-  std::unique_ptr<std::byte[]> data;
+  std::unique_ptr<std::byte[]> buffer;  // the pool's memory for this block, `capacity` bytes
+  // The block's memory: `buffer`, or, with a `view`, memory the view keeps alive (read-only).
+  std::byte* data = nullptr;
+  std::unique_ptr<BlockView> view;
   size_t capacity = 0;
   size_t begin = 0;     // the valid bytes are data[begin, begin + size)
   size_t size = 0;      // valid bytes
@@ -26,7 +35,7 @@ struct Block {
   std::atomic<int> refs{0};
   BlockPool* pool = nullptr;
 
-  std::byte* bytes() const { return data.get() + begin; }
+  std::byte* bytes() const { return data + begin; }
 };
 
 // A counted reference to a pooled block; the block goes back to the pool with the last one.

@@ -32,7 +32,7 @@ class OutputBlocks {
       if (!current_) return Status::Error("aborted");
       current_->offset = produced_;
     }
-    *data = current_->data.get() + current_->size;
+    *data = current_->data + current_->size;
     *size = current_->capacity - current_->size;
     return Status::Ok();
   }
@@ -113,7 +113,7 @@ Status InflateGzip(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<Blo
   bool member_started = false;
   int members = 0;
   while (std::optional<BlockRef> block = in.Pop()) {
-    state->next_in = reinterpret_cast<uint8_t*>((*block)->data.get());
+    state->next_in = reinterpret_cast<uint8_t*>((*block)->bytes());
     state->avail_in = (*block)->size;
     while (state->avail_in > 0 || state->block_state == ISAL_BLOCK_FINISH) {
       if (state->block_state == ISAL_BLOCK_FINISH) {
@@ -164,7 +164,7 @@ Status DecompressZstd(BoundedQueue<BlockRef>& in, BlockPool& pool, BoundedQueue<
   uint64_t consumed = 0;
   size_t last_hint = 1;  // 0 once a frame is complete
   while (std::optional<BlockRef> block = in.Pop()) {
-    ZSTD_inBuffer input{(*block)->data.get(), (*block)->size, 0};
+    ZSTD_inBuffer input{(*block)->bytes(), (*block)->size, 0};
     while (input.pos < input.size) {
       std::byte* dst;
       size_t space;

@@ -145,7 +145,7 @@ class IndexedInflater {
     out.begin = kDeflateWindow;
     out.size = decoded_end - decoded_begin;
     out.offset = decoded_begin;
-    std::memcpy(out.data.get(), window.data(), kDeflateWindow);
+    std::memcpy(out.data, window.data(), kDeflateWindow);
     // ISA-L reaches back into the output buffer itself: the window sits right before it.
     state->next_in = reinterpret_cast<uint8_t*>(const_cast<std::byte*>(input.data()));
     state->avail_in = static_cast<uint32_t>(input.size());

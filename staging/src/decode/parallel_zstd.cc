@@ -88,8 +88,8 @@ Status DecodeFrame(ZSTD_DCtx* dctx, const ZstdFrameInfo& info, BlockPool& pool, 
   if (info.decompressed_size == 0) return Status::Ok();
   frame.block = pool.Acquire();
   if (!frame.block) return Status::Error("aborted");
-  size_t n = ZSTD_decompressDCtx(dctx, frame.block->data.get(), frame.block->capacity, frame.bytes,
-                                 frame.size);
+  size_t n =
+      ZSTD_decompressDCtx(dctx, frame.block->data, frame.block->capacity, frame.bytes, frame.size);
   if (ZSTD_isError(n)) {
     return Status::Error(FrameLabel(info, frame.index) + ": zstd: " + ZSTD_getErrorName(n));
   }
@@ -134,7 +134,7 @@ Status ParallelZstdDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRe
   while (submitting) {
     std::optional<BlockRef> block = in.Pop();
     if (!block) break;
-    const std::byte* data = (*block)->data.get();
+    const std::byte* data = (*block)->bytes();
     size_t len = (*block)->size;
     while (len > 0 && index < frames_.size()) {
       const ZstdFrameInfo& info = frames_[index];

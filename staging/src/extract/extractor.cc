@@ -218,7 +218,7 @@ class Extractor {
         }
       }
       size_t n = std::min(len, copy_->capacity - copy_->size);
-      std::byte* dst = copy_->data.get() + copy_->size;
+      std::byte* dst = copy_->data + copy_->size;
       std::memcpy(dst, data, n);
       copy_->size += n;
       STAGING_RETURN_IF_ERROR(Written(writer_.Append(copy_, dst, n)));

@@ -32,7 +32,7 @@ void DigestThread::Update(const void* data, size_t len) {
   while (len > 0) {
     if (!current_) current_ = pool_.Acquire();
     const size_t n = std::min(len, current_->capacity - current_->size);
-    std::memcpy(current_->data.get() + current_->size, bytes, n);
+    std::memcpy(current_->data + current_->size, bytes, n);
     current_->size += n;
     bytes += n;
     len -= n;

@@ -142,7 +142,7 @@ void FetchSink::FeedSide(const std::byte* data, size_t len) {
         current_->offset = fed_;
       }
       size_t n = std::min(len, current_->capacity - current_->size);
-      std::memcpy(current_->data.get() + current_->size, data, n);
+      std::memcpy(current_->data + current_->size, data, n);
       current_->size += n;
       fed_ += n;
       data += n;

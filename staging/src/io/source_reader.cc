@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <deque>
 #include <iterator>
+
+#include "io/mapped_window.h"
 
 namespace staging {
 namespace {
@@ -18,10 +21,12 @@ Status ShortFile(uint64_t offset) {
                        ", before its size when opened (changed while staging?)");
 }
 
+// Reads with pread, or, with `map`, maps each block's span of the file instead (no copy; the
+// choice for a source already in the page cache), reading where a span cannot be mapped.
 class PlainSourceReader : public SourceReader {
  public:
-  PlainSourceReader(int fd, uint64_t size, BlockPool& pool, std::vector<uint64_t> cuts)
-      : fd_(fd), size_(size), pool_(pool), cuts_(std::move(cuts)) {
+  PlainSourceReader(int fd, uint64_t size, BlockPool& pool, std::vector<uint64_t> cuts, bool map)
+      : fd_(fd), size_(size), pool_(pool), cuts_(std::move(cuts)), map_(map) {
     posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
 
@@ -32,9 +37,9 @@ class PlainSourceReader : public SourceReader {
     if (!block) return Status::Error("aborted");
     size_t want = BlockEnd(offset_, block->capacity, size_, cuts_) - offset_;
     block->offset = offset_;
+    if (map_) STAGING_RETURN_IF_ERROR(MapInto(*block.get(), want));
     while (block->size < want) {
-      ssize_t n =
-          pread(fd_, block->data.get() + block->size, want - block->size, offset_ + block->size);
+      ssize_t n = pread(fd_, block->data + block->size, want - block->size, offset_ + block->size);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Status::FromErrno("read at byte " + std::to_string(offset_), errno);
       if (n == 0) return ShortFile(offset_ + block->size);
@@ -45,13 +50,40 @@ class PlainSourceReader : public SourceReader {
     return Status::Ok();
   }
 
-  bool ring() const override { return false; }
+  // "mapped" while it maps, or once any block was (where mapping stopped part-way, the rest was
+  // read).
+  const char* how() const override { return map_ || mapped_ ? "mapped" : "plain"; }
+  std::shared_ptr<const std::atomic<bool>> lost() const override { return lost_; }
 
  private:
+  // Lends `block` a mapping of its span; where there can be none, stops mapping (reads follow).
+  Status MapInto(Block& block, size_t want) {
+    std::unique_ptr<MappedWindow> window;
+    Status status = MappedWindow::Map(fd_, offset_, want, lost_, &window);
+    if (!status.ok()) {
+      struct stat st;
+      if (fstat(fd_, &st) == 0 && static_cast<uint64_t>(st.st_size) < offset_ + want)
+        return ShortFile(static_cast<uint64_t>(st.st_size));
+      return status;
+    }
+    if (!window) {
+      map_ = false;
+      return Status::Ok();
+    }
+    mapped_ = true;
+    block.data = window->bytes();
+    block.view = std::move(window);
+    block.size = want;
+    return Status::Ok();
+  }
+
   int fd_;
   uint64_t size_, offset_ = 0;
   BlockPool& pool_;
   std::vector<uint64_t> cuts_;
+  bool map_;
+  bool mapped_ = false;
+  std::shared_ptr<std::atomic<bool>> lost_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 // Reads ahead: up to `depth` blocks in flight, handed out in file order. A short read is
@@ -88,7 +120,7 @@ class UringSourceReader : public SourceReader {
     return Status::Ok();
   }
 
-  bool ring() const override { return true; }
+  const char* how() const override { return "io_uring"; }
 
  private:
   struct Pending {
@@ -119,8 +151,7 @@ class UringSourceReader : public SourceReader {
       io_uring_submit(&ring_);
       sqe = io_uring_get_sqe(&ring_);
     }
-    io_uring_prep_read(sqe, fd_, p.block->data.get() + p.done, p.want - p.done,
-                       p.block->offset + p.done);
+    io_uring_prep_read(sqe, fd_, p.block->data + p.done, p.want - p.done, p.block->offset + p.done);
     io_uring_sqe_set_data(sqe, &p);
     ++in_flight_;
   }
@@ -191,12 +222,14 @@ bool SourceInPageCache(int fd, uint64_t size) {
 
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
                                                int in_flight, std::vector<uint64_t> cuts) {
-  const bool nothing_to_wait_for = kind == IoKind::kAuto && SourceInPageCache(fd, size);
-  if (ResolveIoKind(kind) == IoKind::kUring && !nothing_to_wait_for) {
+  if (kind == IoKind::kAuto && SourceInPageCache(fd, size)) {
+    return std::make_unique<PlainSourceReader>(fd, size, pool, std::move(cuts), /*map=*/true);
+  }
+  if (ResolveIoKind(kind) == IoKind::kUring) {
     auto reader = std::make_unique<UringSourceReader>(fd, size, pool, in_flight, cuts);
     if (reader->Init().ok()) return reader;
   }
-  return std::make_unique<PlainSourceReader>(fd, size, pool, std::move(cuts));
+  return std::make_unique<PlainSourceReader>(fd, size, pool, std::move(cuts), /*map=*/false);
 }
 
 }  // namespace staging

@@ -1,7 +1,9 @@
 // SourceReader: streams one source file into pooled blocks, in order. The io_uring version keeps
-// several large reads in flight; the plain version uses pread. Not thread-safe: one consumer.
+// several large reads in flight; the plain version uses pread; the mapped one lends each block a
+// mapping of its span of the file (no copy). Not thread-safe: one consumer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -18,8 +20,11 @@ class SourceReader {
   // Sets `out` to the next block of the file (size > 0), or leaves it empty at the end.
   // A file that ends before the size it had when opened is an error.
   virtual Status Next(BlockRef& out) = 0;
-  // True when it reads through io_uring.
-  virtual bool ring() const = 0;
+  // How it reads: "io_uring", "mapped" or "plain".
+  virtual const char* how() const = 0;
+  // For a mapped source: raised when pages of the mapping were lost (the file shrank while
+  // mapped) and zeros stood in for them; check it once nothing touches the blocks any more.
+  virtual std::shared_ptr<const std::atomic<bool>> lost() const { return nullptr; }
 };
 
 // True when every byte of the first `size` bytes of `fd` is in the page cache (cachestat, Linux
@@ -29,7 +34,8 @@ bool SourceInPageCache(int fd, uint64_t size);
 // `fd` must stay open for the reader's life; `size` is the file size from fstat; reads start at
 // its beginning. `in_flight` bounds the reads queued at once (io_uring only). kAuto reads through
 // io_uring, whose reads in flight hide a slow disk's latency, except a source already whole in the
-// page cache, which has no latency to hide: plain reads cost less CPU there. `cuts` (ascending
+// page cache, which has no latency to hide: it is mapped, which spares copying it (reads where it
+// cannot be mapped). kPlain reads with pread, kUring through io_uring. `cuts` (ascending
 // offsets, may be empty) end a block early at the last cut it would pass, so that what lies
 // between two cuts arrives in one block whenever it fits in one.
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
