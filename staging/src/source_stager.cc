@@ -134,11 +134,12 @@ class SourceStager {
   // the first record takes back what was moved and the record with it.
   Status MoveIntoPlace(int dest_fd, ManifestEntry* entry) {
     entry->complete = false;
-    STAGING_RETURN_IF_ERROR(manifest_.Record(*entry));
+    std::string paths_text;  // the bulk of both records, made once
+    STAGING_RETURN_IF_ERROR(manifest_.Record(*entry, &paths_text));
     Status moved = MergeTree(area_fd_.get(), dest_fd, job_.rel_dir);
     if (moved.ok()) {
       entry->complete = true;
-      moved = manifest_.Record(*entry);
+      moved = manifest_.Record(*entry, &paths_text);
     }
     if (!moved.ok()) {
       RemoveListed(*entry);

@@ -96,6 +96,28 @@ TEST_F(ManifestRecords, NoPathsIsAnEmptyList) {
   EXPECT_TRUE(found->paths.empty());
 }
 
+// A staging writes its record twice, pending then complete, making the text of its paths once:
+// each write is the record made from scratch, and the second says complete.
+TEST_F(ManifestRecords, ThePathsTextKeptBetweenWritesGivesTheSameRecords) {
+  ManifestEntry entry = SampleEntry({"a/b", "100%", "caf\xE9", "q\"uote"});
+  std::string paths_text;
+  ASSERT_TRUE(manifest_.Record(entry, &paths_text).ok());
+  EXPECT_FALSE(paths_text.empty());
+  const std::string pending = RecordText();
+  entry.complete = true;
+  ASSERT_TRUE(manifest_.Record(entry, &paths_text).ok());
+  const std::string complete = RecordText();
+  ASSERT_TRUE(manifest_.Record(entry).ok());
+  EXPECT_EQ(complete, RecordText());
+  entry.complete = false;
+  ASSERT_TRUE(manifest_.Record(entry).ok());
+  EXPECT_EQ(pending, RecordText());
+  const std::optional<ManifestEntry> found = manifest_.Find(entry.source.path);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->paths, entry.paths);
+  EXPECT_NE(complete, pending);
+}
+
 TEST_F(ManifestRecords, ARecordCutShortCountsAsDamagedNotAsAnotherList) {
   const ManifestEntry entry = SampleEntry({"a", "b", "c"});
   ASSERT_TRUE(manifest_.Record(entry).ok());

@@ -17,6 +17,9 @@ std::string DisplayText(std::string_view bytes);
 // The manifest's lossless form: valid UTF-8 is kept, except '%', which becomes "%25"; each byte
 // of an invalid sequence becomes "%XX" (upper-case hex). Always valid UTF-8.
 std::string EncodeName(std::string_view bytes);
+// True when EncodeName(bytes) is `bytes` itself (ASCII without '%': most names), so that a caller
+// may use the bytes as they are, without a copy.
+bool EncodesAsItself(std::string_view bytes);
 
 // The bytes EncodeName was given; nullopt when `text` holds a '%' not followed by two hex digits.
 std::optional<std::string> DecodeName(std::string_view text);

@@ -76,13 +76,15 @@ std::string DisplayText(std::string_view bytes) {
   return EscapeBytes(bytes, "\\x", [](uint8_t lead) { return lead < 0x20 || lead == 0x7F; });
 }
 
+bool EncodesAsItself(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(),
+                     [](char c) { return static_cast<uint8_t>(c) < 0x80 && c != '%'; });
+}
+
 std::string EncodeName(std::string_view bytes) {
   // Most names are ASCII without a '%' and come out as they are: checked a byte at a time, the
   // Linux tree's 84,000 names took a tenth of a second to encode.
-  if (std::all_of(bytes.begin(), bytes.end(),
-                  [](char c) { return static_cast<uint8_t>(c) < 0x80 && c != '%'; })) {
-    return std::string(bytes);
-  }
+  if (EncodesAsItself(bytes)) return std::string(bytes);
   return EscapeBytes(bytes, "%", [](uint8_t lead) { return lead == '%'; });
 }
 

@@ -53,10 +53,11 @@ void AppendJsonString(std::string* out, std::string_view text) {
   out->push_back('"');
 }
 
-// The record's text. The few fields go through nlohmann::json; the paths (the Linux tree has
-// 84,000) are appended directly, since a JSON value per path and its escaping made writing the
-// record, twice per staging, a quarter of a second of one core after every file was written.
-std::string ToText(const ManifestEntry& e) {
+// The record's text: its fields, then the text of its paths (PathsText). The few fields go
+// through nlohmann::json; the paths (the Linux tree has 84,000) are appended directly, since a
+// JSON value per path and its escaping made writing the record, twice per staging, a quarter of a
+// second of one core after every file was written.
+std::string FieldsText(const ManifestEntry& e) {
   const nlohmann::json fields = {{kNamesKey, kNamesEncoded},
                                  {"source",
                                   {{"path", EncodeName(e.source.path)},
@@ -70,13 +71,23 @@ std::string ToText(const ManifestEntry& e) {
                                  {"complete", e.complete}};
   std::string text = fields.dump(1);
   text.resize(text.size() - 2);  // "\n}": the paths go last
+  return text;
+}
+
+std::string PathsText(const ManifestEntry& e) {
   size_t path_bytes = 0;
   for (const std::string& path : e.paths) path_bytes += path.size() + 6;
-  text.reserve(text.size() + path_bytes + 16);
+  std::string text;
+  text.reserve(path_bytes + 32);
   text += ",\n \"paths\": [";
   for (size_t i = 0; i < e.paths.size(); ++i) {
     text += i == 0 ? "\n  " : ",\n  ";
-    AppendJsonString(&text, EncodeName(e.paths[i]));
+    const std::string& path = e.paths[i];
+    if (EncodesAsItself(path)) {
+      AppendJsonString(&text, path);  // no copy of the name
+    } else {
+      AppendJsonString(&text, EncodeName(path));
+    }
   }
   text += e.paths.empty() ? "]\n}" : "\n ]\n}";
   return text;
@@ -148,15 +159,18 @@ std::optional<ManifestEntry> Manifest::Find(const std::string& source_path, bool
   return std::nullopt;
 }
 
-Status Manifest::Record(const ManifestEntry& entry) const {
-  std::string text;
+Status Manifest::Record(const ManifestEntry& entry, std::string* paths_text) const {
+  std::string fields, made_paths;
   try {
-    text = ToText(entry);
+    fields = FieldsText(entry);
+    if (!paths_text) paths_text = &made_paths;
+    if (paths_text->empty()) *paths_text = PathsText(entry);
   } catch (const std::exception& e) {  // only memory could fail: every name is encoded
     return Status::Error(std::string("cannot record the manifest: ") + e.what());
   }
   common::AtomicFile file(dir_fd_->get(), FileNameFor(entry.source.path));
-  std::string error = file.Write(text);
+  std::string error = file.Write(fields);
+  if (error.empty()) error = file.Write(*paths_text);
   if (error.empty()) error = file.Commit();
   return error.empty() ? Status::Ok() : Status::Error(error);
 }

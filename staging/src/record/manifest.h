@@ -35,7 +35,11 @@ class Manifest {
   // The record of `source_path`, if it has a readable one. `damaged` (optional) is set when a
   // record file is there but cannot be read or parsed (or names another source).
   std::optional<ManifestEntry> Find(const std::string& source_path, bool* damaged = nullptr) const;
-  Status Record(const ManifestEntry& entry) const;
+  // Writes `entry`'s record (atomically, synced). `paths_text` (optional) keeps the text of
+  // entry.paths, the bulk of a record (84,000 names for the Linux tree), between the two writes
+  // of one staging (pending, then complete): made and kept there when empty, used as it is when
+  // not, so it must then come from the same paths.
+  Status Record(const ManifestEntry& entry, std::string* paths_text = nullptr) const;
   Status Forget(const std::string& source_path) const;
   // Every readable record. `unreadable` (optional) receives the names of record files that could
   // not be read or parsed. An error when the manifest directory cannot be listed.
