@@ -219,7 +219,9 @@ int RunStage(const std::vector<std::string>& args) {
                                                  "stage again even when already staged")(
       "sync", po::bool_switch(&options.sync), "flush the destination to disk at the end (syncfs)")(
       "no-wait", po::bool_switch(&no_wait), "fail at once if another stage run holds --to")(
-      "plain-io", po::bool_switch(&plain), "use plain system calls instead of io_uring")(
+      "plain-io", po::bool_switch(&plain),
+      "read with pread and write with plain system calls (by default a source already in "
+      "the page cache is mapped, any other read through io_uring)")(
       "uring-writes", po::bool_switch(&uring_writes),
       "create files through io_uring too (by default plain calls from the writer threads: "
       "faster on local filesystems)")("writers", po::value(&options.writers)->default_value(0),
