@@ -13,10 +13,12 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "base/block.h"
 #include "base/bounded_queue.h"
+#include "base/hash_set64.h"
 #include "base/member_path.h"
 #include "base/source_identity.h"
 #include "collect_decoded.h"
@@ -45,6 +47,25 @@ using staging::Status;
 using namespace std::chrono_literals;
 
 // --- the block pool and the queue ---
+
+// The flat set agrees with std::unordered_set on every insert, across its growth, with values
+// that share their low bits, and counts 0 and 1 as one (0 marks its empty slots).
+TEST(HashSet64Test, InsertsLikeAStandardSetAcrossGrowth) {
+  staging::HashSet64 set;
+  std::unordered_set<uint64_t> reference;
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 200'000; ++i) {
+    // Half random, half multiples of 2^32 (the same low bits) and a narrow range (repeats).
+    const uint64_t value = i % 4 == 0   ? rng()
+                           : i % 4 == 1 ? (rng() % 5000 + 1) << 32
+                                        : rng() % 60'000 + 2;
+    ASSERT_EQ(set.Insert(value), reference.insert(value).second) << "value " << value;
+  }
+  EXPECT_EQ(set.size(), reference.size());
+  EXPECT_TRUE(set.Insert(0));
+  EXPECT_FALSE(set.Insert(1)) << "0 and 1 are one value";
+  EXPECT_FALSE(set.Insert(0));
+}
 
 TEST(BlockPoolTest, HandsOutEachBlockOnceAndTakesItBackWithItsLastReference) {
   BlockPool pool(2, 1024);

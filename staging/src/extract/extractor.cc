@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <unordered_set>
 
 #include "base/bounded_queue.h"
+#include "base/hash_set64.h"
 #include "base/interrupt.h"
 #include "base/stage_layout.h"
 #include "common/unique_fd.h"
@@ -144,7 +144,7 @@ class Extractor {
   // the same name goes (last one wins), after the writes queued for it have landed.
   Status Place(const MemberPath& path, bool keep_directory, int* dirfd) {
     STAGING_RETURN_IF_ERROR(Parent(path, dirfd));
-    if (seen_.insert(std::hash<std::string>{}(path.joined())).second) return Status::Ok();
+    if (seen_.Insert(std::hash<std::string>{}(path.joined()))) return Status::Ok();
     STAGING_RETURN_IF_ERROR(Replace(*dirfd, path, keep_directory));
     return Parent(path, dirfd);  // a cached directory may have been the one replaced
   }
@@ -361,7 +361,7 @@ class Extractor {
   BlockRef copy_;
   DecodedStream* stream_ = nullptr;
   uint64_t unchecked_bytes_ = 0, unchecked_entries_ = 0;
-  std::unordered_set<uint64_t> seen_;  // hashes of names created: duplicates need a drain
+  HashSet64 seen_;  // hashes of names created: duplicates (and collisions) need a drain
   std::vector<DirectoryMetadata> directories_;
   bool last_entry_sparse_ = false;
   bool writer_failed_ = false;
