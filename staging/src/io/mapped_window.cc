@@ -63,7 +63,9 @@ void InstallHandler() {
   action.sa_sigaction = OnSigbus;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGBUS, &action, &g_previous);
+  // The previous disposition is saved whole before the handler can run and read it.
+  sigaction(SIGBUS, nullptr, &g_previous);
+  sigaction(SIGBUS, &action, nullptr);
 }
 
 int TakeSlot() {
