@@ -77,7 +77,10 @@ class FilesystemTest : public ::testing::TestWithParam<Filesystem> {
   // What the destination looks like beforehand: empty, or the overlay's lower layer.
   void AddPreexisting(const fs::path& job) {
     if (std::string(GetParam().name) == "overlayfs") {
+      // The lower layer's file, time included: written a second later, it compared unequal.
       WriteFile(job / "data/from-the-image.txt", "lower layer\n");
+      fs::last_write_time(job / "data/from-the-image.txt",
+                          fs::last_write_time(work_ / "lower/job/data/from-the-image.txt"));
     }
   }
 
