@@ -57,6 +57,29 @@ set(fuzz_includes ${PROJECT_SOURCE_DIR}/staging/include ${PROJECT_SOURCE_DIR}/st
     ${LIBCRYPTO_INCLUDE_DIRS} ${LIBCURL_INCLUDE_DIRS})
 list(TRANSFORM fuzz_includes PREPEND -I)
 
+# The staging sources compiled once, a file a command (so that make runs them in parallel), with
+# libFuzzer's coverage and AddressSanitizer, for all three fuzzers: compiled whole in each
+# fuzzer's one command, they took three times as long, on one core each.
+set(fuzz_flags -std=c++20 -O1 -g -DSTAGE_ISAL_VERSION="${ISAL_VERSION}")
+set(fuzz_object_dir ${CMAKE_CURRENT_BINARY_DIR}/fuzz_objects)
+file(MAKE_DIRECTORY ${fuzz_object_dir})
+list(FILTER fuzz_sources INCLUDE REGEX "\\.cc$")
+set(fuzz_objects)
+foreach(source ${fuzz_sources})
+  file(RELATIVE_PATH relative ${PROJECT_SOURCE_DIR} ${source})
+  string(REPLACE "/" "_" object_name ${relative})
+  set(object ${fuzz_object_dir}/${object_name}.o)
+  add_custom_command(
+    OUTPUT ${object}
+    COMMAND ${STAGE_CLANGXX} ${fuzz_flags} -fsanitize=fuzzer-no-link,address ${fuzz_includes}
+            -c ${source} -o ${object}
+    DEPENDS ${source}
+    IMPLICIT_DEPENDS CXX ${source}
+    COMMENT "Compiling ${relative} for the fuzzers"
+    VERBATIM)
+  list(APPEND fuzz_objects ${object})
+endforeach()
+
 # stage_add_fuzzer(NAME CORPUS FIXTURE ARGS...): bin/NAME, with libFuzzer and AddressSanitizer,
 # and a bounded run in ctest (ARGS bound it). New inputs go to a scratch directory, not the seed
 # corpus.
@@ -64,14 +87,13 @@ function(stage_add_fuzzer name corpus fixture)
   set(binary ${CMAKE_BINARY_DIR}/bin/${name})
   add_custom_command(
     OUTPUT ${binary}
-    COMMAND ${STAGE_CLANGXX} -std=c++20 -O1 -g -fsanitize=fuzzer,address
-            -DSTAGE_ISAL_VERSION="${ISAL_VERSION}" -I${CMAKE_CURRENT_SOURCE_DIR} ${fuzz_includes}
-            ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc ${fuzz_sources} -o ${binary}
+    COMMAND ${STAGE_CLANGXX} ${fuzz_flags} -fsanitize=fuzzer,address -I${CMAKE_CURRENT_SOURCE_DIR}
+            ${fuzz_includes} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc ${fuzz_objects} -o ${binary}
             ${LIBARCHIVE_LINK_LIBRARIES} ${LIBURING_LINK_LIBRARIES} ${ISAL_LINK_LIBRARIES}
             ${ZSTD_LINK_LIBRARIES} ${LIBCRYPTO_LINK_LIBRARIES} ${LIBCURL_LINK_LIBRARIES}
             ${ZLIB_LIBRARIES} -lpthread
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_replay.h
-            ${fuzz_sources}
+            ${fuzz_objects}
     COMMENT "Building ${name} with clang and libFuzzer"
     VERBATIM)
   add_custom_target(${name} ALL DEPENDS ${binary})
