@@ -52,13 +52,13 @@ Pipeline::~Pipeline() {
 void Pipeline::ReadAll() {
   std::unique_ptr<SourceReader> source =
       MakeSourceReader(io_, fd_, size_, *source_pool_, kReadsInFlight, std::move(read_cuts_));
-  source_reads_ = source->how();
   source_lost_ = source->lost();
   BlockRef block;
   while ((read_status_ = source->Next(block)).ok() && block) {
     if (on_read_) on_read_(*block.get());
     if (!compressed_->Push(std::move(block))) break;
   }
+  source_reads_ = source->how();  // after the reads: a mapping that failed fell back to pread
   read_status_.ok() ? compressed_->Close() : compressed_->Fail();
 }
 
