@@ -22,7 +22,8 @@ namespace staging {
 class MappedWindow : public BlockView {
  public:
   // Maps bytes [offset, offset + length) of `fd` (length > 0) and faults them in
-  // (MADV_POPULATE_READ) on this thread, so that readers of the window do not wait on page faults.
+  // (MADV_POPULATE_READ, then a touch of every page) on this thread, so that readers of the window
+  // do not wait on page faults.
   // Sets `*out` to nothing, with an ok status, where the file cannot be mapped (a filesystem
   // without mmap) or every guarded slot is taken: read it instead. Pages that cannot be read (a
   // file now shorter than the window: EFAULT) are an error. `lost` is raised if pages of the

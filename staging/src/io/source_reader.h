@@ -27,17 +27,19 @@ class SourceReader {
   virtual std::shared_ptr<const std::atomic<bool>> lost() const { return nullptr; }
 };
 
-// True when every byte of the first `size` bytes of `fd` is in the page cache (cachestat, Linux
-// 6.5 and later); false when some is not, or when the kernel cannot say.
+// True when the first `size` bytes of `fd` are in the page cache, all but at most a 64th of their
+// pages (cachestat, Linux 6.5 and later); false when more are missing, or when the kernel cannot
+// say.
 bool SourceInPageCache(int fd, uint64_t size);
 
 // `fd` must stay open for the reader's life; `size` is the file size from fstat; reads start at
 // its beginning. `in_flight` bounds the reads queued at once (io_uring only). kAuto reads through
-// io_uring, whose reads in flight hide a slow disk's latency, except a source already whole in the
-// page cache, which has no latency to hide: it is mapped, which spares copying it (reads where it
-// cannot be mapped). kPlain reads with pread, kUring through io_uring. `cuts` (ascending
-// offsets, may be empty) end a block early at the last cut it would pass, so that what lies
-// between two cuts arrives in one block whenever it fits in one.
+// io_uring, whose reads in flight hide a slow disk's latency, except a source already in the page
+// cache, which has no latency to hide: it is mapped, which spares copying it (reads where it
+// cannot be mapped, and, for a source of 16 blocks or more, where its first blocks, read both
+// ways in turn, found mapping slower than pread). kPlain reads with pread, kUring through io_uring.
+// `cuts` (ascending offsets, may be empty) end a block early at the last cut it would pass, so that
+// what lies between two cuts arrives in one block whenever it fits in one.
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
                                                int in_flight, std::vector<uint64_t> cuts = {});
 
