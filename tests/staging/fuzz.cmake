@@ -57,28 +57,10 @@ set(fuzz_includes ${PROJECT_SOURCE_DIR}/staging/include ${PROJECT_SOURCE_DIR}/st
     ${LIBCRYPTO_INCLUDE_DIRS} ${LIBCURL_INCLUDE_DIRS})
 list(TRANSFORM fuzz_includes PREPEND -I)
 
-# The staging sources compiled once, a file a command (so that make runs them in parallel), with
-# libFuzzer's coverage and AddressSanitizer, for all three fuzzers: compiled whole in each
-# fuzzer's one command, they took three times as long, on one core each.
+# The staging sources compiled once for the three fuzzers (fuzz_objects/): ${fuzz_objects}.
 set(fuzz_flags -std=c++20 -O1 -g -DSTAGE_ISAL_VERSION="${ISAL_VERSION}")
-set(fuzz_object_dir ${CMAKE_CURRENT_BINARY_DIR}/fuzz_objects)
-file(MAKE_DIRECTORY ${fuzz_object_dir})
 list(FILTER fuzz_sources INCLUDE REGEX "\\.cc$")
-set(fuzz_objects)
-foreach(source ${fuzz_sources})
-  file(RELATIVE_PATH relative ${PROJECT_SOURCE_DIR} ${source})
-  string(REPLACE "/" "_" object_name ${relative})
-  set(object ${fuzz_object_dir}/${object_name}.o)
-  add_custom_command(
-    OUTPUT ${object}
-    COMMAND ${STAGE_CLANGXX} ${fuzz_flags} -fsanitize=fuzzer-no-link,address ${fuzz_includes}
-            -c ${source} -o ${object}
-    DEPENDS ${source}
-    IMPLICIT_DEPENDS CXX ${source}
-    COMMENT "Compiling ${relative} for the fuzzers"
-    VERBATIM)
-  list(APPEND fuzz_objects ${object})
-endforeach()
+add_subdirectory(fuzz_objects)
 
 # stage_add_fuzzer(NAME CORPUS FIXTURE ARGS...): bin/NAME, with libFuzzer and AddressSanitizer,
 # and a bounded run in ctest (ARGS bound it). New inputs go to a scratch directory, not the seed
@@ -97,6 +79,7 @@ function(stage_add_fuzzer name corpus fixture)
     COMMENT "Building ${name} with clang and libFuzzer"
     VERBATIM)
   add_custom_target(${name} ALL DEPENDS ${binary})
+  add_dependencies(${name} fuzz_staging_objects)
   list(JOIN ARGN " " bounds)
   add_test(NAME ${name}
            COMMAND sh -c "mkdir -p ${name}_work && exec \"$0\" ${bounds} \
