@@ -280,6 +280,8 @@ class SourceStager {
                                result, &counters_.bytes);
     report_.files = result->files;
     report_.bytes = result->bytes;
+    report_.members_by_stage = result->tar_readers.by_stage;
+    report_.members_by_libarchive = result->tar_readers.by_libarchive;
     counters_.files += result->files;
     return status;
   }

@@ -160,7 +160,12 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
                 << " files by " << a.writer_threads << " threads (" << a.ring_files
                 << " through io_uring, " << a.redone_files << " redone with plain calls, "
                 << a.plain_files << " plain), " << ReadsText(a.source_reads) << ", " << a.bytes
-                << " bytes, " << a.seconds << " s\n";
+                << " bytes, " << a.seconds << " s";
+      if (a.kind != "file") {
+        std::cerr << ", tar headers: " << a.members_by_stage << " members read by stage, "
+                  << a.members_by_libarchive << " by libarchive";
+      }
+      std::cerr << "\n";
     }
   }
   for (const std::string& failure : report.failures())
@@ -192,7 +197,9 @@ std::string ReportJson(const staging::StageReport& report) {
                            {"redone_files", a.redone_files},
                            {"plain_files", a.plain_files},
                            {"writer_threads", a.writer_threads},
-                           {"source_reads", a.source_reads}};
+                           {"source_reads", a.source_reads},
+                           {"members_by_stage", a.members_by_stage},
+                           {"members_by_libarchive", a.members_by_libarchive}};
     if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
     archives.push_back(item);
   }

@@ -489,6 +489,47 @@ TEST(Stage, CleanArchiveIsWrittenThroughTheRingWithNothingRedone) {
   stage("one", "--uring-writes --writers 1", through_ring);
 }
 
+// Stage reads the common tar headers itself and hands the rest of an archive to libarchive at
+// the first member it does not read as libarchive would; either way the tree is GNU tar's, and
+// the JSON and -v output say who read how many members.
+TEST(Stage, CommonHeadersAreReadByStageAndTheRestOfTheArchiveByLibarchive) {
+  TempDir work;
+  for (int i = 0; i < 20; ++i) WriteFile(work / "tree/d" / std::to_string(i), Pattern(700, i));
+  WriteFile(work / "tree/d" / std::string(150, 'l'), "a GNU long name\n");
+  fs::create_directories(work / "source");
+  fs::create_directories(work / "expected");
+  // The last member's name is not ASCII: libarchive reads it, and only it.
+  WriteFile(work / "tree/d/z_\xc3\xa9t\xc3\xa9", "utf-8\n");
+  const std::string members = "d $(cd " + Quote(work / "tree") + " && ls d/*[0-9l] | sort) d/z_*";
+  ASSERT_EQ(RunCommand("cd " + Quote(work / "tree") + " && tar --no-recursion --format=gnu -cf " +
+                       Quote(work / "source/gnu.tar") + " " + members)
+                .exit_code,
+            0);
+  ASSERT_EQ(RunCommand("cd " + Quote(work / "tree") + " && tar --format=pax -cJf " +
+                       Quote(work / "source/pax.tar.xz") + " d")
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      RunCommand("tar -xf " + Quote(work / "source/gnu.tar") + " -C " + Quote(work / "expected"))
+          .exit_code,
+      0);
+  RunResult run = RunCommand(StageBinary() + " --json -v --from " + Quote(work / "source") +
+                             " --to " + Quote(work / "out"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // The directory, 20 files and the long name by stage; the xz archive by libarchive alone.
+  auto counted = [&](const std::string& archive, int by_libarchive, int by_stage) {
+    return R"("members_by_libarchive":)" + std::to_string(by_libarchive) +
+           R"(,"members_by_stage":)" + std::to_string(by_stage) + R"(,"ok":true,"path":")" +
+           (work / "source" / archive).string() + "\"";
+  };
+  EXPECT_NE(run.out.find(counted("gnu.tar", 1, 22)), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find(counted("pax.tar.xz", 23, 0)), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find("tar headers: 22 members read by stage, 1 by libarchive"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(Snapshot(work / "out/d"), Snapshot(work / "expected/d"));
+}
+
 // Reads in flight hide a slow disk's latency; a source already whole in the page cache has none
 // to hide, and is mapped instead of copied into buffers. The JSON says which reader ran.
 TEST(Stage, ASourceInThePageCacheIsMappedAnUncachedOneReadThroughIoUring) {

@@ -55,6 +55,11 @@ struct ArchiveReport {
   // How the source was read: "io_uring" (reads in flight), "mapped" (a source already whole in
   // the page cache, mapped instead of copied) or "plain" (pread: --plain-io, or io_uring refused).
   std::string source_reads;
+  // Whose reading of the tar headers it was: stage's own reader takes the common ones (ustar,
+  // GNU, pax) and libarchive the rest of the archive from the first member it does not (a
+  // sparse file, a non-ASCII name, a device), or all of it for xz and bzip2.
+  uint64_t members_by_stage = 0;
+  uint64_t members_by_libarchive = 0;
   std::vector<std::string> warnings;  // skipped special files, cleared mode bits, ...
   Status status;
 };

@@ -1,7 +1,5 @@
 #include "extract/extractor.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,8 +14,8 @@
 #include "base/stage_layout.h"
 #include "common/unique_fd.h"
 #include "decode/archive_reader.h"
-#include "extract/archive_error.h"
 #include "extract/decoded_stream.h"
+#include "extract/tar_members.h"
 #include "io/dir_tree.h"
 #include "io/file_writing.h"
 #include "io/free_space.h"
@@ -35,8 +33,6 @@ constexpr size_t kCopyBlocks = 8;
 // archive declares its size only as a hint.
 constexpr uint64_t kRoomCheckBytes = 16 << 20;
 constexpr uint64_t kRoomCheckEntries = 1024;
-// What a header libarchive refuses without a reason is, as GNU tar words it.
-constexpr std::string_view kBadHeader = "damaged tar header or unexpected end of archive";
 
 class Extractor {
  public:
@@ -52,21 +48,20 @@ class Extractor {
     dirs_.set_before_forget([this] { writer_.Drain(); });
   }
 
-  Status Run(archive* a, DecodedStream& stream) {
+  Status Run(TarMemberReader& members, DecodedStream& stream) {
     stream_ = &stream;
-    archive_entry* entry;
+    members_ = &members;
     while (true) {
       STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
-      int rc = archive_read_next_header(a, &entry);
-      if (rc == ARCHIVE_EOF) break;
-      if (rc == ARCHIVE_WARN) {
-        result_->warnings.push_back(Describe(entry) + ": " + ArchiveError(a, kBadHeader));
-      } else if (rc != ARCHIVE_OK) {
-        return Status::Error(Position(a, entry, /*in_header=*/true) + ArchiveError(a, kBadHeader));
-      }
-      Status status = Entry(a, entry);
+      bool end = false;
+      std::string warning;
+      Status header = members.Next(&member_, &end, &warning);
+      if (!header.ok()) return Status::Error(HeaderPosition() + header.message());
+      if (end) break;
+      if (!warning.empty()) result_->warnings.push_back(Describe() + ": " + warning);
+      Status status = Entry();
       // A writer's error names its own file, which may be an earlier one than this entry.
-      if (!status.ok()) return writer_failed_ ? status : status.WithContext(Describe(entry));
+      if (!status.ok()) return writer_failed_ ? status : status.WithContext(Describe());
       STAGING_RETURN_IF_ERROR(writer_.Poll());
     }
     STAGING_RETURN_IF_ERROR(writer_.Drain());
@@ -80,64 +75,64 @@ class Extractor {
     timespec mtime;
   };
 
-  std::string Quoted(archive_entry* entry) {
-    const char* name = entry ? archive_entry_pathname(entry) : nullptr;
-    return "'" + common::TextOr(name, "?") + "'";
+  static std::string Quoted(const std::string& name) {
+    return "'" + (name.empty() ? std::string("?") : name) + "'";
   }
-  std::string Describe(archive_entry* entry) { return "entry " + Quoted(entry); }
+  std::string Describe() { return "entry " + Quoted(member_.path); }
 
-  std::string Position(archive* a, archive_entry* entry, bool in_header) {
-    std::string where = Describe(entry);
-    if (in_header && !last_entry_) {
+  // Where a header failed: after the last member read, at a decoded byte.
+  std::string HeaderPosition() {
+    std::string where;
+    if (!has_last_entry_) {
       where = "the first header";
-    } else if (in_header && last_entry_sparse_) {
+    } else if (last_entry_sparse_) {
       // libarchive finds the next header where the sparse member's size says its data ends; a
       // size that disagrees with the member's sparse map (by a single byte, even) lands inside
       // data. GNU tar reports that the same way: damage after this member.
-      where = "after entry " + Quoted(last_entry_.get()) +
+      where = "after entry " + Quoted(last_entry_) +
               " (a sparse member: its size may disagree with its sparse map)";
-    } else if (in_header) {
-      where = "after " + Describe(last_entry_.get());
+    } else {
+      where = "after entry " + Quoted(last_entry_);
     }
-    return where + " (decoded byte " + std::to_string(archive_filter_bytes(a, -1)) + "): ";
+    return where + " (decoded byte " + std::to_string(members_->position()) + "): ";
   }
 
-  Status Entry(archive* a, archive_entry* entry) {
-    if (!last_entry_) last_entry_.reset(archive_entry_new());
-    archive_entry_copy_pathname(last_entry_.get(), archive_entry_pathname(entry));
-    last_entry_sparse_ = archive_entry_sparse_count(entry) > 0;
+  Status Entry() {
+    has_last_entry_ = true;
+    last_entry_ = member_.path;
+    last_entry_sparse_ = member_.sparse;
     if (++result_->entries > options_.max_entries) {
       return Status::Error("more than " + std::to_string(options_.max_entries) +
                            " entries (entry count limit)");
     }
     MemberPath path;
-    STAGING_RETURN_IF_ERROR(ParseMemberPath(common::TextOr(archive_entry_pathname(entry), ""),
-                                            options_.path_limits, &path));
+    STAGING_RETURN_IF_ERROR(ParseMemberPath(member_.path, options_.path_limits, &path));
     if (path.stripped_leading_slash) {
-      result_->warnings.push_back(Describe(entry) + ": leading '/' removed");
+      result_->warnings.push_back(Describe() + ": leading '/' removed");
     }
     if (!path.is_root() && path.components.front() == kStageDir) {
       // Merged into --to, a forged manifest record would tell `stage clean` what to remove.
       return Status::Error("refused: '.stage' is staging's own bookkeeping");
     }
-    mode_t type = archive_entry_filetype(entry);
     if (path.is_root()) {
       // "./" heads many archives: the destination itself, which an archive may not change.
-      if (type == AE_IFDIR) return Status::Ok();
+      if (member_.type == TarMember::Type::kDirectory) return Status::Ok();
       return Status::Error("refused: names the destination itself");
     }
-    if (const char* target = archive_entry_hardlink(entry)) return HardLink(entry, path, target);
-    switch (type) {
-      case AE_IFREG:
-        return RegularFile(a, entry, path);
-      case AE_IFDIR:
-        return Directory(entry, path);
-      case AE_IFLNK:
-        return SymLink(entry, path);
-      default:
-        result_->warnings.push_back(Describe(entry) + ": skipped (device, FIFO or socket)");
-        return Status::Ok();
+    switch (member_.type) {
+      case TarMember::Type::kHardlink:
+        return HardLink(path);
+      case TarMember::Type::kFile:
+        return RegularFile(path);
+      case TarMember::Type::kDirectory:
+        return Directory(path);
+      case TarMember::Type::kSymlink:
+        return SymLink(path);
+      case TarMember::Type::kOther:
+        break;
     }
+    result_->warnings.push_back(Describe() + ": skipped (device, FIFO or socket)");
+    return Status::Ok();
   }
 
   // The directory of a new entry at `path`, with room made for the entry: an earlier entry of
@@ -173,28 +168,27 @@ class Extractor {
     return status;
   }
 
-  Status RegularFile(archive* a, archive_entry* entry, const MemberPath& path) {
+  Status RegularFile(const MemberPath& path) {
     int dirfd;
     STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/false, &dirfd));
-    mode_t mode = archive_entry_perm(entry) & kAllowedModeBits;
-    uint64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
+    const mode_t mode = member_.perm & kAllowedModeBits;
+    const uint64_t size = member_.size;
     if (result_->bytes + size > options_.max_bytes) return ByteLimit();
     STAGING_RETURN_IF_ERROR(CheckRoomWhileWriting(size));
-    timespec mtime{archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
     result_->created.push_back(path.joined());
-    if (archive_entry_sparse_count(entry) > 0) return SparseFile(a, dirfd, path, mode, size, mtime);
-    STAGING_RETURN_IF_ERROR(
-        Written(writer_.BeginFile(dirfd, path.name(), result_->created.back(), mode, size, mtime)));
-    const void* data;
+    if (member_.sparse) return SparseFile(dirfd, path, mode, size, member_.mtime);
+    STAGING_RETURN_IF_ERROR(Written(
+        writer_.BeginFile(dirfd, path.name(), result_->created.back(), mode, size, member_.mtime)));
+    const std::byte* data;
     size_t len;
-    la_int64_t offset;
-    int rc;
-    while ((rc = archive_read_data_block(a, &data, &len, &offset)) == ARCHIVE_OK) {
-      if (len == 0) continue;
+    uint64_t offset;
+    while (true) {
+      Status read = members_->Data(&data, &len, &offset);
+      if (!read.ok()) return DataError(read);
+      if (len == 0) break;
       STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
-      STAGING_RETURN_IF_ERROR(Append(static_cast<const std::byte*>(data), len));
+      STAGING_RETURN_IF_ERROR(Append(data, len));
     }
-    if (rc != ARCHIVE_EOF) return DataError(a);
     ++result_->files;
     return Written(writer_.EndFile());
   }
@@ -228,29 +222,30 @@ class Extractor {
     return Status::Ok();
   }
 
-  Status SparseFile(archive* a, int dirfd, const MemberPath& path, mode_t mode, uint64_t size,
+  Status SparseFile(int dirfd, const MemberPath& path, mode_t mode, uint64_t size,
                     const timespec& mtime) {
     int fd = openat(dirfd, path.name().c_str(), kCreateFlags, mode);
     if (fd < 0) return Status::FromErrno("create", errno);
     common::UniqueFd owned(fd);
-    const void* data;
+    const std::byte* data;
     size_t len;
-    la_int64_t offset;
-    int rc;
-    while ((rc = archive_read_data_block(a, &data, &len, &offset)) == ARCHIVE_OK) {
+    uint64_t offset;
+    while (true) {
+      Status read = members_->Data(&data, &len, &offset);
+      if (!read.ok()) return DataError(read);
+      if (len == 0) break;
       result_->bytes += len;
       if (result_->bytes > options_.max_bytes) return ByteLimit();
       STAGING_RETURN_IF_ERROR(
-          PwriteAll(::pwrite, fd, static_cast<const std::byte*>(data), len, offset, path.joined()));
+          PwriteAll(::pwrite, fd, data, len, static_cast<off_t>(offset), path.joined()));
     }
-    if (rc != ARCHIVE_EOF) return DataError(a);
     if (ftruncate(fd, static_cast<off_t>(size)) < 0) return Status::FromErrno("truncate", errno);
     STAGING_RETURN_IF_ERROR(ApplyOpenFileMetadata(fd, path.joined(), mode, mtime));
     ++result_->files;
     return Status::Ok();
   }
 
-  Status Directory(archive_entry* entry, const MemberPath& path) {
+  Status Directory(const MemberPath& path) {
     int dirfd;
     STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/true, &dirfd));
     // Owner-writable until the end, so that a read-only directory can still be filled.
@@ -260,34 +255,29 @@ class Extractor {
       STAGING_RETURN_IF_ERROR(dirs_.Directory(path.joined(), &fd));
     }
     result_->created.push_back(path.joined());
-    directories_.push_back({path.joined(),
-                            archive_entry_perm(entry) & kAllowedModeBits,
-                            {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)}});
+    directories_.push_back({path.joined(), member_.perm & kAllowedModeBits, member_.mtime});
     return Status::Ok();
   }
 
-  Status SymLink(archive_entry* entry, const MemberPath& path) {
-    const char* target = archive_entry_symlink(entry);
-    if (!target || !SymlinkTargetStaysBeneath(path, target)) {
-      return Status::Error("refused: symlink target '" + common::TextOr(target, "") +
-                           "' leaves the destination");
+  Status SymLink(const MemberPath& path) {
+    const std::string& target = member_.link;
+    if (!SymlinkTargetStaysBeneath(path, target)) {
+      return Status::Error("refused: symlink target '" + target + "' leaves the destination");
     }
     int dirfd;
     STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/false, &dirfd));
-    if (symlinkat(target, dirfd, path.name().c_str()) < 0) {
+    if (symlinkat(target.c_str(), dirfd, path.name().c_str()) < 0) {
       return Status::FromErrno("create symlink", errno);
     }
     result_->created.push_back(path.joined());
-    const timespec times[2] = {{0, UTIME_OMIT},
-                               {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)}};
+    const timespec times[2] = {{0, UTIME_OMIT}, member_.mtime};
     utimensat(dirfd, path.name().c_str(), times, AT_SYMLINK_NOFOLLOW);
     return Status::Ok();
   }
 
-  Status HardLink(archive_entry* entry, const MemberPath& path, const char* raw_target) {
-    if (archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0) {
-      return Status::Error("refused: hardlink carrying data");
-    }
+  Status HardLink(const MemberPath& path) {
+    if (member_.size > 0) return Status::Error("refused: hardlink carrying data");
+    const std::string& raw_target = member_.link;
     MemberPath target;
     Status parsed = ParseMemberPath(raw_target, options_.path_limits, &target);
     if (!parsed.ok())
@@ -346,9 +336,9 @@ class Extractor {
                          " bytes of data (size limit; a decompression bomb?)");
   }
 
-  Status DataError(archive* a) {
-    return Status::Error(ArchiveError(a, "damaged tar data") + " (decoded byte " +
-                         std::to_string(archive_filter_bytes(a, -1)) + ")");
+  Status DataError(const Status& cause) {
+    return Status::Error(cause.message() + " (decoded byte " +
+                         std::to_string(members_->position()) + ")");
   }
 
   int root_fd_;
@@ -360,13 +350,15 @@ class Extractor {
   BlockPool copies_;
   BlockRef copy_;
   DecodedStream* stream_ = nullptr;
+  TarMemberReader* members_ = nullptr;
+  TarMember member_;  // the member at hand
   uint64_t unchecked_bytes_ = 0, unchecked_entries_ = 0;
   HashSet64 seen_;  // hashes of names created: duplicates (and collisions) need a drain
   std::vector<DirectoryMetadata> directories_;
+  std::string last_entry_;  // the name of the last member begun, for header errors after it
+  bool has_last_entry_ = false;
   bool last_entry_sparse_ = false;
   bool writer_failed_ = false;
-  std::unique_ptr<archive_entry, decltype(&archive_entry_free)> last_entry_{nullptr,
-                                                                            archive_entry_free};
 };
 
 }  // namespace
@@ -375,14 +367,12 @@ Status ExtractTar(BoundedQueue<BlockRef>& decoded, Codec libarchive_filter, int 
                   EntryWriter& writer, const ExtractOptions& options, ExtractResult* result,
                   std::atomic<uint64_t>* bytes_progress) {
   Utf8Locale utf8;
-  // Only the filter the decoder leaves to libarchive.
-  ArchiveReader a = NewArchiveReader(ReadFormat::kTar, {libarchive_filter});
   DecodedStream stream(decoded, writer);
-  if (archive_read_open(a.get(), &stream, nullptr, &DecodedStream::Read, nullptr) != ARCHIVE_OK) {
-    return Status::Error("not a readable tar stream: " + ArchiveError(a.get()));
-  }
+  // Only the filter the decoder leaves to libarchive.
+  std::unique_ptr<TarMemberReader> members = OpenTarMembers(stream, libarchive_filter);
   Extractor extractor(root_fd, writer, options, result, bytes_progress);
-  Status status = extractor.Run(a.get(), stream);
+  Status status = extractor.Run(*members, stream);
+  result->tar_readers = members->counts();
   if (!status.ok()) writer.Drain();
   return status;
 }

@@ -1,6 +1,6 @@
-// The tar stage: libarchive parses the decoded stream, every member is checked, then created
-// beneath the root through DirTree and EntryWriter. File bytes go to the writer without a copy
-// when they lie in a decoded block.
+// The tar stage: the members of the decoded stream (read by stage's own reader or libarchive,
+// tar_members.h) are each checked, then created beneath the root through DirTree and
+// EntryWriter. File bytes go to the writer without a copy when they lie in a decoded block.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +14,7 @@
 #include "base/bounded_queue.h"
 #include "base/member_path.h"
 #include "decode/source_format.h"
+#include "extract/tar_members.h"
 #include "io/entry_writer.h"
 #include "staging/status.h"
 
@@ -33,6 +34,7 @@ struct ExtractResult {
   uint64_t entries = 0;
   std::vector<std::string> warnings;
   std::vector<std::string> created;  // every path made, relative to the root, in archive order
+  TarReaderCounts tar_readers;       // whose reading of the headers it was
 };
 
 // Reads the tar stream in `decoded` (already decompressed, except for xz/bzip2 which libarchive

@@ -1,0 +1,371 @@
+// Stage's own tar reader: every member of archives from GNU tar, bsdtar and Python's tarfile
+// reads exactly as libarchive reads it, whatever the block boundaries; what it does not read
+// itself goes to libarchive from that member's first header; and its header rules one by one.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "extract/decoded_stream.h"
+#include "extract/libarchive_members.h"
+#include "extract/tar_header.h"
+#include "extract/tar_members.h"
+#include "sample_tree.h"
+#include "test_support.h"
+
+namespace staging {
+namespace {
+
+using staging_test::Quote;
+using staging_test::RunCommand;
+using staging_test::RunResult;
+using staging_test::TempDir;
+using staging_test::WriteFile;
+namespace fs = std::filesystem;
+
+// The extractor's writer is not used by the readers; the stream only asks whether it is busy.
+class IdleWriter : public EntryWriter {
+ public:
+  Status BeginFile(int, const std::string&, const std::string&, mode_t, uint64_t,
+                   const timespec&) override {
+    return Status::Error("not a writer");
+  }
+  Status Append(const BlockRef&, const std::byte*, size_t) override {
+    return Status::Error("not a writer");
+  }
+  Status EndFile() override { return Status::Error("not a writer"); }
+  Status Drain() override { return Status::Ok(); }
+  Status Poll() override { return Status::Ok(); }
+  bool Busy() const override { return false; }
+  WriterCounts counts() const override { return {}; }
+};
+
+// `bytes` as the decoder would hand them over, in blocks of `block_size`.
+class DecodedBytes {
+ public:
+  DecodedBytes(const std::string& bytes, size_t block_size)
+      : pool_(bytes.size() / block_size + 1, block_size), queue_(bytes.size() / block_size + 1) {
+    for (size_t at = 0; at < bytes.size(); at += block_size) {
+      BlockRef block = pool_.Acquire();
+      block->size = std::min(block_size, bytes.size() - at);
+      block->offset = at;
+      std::memcpy(block->data, bytes.data() + at, block->size);
+      queue_.Push(std::move(block));
+    }
+    queue_.Close();
+  }
+  DecodedStream& stream() { return stream_; }
+
+ private:
+  BlockPool pool_;
+  BoundedQueue<BlockRef> queue_;
+  IdleWriter writer_;
+  DecodedStream stream_{queue_, writer_};
+};
+
+struct ReadMember {
+  TarMember member;
+  std::string data;  // holes of sparse members as zeros
+};
+
+std::string Describe(const ReadMember& m) {
+  return std::to_string(static_cast<int>(m.member.type)) + " '" + m.member.path + "' -> '" +
+         m.member.link + "' perm " + std::to_string(m.member.perm) + " size " +
+         std::to_string(m.member.size) + " mtime " + std::to_string(m.member.mtime.tv_sec) + "." +
+         std::to_string(m.member.mtime.tv_nsec) + (m.member.sparse ? " sparse" : "") + " data " +
+         std::to_string(std::hash<std::string>{}(m.data));
+}
+
+// Every member with its data, read through `next` and `data`, or the first error.
+template <typename Reader>
+Status ReadAll(Reader& reader, std::vector<std::string>* members) {
+  while (true) {
+    ReadMember m;
+    bool end = false;
+    std::string warning;
+    STAGING_RETURN_IF_ERROR(reader.Next(&m.member, &end, &warning));
+    if (end) return Status::Ok();
+    const std::byte* data;
+    size_t len;
+    uint64_t offset;
+    while (true) {
+      STAGING_RETURN_IF_ERROR(reader.Data(&data, &len, &offset));
+      if (len == 0) break;
+      if (m.data.size() < offset + len) m.data.resize(offset + len);
+      std::memcpy(m.data.data() + offset, data, len);
+    }
+    members->push_back(Describe(m) + (warning.empty() ? "" : " warning " + warning));
+  }
+}
+
+struct Reading {
+  std::vector<std::string> members;
+  TarReaderCounts counts;
+};
+
+Reading ReadWithStage(const std::string& tar, size_t block_size) {
+  DecodedBytes bytes(tar, block_size);
+  std::unique_ptr<TarMemberReader> reader = OpenTarMembers(bytes.stream(), Codec::kNone);
+  Reading reading;
+  Status status = ReadAll(*reader, &reading.members);
+  EXPECT_TRUE(status.ok()) << status.message();
+  reading.counts = reader->counts();
+  return reading;
+}
+
+std::vector<std::string> ReadWithLibarchive(const std::string& tar) {
+  DecodedBytes bytes(tar, 1 << 20);
+  LibarchiveMembers reader;
+  std::vector<std::string> members;
+  Status status = reader.Open(bytes.stream(), Codec::kNone, 0);
+  if (status.ok()) status = ReadAll(reader, &members);
+  EXPECT_TRUE(status.ok()) << status.message();
+  return members;
+}
+
+// ASCII names only, no sparse files or devices: what stage's reader takes on its own. Long
+// names and link targets, the ustar prefix, sizes around the 512-byte record, hardlinks,
+// symlinks, modes and sub-second times.
+void MakeCommonTree(const fs::path& root, bool ustar) {
+  WriteFile(root / "t/empty", "");
+  for (size_t size : {1, 511, 512, 513, 70'000}) {
+    WriteFile(root / ("t/size_" + std::to_string(size)), staging_test::Pattern(size, size));
+  }
+  // 95 + 1 + 30 bytes: over the name field, within ustar's prefix split.
+  WriteFile(root / ("t/" + std::string(92, 'p')) / std::string(30, 'n'), "prefixed\n");
+  fs::create_directories(root / "t/dir/sub");
+  fs::create_symlink("../size_1", root / "t/dir/link");
+  fs::create_hard_link(root / "t/size_513", root / "t/dir/hard");
+  if (!ustar) {
+    WriteFile(root / ("t/" + std::string(150, 'd')) / std::string(120, 'f'), "long\n");
+    fs::create_symlink(std::string(130, 'x'), root / "t/long_target");
+  }
+  chmod((root / "t/size_1").c_str(), 0600);
+  chmod((root / "t/dir/sub").c_str(), 0700);
+  RunCommand("find " + Quote(root / "t") +
+             " -exec touch -h -d '2024-03-01 12:00:00.123456789' {} +");
+}
+
+struct Writer {
+  const char* name;
+  const char* command;  // run in the tree's root; %s: the archive
+  bool ustar;           // the tree must fit ustar's limits
+};
+
+std::string MakeArchive(const TempDir& dir, const Writer& writer, bool common_tree) {
+  fs::path root = dir / "root";
+  if (common_tree) {
+    MakeCommonTree(root, writer.ustar);
+  } else {
+    staging_test::MakeTree(root / "t", /*portable=*/writer.ustar);
+  }
+  fs::path archive = dir / "out.tar";
+  char command[512];
+  std::snprintf(command, sizeof command, writer.command, archive.c_str());
+  RunResult made = RunCommand("cd " + Quote(root) + " && " + command);
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  return staging_test::ReadFile(archive);
+}
+
+class TarReaderTest : public ::testing::TestWithParam<Writer> {};
+
+TEST_P(TarReaderTest, ReadsEveryCommonMemberItselfExactlyAsLibarchive) {
+  TempDir dir;
+  std::string tar = MakeArchive(dir, GetParam(), /*common_tree=*/true);
+  std::vector<std::string> expected = ReadWithLibarchive(tar);
+  ASSERT_GT(expected.size(), 12u);
+  // Blocks of odd sizes put headers, pax bodies and data across block boundaries.
+  for (size_t block_size : {size_t{97}, size_t{4096 + 7}, size_t{4} << 20}) {
+    Reading stage = ReadWithStage(tar, block_size);
+    EXPECT_EQ(stage.members, expected) << "blocks of " << block_size;
+    EXPECT_EQ(stage.counts.by_stage, expected.size());
+    EXPECT_EQ(stage.counts.by_libarchive, 0u);
+    EXPECT_FALSE(stage.counts.handed_over);
+  }
+}
+
+TEST_P(TarReaderTest, HandsWhatItDoesNotReadToLibarchiveWithTheSameResult) {
+  TempDir dir;
+  // Non-ASCII names, and a sparse file where the format holds one.
+  std::string tar = MakeArchive(dir, GetParam(), /*common_tree=*/false);
+  std::vector<std::string> expected = ReadWithLibarchive(tar);
+  for (size_t block_size : {size_t{97}, size_t{1} << 20}) {
+    Reading stage = ReadWithStage(tar, block_size);
+    EXPECT_EQ(stage.members, expected) << "blocks of " << block_size;
+    EXPECT_TRUE(stage.counts.handed_over);
+    EXPECT_EQ(stage.counts.by_stage + stage.counts.by_libarchive, expected.size());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Writers, TarReaderTest,
+    ::testing::Values(Writer{"gnu", "tar --format=gnu -cf %s t", false},
+                      Writer{"oldgnu", "tar --format=oldgnu -cf %s t", false},
+                      Writer{"gnu_pax", "tar --format=pax -cf %s t", false},
+                      Writer{"gnu_ustar", "tar --format=ustar -cf %s t", true},
+                      Writer{"bsdtar_pax", "bsdtar --format=pax -cf %s t", false},
+                      Writer{"bsdtar_ustar", "bsdtar --format=ustar -cf %s t", true},
+                      Writer{"bsdtar_gnutar", "bsdtar --format=gnutar -cf %s t", false},
+                      Writer{"python_pax",
+                             "python3 -c \"import tarfile,sys; t=tarfile.open(sys.argv[1],'w',"
+                             "format=tarfile.PAX_FORMAT); t.add('t'); t.close()\" %s",
+                             false},
+                      Writer{"python_gnu",
+                             "python3 -c \"import tarfile,sys; t=tarfile.open(sys.argv[1],'w',"
+                             "format=tarfile.GNU_FORMAT); t.add('t'); t.close()\" %s",
+                             false}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(TarReader, APreposixArchiveIsLibarchivesFromTheStart) {
+  TempDir dir;
+  std::string tar =
+      MakeArchive(dir, {"v7", "tar --format=v7 -cf %s t/size_1 t/size_513 t/dir", true}, true);
+  Reading stage = ReadWithStage(tar, 4096);
+  EXPECT_EQ(stage.members, ReadWithLibarchive(tar));
+  EXPECT_TRUE(stage.counts.handed_over);
+  EXPECT_EQ(stage.counts.handed_over_at, 0u);
+  EXPECT_EQ(stage.counts.by_stage, 0u);
+}
+
+TEST(TarReader, AFifoMidwayIsHandedOverAtItsHeaderAndTheRestReadsTheSame) {
+  TempDir dir;
+  fs::create_directories(dir / "root");
+  WriteFile(dir / "root/a", std::string(600, 'a'));  // header and two records: 1536 bytes
+  ASSERT_EQ(mkfifo((dir / "root/fifo").c_str(), 0644), 0);
+  WriteFile(dir / "root/b", "b\n");
+  ASSERT_EQ(RunCommand("cd " + Quote(dir / "root") + " && tar --format=gnu -cf ../out.tar a fifo b")
+                .exit_code,
+            0);
+  std::string tar = staging_test::ReadFile(dir / "out.tar");
+  Reading stage = ReadWithStage(tar, 1000);
+  EXPECT_EQ(stage.members, ReadWithLibarchive(tar));
+  EXPECT_EQ(stage.counts.by_stage, 1u);
+  EXPECT_EQ(stage.counts.handed_over_at, 1536u);
+  EXPECT_EQ(stage.counts.by_libarchive, 2u);
+}
+
+// A ustar header for `prefix` and `name`, its checksum computed (signed when asked, as old
+// writers did).
+std::string UstarHeader(const std::string& name, char type, const std::string& size_field,
+                        bool signed_sum = false, const std::string& prefix = "") {
+  std::string h(kTarBlockSize, '\0');
+  std::memcpy(&h[0], name.data(), std::min<size_t>(name.size(), 100));
+  std::memcpy(&h[100], "0000644", 7);
+  std::memcpy(&h[124], size_field.data(), std::min<size_t>(size_field.size(), 12));
+  std::memcpy(&h[136], "14571234567", 11);
+  h[156] = type;
+  std::memcpy(&h[257],
+              "ustar\0"
+              "00",
+              8);
+  std::memcpy(&h[345], prefix.data(), std::min<size_t>(prefix.size(), 155));
+  std::memset(&h[148], ' ', 8);
+  long sum = 0;
+  for (char c : h) sum += signed_sum ? static_cast<signed char>(c) : static_cast<unsigned char>(c);
+  char field[8];
+  std::snprintf(field, sizeof field, "%06lo", sum);
+  std::memcpy(&h[148], field, 7);
+  return h;
+}
+
+TarHeaderKind Read(const std::string& block, TarHeader* header) {
+  return ReadTarHeader(reinterpret_cast<const std::byte*>(block.data()), header);
+}
+
+TEST(TarHeader, OldWritersSignedChecksumIsAcceptedAndADamagedOneIsNot) {
+  TarHeader header;
+  EXPECT_EQ(Read(UstarHeader("caf\xc3\xa9", '0', "00000000001", true), &header),
+            TarHeaderKind::kNotUnderstood);  // the sum is right; the name is not ASCII
+  EXPECT_EQ(Read(UstarHeader("plain", '0', "00000000001", true), &header), TarHeaderKind::kMember);
+  std::string damaged = UstarHeader("plain", '0', "00000000001");
+  damaged[10] = 'x';
+  EXPECT_EQ(Read(damaged, &header), TarHeaderKind::kBadChecksum);
+  EXPECT_EQ(Read(std::string(kTarBlockSize, '\0'), &header), TarHeaderKind::kEnd);
+}
+
+TEST(TarHeader, FieldsAreReadAsLibarchiveReadsThem) {
+  TarHeader header;
+  ASSERT_EQ(Read(UstarHeader("dir/file", '\0', std::string(" 1750 \0", 7)), &header),
+            TarHeaderKind::kMember);
+  EXPECT_EQ(header.type, TarHeaderType::kFile);
+  EXPECT_EQ(header.path, "dir/file");
+  EXPECT_EQ(header.size, 01750u);
+  EXPECT_EQ(header.perm, 0644u);
+  EXPECT_EQ(header.mtime, 014571234567);
+  // Any flag without a meaning of its own is a regular file, as POSIX and libarchive have it.
+  ASSERT_EQ(Read(UstarHeader("odd", 'Q', "0"), &header), TarHeaderKind::kMember);
+  EXPECT_EQ(header.type, TarHeaderType::kFile);
+  // The ustar prefix, joined with one '/'.
+  ASSERT_EQ(Read(UstarHeader("name", '5', "0", false, "some/prefix"), &header),
+            TarHeaderKind::kMember);
+  EXPECT_EQ(header.type, TarHeaderType::kDirectory);
+  EXPECT_EQ(header.path, "some/prefix/name");
+  ASSERT_EQ(Read(UstarHeader("name", '2', "0", false, "ends/"), &header), TarHeaderKind::kMember);
+  EXPECT_EQ(header.path, "ends/name");
+}
+
+TEST(TarHeader, WhatLibarchiveReadsDifferentlyIsNotUnderstood) {
+  TarHeader header;
+  // A size field libarchive would read leniently (digits, then garbage), and base-256.
+  EXPECT_EQ(Read(UstarHeader("f", '0', "12x"), &header), TarHeaderKind::kNotUnderstood);
+  EXPECT_EQ(Read(UstarHeader("f", '0', std::string("\x80\0\0\0\0\0\0\0\0\0\0\x01", 12)), &header),
+            TarHeaderKind::kNotUnderstood);
+  // Devices, FIFOs, sparse members, dump directories, Solaris ACLs, GNU volume labels.
+  for (char type : {'3', '4', '6', 'S', 'D', 'A', 'V', 'X'}) {
+    EXPECT_EQ(Read(UstarHeader("f", type, "0"), &header), TarHeaderKind::kNotUnderstood) << type;
+  }
+  // An extension body above 64 KiB: libarchive's own limit and message apply.
+  EXPECT_EQ(Read(UstarHeader("././@PaxHeader", 'x', "00000200001"), &header),
+            TarHeaderKind::kNotUnderstood);
+  EXPECT_EQ(Read(UstarHeader("././@PaxHeader", 'x', "00000000100"), &header),
+            TarHeaderKind::kPaxAttributes);
+  EXPECT_EQ(header.size, 0100u);
+}
+
+// One pax record, its length counted.
+std::string Record(const std::string& key, const std::string& value) {
+  const std::string rest = " " + key + "=" + value + "\n";
+  size_t length = rest.size() + 1;
+  while (std::to_string(length).size() + rest.size() != length) ++length;
+  return std::to_string(length) + rest;
+}
+
+TEST(PaxAttributes, UsualRecordsAreReadAndAnythingElseIsLeftToLibarchive) {
+  PaxAttributes pax;
+  ASSERT_TRUE(ReadPaxAttributes(Record("mtime", "1700000000.123456789") +
+                                    Record("path", "some/path/x") + Record("size", "123") +
+                                    Record("atime", "1700000000.5") + Record("SCHILY.nlink", "2") +
+                                    Record("uname", "root"),
+                                false, &pax));
+  EXPECT_EQ(*pax.path, "some/path/x");
+  EXPECT_EQ(*pax.size, 123u);
+  EXPECT_EQ(pax.mtime->tv_sec, 1700000000);
+  EXPECT_EQ(pax.mtime->tv_nsec, 123456789);
+  EXPECT_FALSE(pax.linkpath);
+  // Only nine digits of a fraction count.
+  ASSERT_TRUE(ReadPaxAttributes(Record("mtime", "5.12345678912"), false, &pax));
+  EXPECT_EQ(pax.mtime->tv_nsec, 123456789);
+
+  PaxAttributes other;
+  EXPECT_FALSE(ReadPaxAttributes(Record("hdrcharset", "BINARY"), false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("GNU.sparse.name", "some/file"), false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("SCHILY.xattr.user.a", "b"), false, &other));
+  std::string off_by_one = Record("path", "abc");
+  off_by_one[1] += 1;
+  EXPECT_FALSE(ReadPaxAttributes(off_by_one, false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("path", "ab") + "\n", false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("path", std::string("a\0c", 3)), false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("path", "caf\xc3\xa9"), false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("path", ""), false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("mtime", "-12"), false, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("size", "12k"), false, &other));
+  // Global headers: comments only, as git writes its commit.
+  EXPECT_TRUE(ReadPaxAttributes(Record("comment", std::string(40, 'f')), true, &other));
+  EXPECT_FALSE(ReadPaxAttributes(Record("path", "some/path/x"), true, &other));
+}
+
+}  // namespace
+}  // namespace staging
