@@ -21,13 +21,14 @@ Status FastTarReader::Next(TarMember* member, Outcome* outcome) {
   data_left_ = padding_left_ = 0;
   if (Skip(rest) < rest) return Status::Error(std::string(kTruncated));
   chain_.clear();
+  first_in_place_ = false;
   chain_start_ = offset_;
   bool long_name = false, long_link = false, pax = false;
   PaxAttributes attributes;
   for (int headers = 0; headers <= kMaxExtensionHeaders; ++headers) {
     const bool first = headers == 0;
-    const size_t at = chain_.size();
-    const size_t got = Take(kTarBlockSize, &chain_);
+    size_t got;
+    const std::byte* block = NextHeader(first, &got);
     // At the member's first header, libarchive's answers are given here: a libarchive started
     // there would not recognise the bytes as tar at all. Elsewhere, and at the archive's start,
     // handing over gives libarchive's own.
@@ -39,7 +40,7 @@ Status FastTarReader::Next(TarMember* member, Outcome* outcome) {
       return Status::Ok();
     }
     std::string_view body;
-    switch (ReadTarHeader(reinterpret_cast<const std::byte*>(chain_.data() + at), &header_)) {
+    switch (ReadTarHeader(block, &header_)) {
       case TarHeaderKind::kEnd:
         if (!first) break;
         *outcome = Outcome::kEnd;
@@ -167,12 +168,39 @@ Status FastTarReader::Data(const std::byte** data, size_t* len, uint64_t* offset
 }
 
 FastTarReader::Outcome FastTarReader::HandOver() {
-  stream_.ResumeAt(std::move(chain_), in_block_);
+  if (first_in_place_) {
+    stream_.ResumeAt(std::string(), in_block_ - kTarBlockSize);
+  } else {
+    stream_.ResumeAt(std::move(chain_), in_block_);
+  }
   chain_.clear();
   return Outcome::kHandOver;
 }
 
+const std::byte* FastTarReader::NextHeader(bool first, size_t* got) {
+  if (first && (in_block_ < block_size_ || NextBlock()) &&
+      block_size_ - in_block_ >= kTarBlockSize) {
+    const std::byte* header = block_ + in_block_;
+    in_block_ += kTarBlockSize;
+    offset_ += kTarBlockSize;
+    first_in_place_ = true;
+    *got = kTarBlockSize;
+    return header;
+  }
+  KeepChain();
+  const size_t at = chain_.size();
+  *got = Take(kTarBlockSize, &chain_);
+  return reinterpret_cast<const std::byte*>(chain_.data() + at);
+}
+
+void FastTarReader::KeepChain() {
+  if (!first_in_place_) return;
+  chain_.assign(reinterpret_cast<const char*>(block_ + in_block_ - kTarBlockSize), kTarBlockSize);
+  first_in_place_ = false;
+}
+
 bool FastTarReader::ReadBody(uint64_t size, std::string_view* body) {
+  KeepChain();
   const size_t padded = static_cast<size_t>(size + Padding(size));
   const size_t at = chain_.size();
   if (Take(padded, &chain_) < padded) return false;

@@ -37,6 +37,10 @@ class FastTarReader {
   Status Member(const std::string& path, const std::string& link, const PaxAttributes& pax,
                 bool long_link, TarMember* member, Outcome* outcome);
   Outcome HandOver();
+  // The member's next header: the first in place when it lies whole in the current block (most
+  // do), any other copied into chain_. *got is short at the end of the stream.
+  const std::byte* NextHeader(bool first, size_t* got);
+  void KeepChain();  // copies a first header read in place into chain_, before reading on
   bool ReadBody(uint64_t size, std::string_view* body);
   size_t Take(size_t n, std::string* into);  // appends up to n bytes; returns how many
   uint64_t Skip(uint64_t n);                 // returns how many were skipped
@@ -47,8 +51,10 @@ class FastTarReader {
   size_t block_size_ = 0, in_block_ = 0;
   uint64_t offset_ = 0;  // decoded bytes consumed
   uint64_t data_left_ = 0, padding_left_ = 0, data_offset_ = 0;
-  // The current member's headers and extension bodies, as read: what libarchive is given back.
+  // The current member's headers and extension bodies, as read: what libarchive is given back
+  // (with the first header still in place in the current block while first_in_place_).
   std::string chain_;
+  bool first_in_place_ = false;
   uint64_t chain_start_ = 0;
   std::string long_name_, long_link_;
   TarHeader header_;
