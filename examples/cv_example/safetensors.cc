@@ -1,6 +1,8 @@
 #include "safetensors.h"
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/empty.h>
+#include <torch/nn/module.h>
 
 #include <bit>
 #include <cstring>
@@ -23,30 +25,29 @@ static_assert(std::endian::native == std::endian::little,
 // Headers of real files are a few hundred KB; this bounds what a damaged length can allocate.
 constexpr uint64_t kMaxHeaderBytes = 100 << 20;
 
-const std::vector<std::pair<std::string, torch::ScalarType>>& dtype_names() {
-  static const std::vector<std::pair<std::string, torch::ScalarType>> names = {
-      {"F64", torch::kFloat64},   {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
-      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64},   {"I32", torch::kInt32},
-      {"I16", torch::kInt16},     {"I8", torch::kInt8},     {"U8", torch::kUInt8},
-      {"BOOL", torch::kBool}};
+const std::vector<std::pair<std::string, at::ScalarType>>& dtype_names() {
+  static const std::vector<std::pair<std::string, at::ScalarType>> names = {
+      {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf},  {"BF16", at::kBFloat16},
+      {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
+      {"U8", at::kByte},    {"BOOL", at::kBool}};
   return names;
 }
 
-std::optional<torch::ScalarType> dtype_from_name(const std::string& name) {
+std::optional<at::ScalarType> dtype_from_name(const std::string& name) {
   for (const auto& [n, type] : dtype_names()) {
     if (n == name) return type;
   }
   return std::nullopt;
 }
 
-std::string dtype_name(torch::ScalarType type) {
+std::string dtype_name(at::ScalarType type) {
   for (const auto& [n, t] : dtype_names()) {
     if (t == type) return n;
   }
   return c10::toString(type);
 }
 
-std::string shape_text(torch::IntArrayRef shape) {
+std::string shape_text(at::IntArrayRef shape) {
   std::ostringstream out;
   out << shape;
   return out.str();
@@ -55,7 +56,7 @@ std::string shape_text(torch::IntArrayRef shape) {
 // One header entry, validated.
 struct Entry {
   std::string name;
-  torch::ScalarType dtype;
+  at::ScalarType dtype;
   std::vector<int64_t> shape;
   uint64_t begin, end;
 };
@@ -69,7 +70,7 @@ std::string parse_entry(const std::string& name, const nlohmann::json& value, ui
       value["data_offsets"].size() != 2) {
     return "bad header: tensor '" + name + "' needs dtype, shape and two data_offsets";
   }
-  std::optional<torch::ScalarType> dtype = dtype_from_name(value["dtype"].get<std::string>());
+  std::optional<at::ScalarType> dtype = dtype_from_name(value["dtype"].get<std::string>());
   if (!dtype) {
     return "tensor '" + name + "' has unsupported dtype " + value["dtype"].get<std::string>();
   }
@@ -128,7 +129,7 @@ std::string parse_file(const std::string& bytes, TensorMap* tensors) {
     entries.push_back(std::move(entry));
   }
   for (const Entry& entry : entries) {
-    torch::Tensor tensor = torch::empty(entry.shape, torch::dtype(entry.dtype));
+    at::Tensor tensor = at::empty(entry.shape, at::dtype(entry.dtype));
     std::memcpy(tensor.data_ptr(), data + entry.begin, entry.end - entry.begin);
     (*tensors)[entry.name] = std::move(tensor);
   }
@@ -136,15 +137,15 @@ std::string parse_file(const std::string& bytes, TensorMap* tensors) {
 }
 
 // The module's tensors by name, live (not detached), for copying into.
-std::map<std::string, torch::Tensor> named_tensors(const torch::nn::Module& module) {
-  std::map<std::string, torch::Tensor> named;
+std::map<std::string, at::Tensor> named_tensors(const torch::nn::Module& module) {
+  std::map<std::string, at::Tensor> named;
   for (const auto& item : module.named_parameters(/*recurse=*/true))
     named[item.key()] = item.value();
   for (const auto& item : module.named_buffers(/*recurse=*/true)) named[item.key()] = item.value();
   return named;
 }
 
-bool is_floating(torch::ScalarType type) { return c10::isFloatingType(type); }
+bool is_floating(at::ScalarType type) { return c10::isFloatingType(type); }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() &&
@@ -152,7 +153,7 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 }
 
 // Whether `have` differs from `want` in the leading (class) dimension only.
-bool differs_in_classes(torch::IntArrayRef have, torch::IntArrayRef want) {
+bool differs_in_classes(at::IntArrayRef have, at::IntArrayRef want) {
   return have.size() == want.size() && !have.empty() && have[0] != want[0] &&
          have.slice(1) == want.slice(1);
 }
@@ -171,10 +172,10 @@ std::string read_safetensors(const std::string& path, TensorMap* tensors) {
 
 std::string write_safetensors(const std::string& path, const TensorMap& tensors) {
   nlohmann::json header = nlohmann::json::object();
-  std::vector<torch::Tensor> contiguous;
+  std::vector<at::Tensor> contiguous;
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
-    torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+    at::Tensor cpu = tensor.detach().to(at::kCPU).contiguous();
     const uint64_t bytes = cpu.numel() * cpu.element_size();
     header[name] = {{"dtype", dtype_name(cpu.scalar_type())},
                     {"shape", cpu.sizes().vec()},
@@ -190,7 +191,7 @@ std::string write_safetensors(const std::string& path, const TensorMap& tensors)
   std::memcpy(file.data(), &header_size, sizeof(header_size));
   file += json;
   file.reserve(file.size() + offset);
-  for (const torch::Tensor& t : contiguous) {
+  for (const at::Tensor& t : contiguous) {
     file.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   }
   return common::WriteFileAtomically(path, file);
@@ -210,14 +211,14 @@ std::string load_state_dict(torch::nn::Module& module, const TensorMap& tensors,
   for (const auto& [name, tensor] : tensors) {
     if (!targets.count(name)) return source + ": unexpected tensor '" + name + "'";
   }
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
   for (const auto& [name, target] : targets) {
     auto it = tensors.find(name);
     if (it == tensors.end()) {
       if (ends_with(name, "num_batches_tracked")) continue;
       return source + ": missing tensor '" + name + "'";
     }
-    const torch::Tensor& given = it->second;
+    const at::Tensor& given = it->second;
     if (name.rfind(classifier, 0) == 0 && differs_in_classes(given.sizes(), target.sizes())) {
       *classifier_skipped = true;
       continue;
@@ -233,7 +234,7 @@ std::string load_state_dict(torch::nn::Module& module, const TensorMap& tensors,
     copies.emplace_back(target, given);
   }
   // Nothing is changed unless everything checked out.
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& [target, given] : copies) target.copy_(given);
   return {};
 }

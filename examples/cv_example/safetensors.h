@@ -3,15 +3,19 @@
 #ifndef CV_EXAMPLE_SAFETENSORS_H_
 #define CV_EXAMPLE_SAFETENSORS_H_
 
-#include <torch/nn/module.h>
+#include <ATen/core/Tensor.h>
 
 #include <map>
 #include <string>
 
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+
 namespace cv_example {
 
 // Name -> tensor, ordered so that written files are byte-identical for the same tensors.
-using TensorMap = std::map<std::string, torch::Tensor>;
+using TensorMap = std::map<std::string, at::Tensor>;
 
 // Reads every tensor of the file at `path` into `*tensors` (CPU tensors owning their memory).
 // The header is checked completely (dtype known, shape and byte range consistent, data present)

@@ -1,5 +1,7 @@
 #include "batch_buffers.h"
 
+#include <ATen/ops/from_blob.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -29,15 +31,14 @@ struct BatchBuffers::Shared {
   }
 };
 
-BatchBuffers::BatchBuffers(size_t bytes, size_t keep_idle)
-    : shared_(std::make_shared<Shared>()) {
+BatchBuffers::BatchBuffers(size_t bytes, size_t keep_idle) : shared_(std::make_shared<Shared>()) {
   shared_->bytes = bytes;
   shared_->keep_idle = keep_idle;
 }
 
 BatchBuffers::~BatchBuffers() = default;
 
-torch::Tensor BatchBuffers::take(at::IntArrayRef sizes) {
+at::Tensor BatchBuffers::take(at::IntArrayRef sizes) {
   size_t wanted = 1;
   for (int64_t size : sizes) wanted *= static_cast<size_t>(size);
   if (wanted > shared_->bytes) throw std::invalid_argument("batch larger than its buffers");
@@ -56,9 +57,9 @@ torch::Tensor BatchBuffers::take(at::IntArrayRef sizes) {
     if (buffer == nullptr) throw std::bad_alloc();
   }
   std::shared_ptr<Shared> shared = shared_;
-  return torch::from_blob(
+  return at::from_blob(
       buffer, sizes, [shared](void* p) { shared->give_back(p); },
-      torch::TensorOptions().dtype(torch::kUInt8));
+      at::TensorOptions().dtype(at::kByte));
 }
 
 size_t BatchBuffers::idle() const {

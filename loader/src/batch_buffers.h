@@ -8,7 +8,7 @@
 #ifndef LOADER_SRC_BATCH_BUFFERS_H_
 #define LOADER_SRC_BATCH_BUFFERS_H_
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 #include <memory>
@@ -25,7 +25,7 @@ class BatchBuffers {
 
   // A uint8 tensor of shape `sizes` (at most `bytes` bytes) over a recycled or new buffer; its
   // contents are unspecified.
-  torch::Tensor take(at::IntArrayRef sizes);
+  at::Tensor take(at::IntArrayRef sizes);
   // Buffers currently idle in the pool (for tests).
   size_t idle() const;
 

@@ -1,5 +1,8 @@
 #include "loader/data_loader.h"
 
+#include <ATen/ops/empty.h>
+#include <torch/cuda.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -107,7 +110,7 @@ class DataLoader::Impl {
  private:
   // A batch being made: workers fill its slots, the consumer takes it once none remain.
   struct Job {
-    torch::Tensor images;
+    at::Tensor images;
     std::vector<size_t> indices;
     std::vector<uint8_t> ok;
     size_t remaining;
@@ -209,10 +212,9 @@ void DataLoader::Impl::work() {
       auto job = std::make_unique<Job>();
       const std::vector<int64_t> shape = {int64_t(size), 3, options_.image_size,
                                           options_.image_size};
-      job->images =
-          pin_
-              ? torch::empty(shape, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(true))
-              : buffers_.take(shape);
+      job->images = pin_
+                        ? at::empty(shape, at::TensorOptions().dtype(at::kByte).pinned_memory(true))
+                        : buffers_.take(shape);
       job->indices.assign(order_.begin() + position, order_.begin() + position + size);
       job->ok.assign(size, 0);
       job->remaining = size;
@@ -313,8 +315,8 @@ Batch DataLoader::Impl::assemble(Job& job) const {
     ++kept;
   }
   batch.images = job.images.narrow(0, 0, int64_t(kept));
-  batch.labels = torch::empty({int64_t(kept)},
-                              torch::TensorOptions().dtype(torch::kInt64).pinned_memory(pin_));
+  batch.labels =
+      at::empty({int64_t(kept)}, at::TensorOptions().dtype(at::kLong).pinned_memory(pin_));
   int64_t* labels = batch.labels.data_ptr<int64_t>();
   for (size_t i = 0; i < kept; ++i) labels[i] = samples_[batch.sample_indices[i]].label;
   return batch;

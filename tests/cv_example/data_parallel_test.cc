@@ -90,10 +90,8 @@ void expect_same_weights(const std::string& a, const std::string& b, double tole
   ASSERT_EQ(first.size(), second.size());
   for (const auto& [name, tensor] : first) {
     ASSERT_TRUE(second.count(name)) << name;
-    const double difference = (tensor.to(torch::kFloat64) - second.at(name).to(torch::kFloat64))
-                                  .abs()
-                                  .max()
-                                  .item<double>();
+    const double difference =
+        (tensor.to(at::kDouble) - second.at(name).to(at::kDouble)).abs().max().item<double>();
     EXPECT_LE(difference, tolerance) << name;
   }
 }

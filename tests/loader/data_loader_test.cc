@@ -1,5 +1,8 @@
 #include "loader/data_loader.h"
 
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/from_blob.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -54,8 +57,8 @@ TEST(DataLoader, SameBatchesForOneAndFourThreads) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(a[i].sample_indices, b[i].sample_indices);
-      EXPECT_TRUE(torch::equal(a[i].images, b[i].images)) << "epoch " << epoch << " batch " << i;
-      EXPECT_TRUE(torch::equal(a[i].labels, b[i].labels));
+      EXPECT_TRUE(at::equal(a[i].images, b[i].images)) << "epoch " << epoch << " batch " << i;
+      EXPECT_TRUE(at::equal(a[i].labels, b[i].labels));
     }
   }
 }
@@ -71,9 +74,9 @@ TEST(DataLoader, EpochCoversEverySampleOnceAndKeepsPartialBatch) {
   EXPECT_EQ(batches.back().images.size(0), 5);
   std::multiset<size_t> seen;
   for (const Batch& batch : batches) {
-    EXPECT_EQ(batch.images.dtype(), torch::kUInt8);
+    EXPECT_EQ(batch.images.dtype(), at::kByte);
     EXPECT_EQ(batch.images.sizes(), (std::vector<int64_t>{batch.images.size(0), 3, 24, 24}));
-    EXPECT_EQ(batch.labels.dtype(), torch::kInt64);
+    EXPECT_EQ(batch.labels.dtype(), at::kLong);
     for (size_t i = 0; i < batch.sample_indices.size(); ++i) {
       seen.insert(batch.sample_indices[i]);
       EXPECT_EQ(batch.labels[i].item<int64_t>(), samples[batch.sample_indices[i]].label);
@@ -117,8 +120,8 @@ TEST(DataLoader, EvalIsInOrderAndEqualsDirectResize) {
     std::vector<uint8_t> planes(3 * 24 * 24);
     resize_to_planar_rgb(d.bgr, {0, 0, double(d.bgr.cols), double(d.bgr.rows)}, 24, 24,
                          planes.data());
-    torch::Tensor expected = torch::from_blob(planes.data(), {3, 24, 24}, torch::kUInt8);
-    EXPECT_TRUE(torch::equal(batches[0].images[int64_t(i)], expected)) << "sample " << i;
+    at::Tensor expected = at::from_blob(planes.data(), {3, 24, 24}, at::kByte);
+    EXPECT_TRUE(at::equal(batches[0].images[int64_t(i)], expected)) << "sample " << i;
   }
 }
 
@@ -201,15 +204,15 @@ TEST(DataLoader, DroppedBatchMemoryIsReusedHeldBatchesStayIntact) {
   // Held: every batch of the epoch kept, each compared at the end with a copy taken on arrival.
   recycling.start_epoch(0);
   std::vector<Batch> held;
-  std::vector<torch::Tensor> copies;
+  std::vector<at::Tensor> copies;
   while (std::optional<Batch> batch = recycling.next()) {
     copies.push_back(batch->images.clone());
     held.push_back(std::move(*batch));
   }
   ASSERT_EQ(held.size(), expected.size());
   for (size_t i = 0; i < held.size(); ++i) {
-    EXPECT_TRUE(torch::equal(held[i].images, copies[i])) << "batch " << i << " was overwritten";
-    EXPECT_TRUE(torch::equal(held[i].images, expected[i].images)) << "batch " << i;
+    EXPECT_TRUE(at::equal(held[i].images, copies[i])) << "batch " << i << " was overwritten";
+    EXPECT_TRUE(at::equal(held[i].images, expected[i].images)) << "batch " << i;
   }
   held.clear();
 
@@ -217,13 +220,13 @@ TEST(DataLoader, DroppedBatchMemoryIsReusedHeldBatchesStayIntact) {
   recycling.start_epoch(0);
   std::optional<Batch> first = recycling.next();
   ASSERT_TRUE(first.has_value());
-  EXPECT_TRUE(torch::equal(first->images, expected[0].images));
+  EXPECT_TRUE(at::equal(first->images, expected[0].images));
   const void* first_memory = first->images.data_ptr();
   first.reset();
   std::optional<Batch> second = recycling.next(), third = recycling.next();
   ASSERT_TRUE(second.has_value() && third.has_value());
-  EXPECT_TRUE(torch::equal(second->images, expected[1].images));
-  EXPECT_TRUE(torch::equal(third->images, expected[2].images));
+  EXPECT_TRUE(at::equal(second->images, expected[1].images));
+  EXPECT_TRUE(at::equal(third->images, expected[2].images));
   EXPECT_TRUE(second->images.data_ptr() == first_memory ||
               third->images.data_ptr() == first_memory);
 }
@@ -233,7 +236,7 @@ TEST(DataLoader, BatchOutlivesItsLoader) {
   TempDir dir;
   std::vector<Sample> samples = make_images(dir, 10);
   std::optional<Batch> kept;
-  torch::Tensor copy;
+  at::Tensor copy;
   {
     DataLoader loader(samples, small_options(2));
     loader.start_epoch(0);
@@ -241,7 +244,7 @@ TEST(DataLoader, BatchOutlivesItsLoader) {
     ASSERT_TRUE(kept.has_value());
     copy = kept->images.clone();
   }
-  EXPECT_TRUE(torch::equal(kept->images, copy));
+  EXPECT_TRUE(at::equal(kept->images, copy));
   kept.reset();
 }
 
@@ -275,7 +278,7 @@ TEST(DataLoader, PartialDecodeGivesTheSameBatchesAsWholeDecode) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(a[i].sample_indices, b[i].sample_indices);
-      EXPECT_TRUE(torch::equal(a[i].images, b[i].images)) << "epoch " << epoch << " batch " << i;
+      EXPECT_TRUE(at::equal(a[i].images, b[i].images)) << "epoch " << epoch << " batch " << i;
     }
   }
   EXPECT_EQ(partial.stats().skipped, 0u);
@@ -292,8 +295,8 @@ TEST(DataLoader, ReducedDecodeStaysCloseToFullDecode) {
   DataLoader reduced(samples, options);
   std::vector<Batch> a = whole_epoch(full, 0), b = whole_epoch(reduced, 0);
   ASSERT_EQ(a.size(), b.size());
-  torch::Tensor diff = (a[0].images.to(torch::kFloat) - b[0].images.to(torch::kFloat)).abs();
-  EXPECT_FALSE(torch::equal(a[0].images, b[0].images));
+  at::Tensor diff = (a[0].images.to(at::kFloat) - b[0].images.to(at::kFloat)).abs();
+  EXPECT_FALSE(at::equal(a[0].images, b[0].images));
   EXPECT_LT(diff.mean().item<double>(), 4.0);
 }
 

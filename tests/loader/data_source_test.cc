@@ -4,6 +4,7 @@
 // are named in one line.
 #include "loader/data_source.h"
 
+#include <ATen/ops/equal.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -92,8 +93,8 @@ void expect_same_training(const DataSource& dir, const DataSource& archive) {
     ASSERT_EQ(got.size(), want.size());
     for (size_t b = 0; b < want.size(); ++b) {
       EXPECT_EQ(got[b].sample_indices, want[b].sample_indices);
-      EXPECT_TRUE(torch::equal(got[b].labels, want[b].labels));
-      EXPECT_TRUE(torch::equal(got[b].images, want[b].images)) << "batch " << b;
+      EXPECT_TRUE(at::equal(got[b].labels, want[b].labels));
+      EXPECT_TRUE(at::equal(got[b].images, want[b].images)) << "batch " << b;
     }
   }
 }

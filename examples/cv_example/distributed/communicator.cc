@@ -1,5 +1,7 @@
 #include "distributed/communicator.h"
 
+#include <ATen/ops/zeros.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <thread>
@@ -152,11 +154,11 @@ std::string Communicator::wait_for_every_rank() {
   }
 }
 
-void Communicator::broadcast(std::vector<torch::Tensor> tensors, const std::string& what) {
+void Communicator::broadcast(std::vector<at::Tensor> tensors, const std::string& what) {
   std::vector<c10::intrusive_ptr<::c10d::Work>> works;
   try {
-    for (torch::Tensor& tensor : tensors) {
-      std::vector<torch::Tensor> one = {tensor};
+    for (at::Tensor& tensor : tensors) {
+      std::vector<at::Tensor> one = {tensor};
       works.push_back(group_->broadcast(one, ::c10d::BroadcastOptions{}));
     }
   } catch (const std::exception& e) {
@@ -165,12 +167,12 @@ void Communicator::broadcast(std::vector<torch::Tensor> tensors, const std::stri
   wait(works, what);
 }
 
-void Communicator::allreduce(std::vector<torch::Tensor> tensors, ::c10d::ReduceOp op,
+void Communicator::allreduce(std::vector<at::Tensor> tensors, ::c10d::ReduceOp op,
                              const std::string& what) {
   std::vector<c10::intrusive_ptr<::c10d::Work>> works;
   try {
-    for (torch::Tensor& tensor : tensors) {
-      std::vector<torch::Tensor> one = {tensor};
+    for (at::Tensor& tensor : tensors) {
+      std::vector<at::Tensor> one = {tensor};
       ::c10d::AllreduceOptions options;
       options.reduceOp = op;
       works.push_back(group_->allreduce(one, options));
@@ -181,15 +183,13 @@ void Communicator::allreduce(std::vector<torch::Tensor> tensors, ::c10d::ReduceO
   wait(works, what);
 }
 
-torch::Device Communicator::device() const {
-  return options_.backend == "nccl" ? torch::Device(torch::kCUDA, env_.local_rank)
-                                    : torch::Device(torch::kCPU);
+at::Device Communicator::device() const {
+  return options_.backend == "nccl" ? at::Device(at::kCUDA, env_.local_rank) : at::Device(at::kCPU);
 }
 
 void Communicator::barrier(const std::string& what) {
   // An allreduce of one value: Gloo's barrier and NCCL's differ in what they wait for.
-  allreduce({torch::zeros({1}, torch::TensorOptions().device(device()))}, ::c10d::ReduceOp::SUM,
-            what);
+  allreduce({at::zeros({1}, at::TensorOptions().device(device()))}, ::c10d::ReduceOp::SUM, what);
 }
 
 void Communicator::wait(std::vector<c10::intrusive_ptr<::c10d::Work>>& works,

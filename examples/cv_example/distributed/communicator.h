@@ -4,7 +4,8 @@
 #ifndef CV_EXAMPLE_DISTRIBUTED_COMMUNICATOR_H_
 #define CV_EXAMPLE_DISTRIBUTED_COMMUNICATOR_H_
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <chrono>
 #include <memory>
@@ -43,16 +44,16 @@ class Communicator {
   const LaunchEnv& env() const { return env_; }
   std::chrono::milliseconds timeout() const { return options_.timeout; }
   // Where the group's tensors must live: this rank's GPU for NCCL, the CPU for Gloo.
-  torch::Device device() const;
+  at::Device device() const;
   // The store, under a prefix of the trainer's own, for agreements outside the collectives.
   ::c10d::Store& store() { return *store_; }
 
   // Overwrites `tensors` (contiguous) on every rank with rank 0's. `what` names the step in
   // messages. Throws CollectiveError.
-  void broadcast(std::vector<torch::Tensor> tensors, const std::string& what);
+  void broadcast(std::vector<at::Tensor> tensors, const std::string& what);
   // Reduces each of `tensors` (contiguous) in place over all ranks: all are started, then all
   // awaited. Throws CollectiveError.
-  void allreduce(std::vector<torch::Tensor> tensors, ::c10d::ReduceOp op, const std::string& what);
+  void allreduce(std::vector<at::Tensor> tensors, ::c10d::ReduceOp op, const std::string& what);
   // Returns once every rank got here. Throws CollectiveError.
   void barrier(const std::string& what);
 

@@ -1,5 +1,10 @@
 #include "distributed/data_parallel.h"
 
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/full.h>
+#include <torch/nn/module.h>
+
 #include <limits>
 #include <map>
 
@@ -17,27 +22,27 @@ std::unique_ptr<DataParallel> DataParallel::start(const GroupOptions& options, s
 }
 
 void DataParallel::broadcast_state(torch::nn::Module& module, bool buffers_only) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> tensors = module.buffers();
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> tensors = module.buffers();
   if (!buffers_only) {
-    for (const torch::Tensor& p : module.parameters()) tensors.push_back(p);
+    for (const at::Tensor& p : module.parameters()) tensors.push_back(p);
   }
   // One flat tensor per dtype and device, so a model's few hundred tensors take a few calls.
-  std::map<std::string, std::vector<torch::Tensor>> groups;
-  for (const torch::Tensor& t : tensors) {
+  std::map<std::string, std::vector<at::Tensor>> groups;
+  for (const at::Tensor& t : tensors) {
     groups[std::string(c10::toString(t.scalar_type())) + " " + t.device().str()].push_back(t);
   }
-  std::vector<torch::Tensor> flats;
+  std::vector<at::Tensor> flats;
   for (auto& [key, group] : groups) {
-    std::vector<torch::Tensor> pieces;
-    for (const torch::Tensor& t : group) pieces.push_back(t.detach().reshape({-1}));
-    flats.push_back(torch::cat(pieces));
+    std::vector<at::Tensor> pieces;
+    for (const at::Tensor& t : group) pieces.push_back(t.detach().reshape({-1}));
+    flats.push_back(at::cat(pieces));
   }
   communicator_->broadcast(flats, buffers_only ? "the buffer broadcast" : "the model broadcast");
   size_t g = 0;
   for (auto& [key, group] : groups) {
     int64_t offset = 0;
-    for (torch::Tensor& t : group) {
+    for (at::Tensor& t : group) {
       t.detach().copy_(flats[g].narrow(0, offset, t.numel()).view_as(t));
       offset += t.numel();
     }
@@ -45,11 +50,11 @@ void DataParallel::broadcast_state(torch::nn::Module& module, bool buffers_only)
   }
 }
 
-void DataParallel::prepare_gradients(const std::vector<torch::Tensor>& params) {
+void DataParallel::prepare_gradients(const std::vector<at::Tensor>& params) {
   averager_ = std::make_unique<GradientAverager>(*communicator_, params);
 }
 
-GradientAverager::Agreed DataParallel::average_gradients(bool stop, const torch::Tensor& loss) {
+GradientAverager::Agreed DataParallel::average_gradients(bool stop, const at::Tensor& loss) {
   const auto start = std::chrono::steady_clock::now();
   GradientAverager::Agreed agreed = averager_->average(stop, loss);
   averaging_seconds_ +=
@@ -69,7 +74,7 @@ std::vector<EvalRecord> DataParallel::gather_eval(size_t samples,
   // that saw a sample computed the same record, so the maximum is that record.
   constexpr double kUnseen = -std::numeric_limits<double>::infinity();
   const int64_t n = static_cast<int64_t>(samples);
-  torch::Tensor table = torch::full({4, n}, kUnseen, torch::kFloat64);
+  at::Tensor table = at::full({4, n}, kUnseen, at::kDouble);
   auto cells = table.accessor<double, 2>();
   for (const EvalRecord& r : mine) {
     const auto i = static_cast<int64_t>(r.sample);
@@ -78,7 +83,7 @@ std::vector<EvalRecord> DataParallel::gather_eval(size_t samples,
     cells[2][i] = r.logit;
     cells[3][i] = r.correct ? 1 : 0;
   }
-  torch::Tensor reduced = table.to(communicator_->device());
+  at::Tensor reduced = table.to(communicator_->device());
   communicator_->allreduce({reduced}, ::c10d::ReduceOp::MAX, "the evaluation gather");
   table.copy_(reduced);
   std::vector<EvalRecord> all;

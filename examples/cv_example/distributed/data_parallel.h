@@ -5,7 +5,7 @@
 #ifndef CV_EXAMPLE_DISTRIBUTED_DATA_PARALLEL_H_
 #define CV_EXAMPLE_DISTRIBUTED_DATA_PARALLEL_H_
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +15,10 @@
 
 #include "distributed/communicator.h"
 #include "distributed/gradient_averager.h"
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
 
 namespace cv_example::distributed {
 
@@ -41,11 +45,11 @@ class DataParallel {
   // Copies rank 0's parameters and buffers into `module` on every rank. Throws CollectiveError.
   void broadcast_state(torch::nn::Module& module, bool buffers_only);
   // Gradient averaging for `params` (those requiring a gradient); call once, before training.
-  void prepare_gradients(const std::vector<torch::Tensor>& params);
+  void prepare_gradients(const std::vector<at::Tensor>& params);
   // The allreduce calls a step makes (buckets of gradients); 0 before prepare_gradients().
   size_t gradient_buckets() const { return averager_ ? averager_->buckets() : 0; }
   // See GradientAverager::average. Throws CollectiveError.
-  GradientAverager::Agreed average_gradients(bool stop, const torch::Tensor& loss);
+  GradientAverager::Agreed average_gradients(bool stop, const at::Tensor& loss);
   // Seconds spent averaging gradients since the last call (the allreduce's cost per step).
   double take_averaging_seconds();
   // Every rank's records merged: one per sample of an eval set of `samples`, in sample order.

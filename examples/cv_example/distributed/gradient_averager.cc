@@ -1,5 +1,8 @@
 #include "distributed/gradient_averager.h"
 
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/zeros.h>
+
 namespace cv_example::distributed {
 namespace {
 
@@ -9,10 +12,10 @@ constexpr int64_t kControlSlots = 2;
 }  // namespace
 
 GradientAverager::GradientAverager(Communicator& communicator,
-                                   const std::vector<torch::Tensor>& params, size_t bucket_bytes)
+                                   const std::vector<at::Tensor>& params, size_t bucket_bytes)
     : communicator_(communicator) {
   size_t bytes = 0;
-  for (const torch::Tensor& p : params) {
+  for (const at::Tensor& p : params) {
     if (!p.requires_grad()) continue;
     const size_t size = p.numel() * p.element_size();
     const bool fits = !buckets_.empty() && bytes + size <= bucket_bytes &&
@@ -30,21 +33,21 @@ GradientAverager::GradientAverager(Communicator& communicator,
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
     int64_t numel = b + 1 == buckets_.size() ? kControlSlots : 0;
-    for (const torch::Tensor& p : bucket.params) numel += p.numel();
-    const torch::TensorOptions options = bucket.params.empty()
-                                             ? torch::TensorOptions(torch::kFloat32)
-                                             : bucket.params.front().options().requires_grad(false);
-    bucket.flat = torch::zeros({numel}, options);
+    for (const at::Tensor& p : bucket.params) numel += p.numel();
+    const at::TensorOptions options = bucket.params.empty()
+                                          ? at::TensorOptions(at::kFloat)
+                                          : bucket.params.front().options().requires_grad(false);
+    bucket.flat = at::zeros({numel}, options);
   }
 }
 
-GradientAverager::Agreed GradientAverager::average(bool stop, const torch::Tensor& loss) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> flats;
+GradientAverager::Agreed GradientAverager::average(bool stop, const at::Tensor& loss) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> flats;
   for (Bucket& bucket : buckets_) {
     int64_t offset = 0;
-    for (const torch::Tensor& p : bucket.params) {
-      torch::Tensor slot = bucket.flat.narrow(0, offset, p.numel());
+    for (const at::Tensor& p : bucket.params) {
+      at::Tensor slot = bucket.flat.narrow(0, offset, p.numel());
       if (p.grad().defined()) {
         slot.copy_(p.grad().reshape({-1}));
       } else {
@@ -54,7 +57,7 @@ GradientAverager::Agreed GradientAverager::average(bool stop, const torch::Tenso
     }
     flats.push_back(bucket.flat);
   }
-  torch::Tensor control = buckets_.back().flat.narrow(0, buckets_.back().flat.numel() - 2, 2);
+  at::Tensor control = buckets_.back().flat.narrow(0, buckets_.back().flat.numel() - 2, 2);
   control[0].fill_(stop ? 1.0 : 0.0);
   control[1].copy_(loss.detach().reshape({}));
   communicator_.allreduce(flats, ::c10d::ReduceOp::SUM, "the gradient allreduce");
@@ -62,8 +65,8 @@ GradientAverager::Agreed GradientAverager::average(bool stop, const torch::Tenso
   for (Bucket& bucket : buckets_) {
     bucket.flat.mul_(scale);
     int64_t offset = 0;
-    for (const torch::Tensor& p : bucket.params) {
-      torch::Tensor mean = bucket.flat.narrow(0, offset, p.numel()).view_as(p);
+    for (const at::Tensor& p : bucket.params) {
+      at::Tensor mean = bucket.flat.narrow(0, offset, p.numel()).view_as(p);
       if (p.grad().defined()) {
         p.mutable_grad().copy_(mean);
       } else {

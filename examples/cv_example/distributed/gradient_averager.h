@@ -6,7 +6,7 @@
 #ifndef CV_EXAMPLE_DISTRIBUTED_GRADIENT_AVERAGER_H_
 #define CV_EXAMPLE_DISTRIBUTED_GRADIENT_AVERAGER_H_
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 #include <vector>
@@ -19,23 +19,23 @@ class GradientAverager {
  public:
   // Averages the gradients of those of `params` that require one. `communicator` must outlive
   // this object; the parameters must be the same, in the same order, on every rank.
-  GradientAverager(Communicator& communicator, const std::vector<torch::Tensor>& params,
+  GradientAverager(Communicator& communicator, const std::vector<at::Tensor>& params,
                    size_t bucket_bytes = size_t(25) << 20);
 
   struct Agreed {
-    bool stop;           // some rank asked to stop after this step
-    torch::Tensor loss;  // the mean of the ranks' losses, on the device (no read-back)
+    bool stop;        // some rank asked to stop after this step
+    at::Tensor loss;  // the mean of the ranks' losses, on the device (no read-back)
   };
   // Replaces each gradient by its mean over the ranks (a missing one counts as zeros), with
   // this rank's `stop` wish and `loss` (a scalar) carried along. Throws CollectiveError.
-  Agreed average(bool stop, const torch::Tensor& loss);
+  Agreed average(bool stop, const at::Tensor& loss);
 
   size_t buckets() const { return buckets_.size(); }
 
  private:
   struct Bucket {
-    std::vector<torch::Tensor> params;
-    torch::Tensor flat;  // the gradients one after another (+ stop and loss in the last bucket)
+    std::vector<at::Tensor> params;
+    at::Tensor flat;  // the gradients one after another (+ stop and loss in the last bucket)
   };
   Communicator& communicator_;
   std::vector<Bucket> buckets_;

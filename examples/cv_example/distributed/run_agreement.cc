@@ -5,6 +5,8 @@
 #include <sstream>
 #include <thread>
 
+#include "distributed/communicator.h"
+
 namespace cv_example::distributed {
 namespace {
 

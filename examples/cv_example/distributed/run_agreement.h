@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "distributed/communicator.h"
-
 namespace cv_example::distributed {
+
+class Communicator;
 
 // Named facts about a run: ("--lr", "0.03"), ("images", "370, digest 1f2e...").
 using RunFacts = std::vector<std::pair<std::string, std::string>>;

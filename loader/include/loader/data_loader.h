@@ -3,7 +3,8 @@
 #ifndef LOADER_DATA_LOADER_H_
 #define LOADER_DATA_LOADER_H_
 
-#include <torch/torch.h>
+// The tensor type alone: <torch/torch.h> costs every file that includes this one ~15 s to compile.
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -49,8 +50,8 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  torch::Tensor images;  // uint8 [N, 3, image_size, image_size], RGB; pinned if asked and possible
-  torch::Tensor labels;  // int64 [N]
+  at::Tensor images;  // uint8 [N, 3, image_size, image_size], RGB; pinned if asked and possible
+  at::Tensor labels;  // int64 [N]
   std::vector<size_t> sample_indices;  // positions in the loader's samples, one per image
 };
 
