@@ -59,7 +59,7 @@ std::string check_every_rank_agrees(Communicator& communicator, const RunFacts& 
   const auto key = [](int rank) { return "facts/" + std::to_string(rank); };
   try {
     const std::string mine = encode(facts);
-    store.set(key(communicator.rank()), {mine.begin(), mine.end()});
+    store.set(key(communicator.rank()), std::vector<uint8_t>(mine.begin(), mine.end()));
     // Every rank reads every rank's facts, so every rank reaches the same verdict.
     std::vector<std::string> keys;
     for (int r = 0; r < communicator.world_size(); ++r) keys.push_back(key(r));
