@@ -76,10 +76,31 @@ if(STAGE_WITH_LOADER)
     message(FATAL_ERROR "LibTorch not found: apt-get install libtorch-dev (CPU), or pass "
                         "-DCMAKE_PREFIX_PATH=/path/to/libtorch for a CUDA build, or -DSTAGE_WITH_LOADER=OFF")
   endif()
+  # TorchConfig looks for libc10 with find_library, which searches the system's folders before
+  # LibTorch's own: with Debian's libtorch-dev installed beside a pip or downloaded LibTorch it
+  # picks Debian's libc10 1.13, and every program then dies at start in c10's DispatchKeySet.
+  set(_stage_own_c10 "${TORCH_INSTALL_PREFIX}/lib/libc10.so")
+  if(c10_LIBRARY AND EXISTS "${_stage_own_c10}" AND NOT c10_LIBRARY STREQUAL _stage_own_c10)
+    list(FIND TORCH_LIBRARIES "${c10_LIBRARY}" _stage_at)
+    if(_stage_at GREATER_EQUAL 0)
+      list(REMOVE_AT TORCH_LIBRARIES ${_stage_at})
+      list(INSERT TORCH_LIBRARIES ${_stage_at} "${_stage_own_c10}")
+    endif()
+    message(STATUS "LibTorch's own libc10 instead of ${c10_LIBRARY}: ${_stage_own_c10}")
+  endif()
+  # pip's libtorch.so exports copies of some libstdc++ functions (std::filesystem::remove_all
+  # among them) built by a newer GCC; a program that loads it before libstdc++ binds its own calls
+  # to those copies, which jump to address 0 here. Naming libstdc++ first makes the system's win.
+  add_link_options("LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
   # Data-parallel training: LibTorch's c10d with Gloo needs Gloo's headers, which Debian ships
   # apart from libtorch-dev. NCCL is used where the LibTorch in use was built with CUDA and has it.
   find_path(TORCH_NCCL_INCLUDE_DIR torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
             HINTS ${TORCH_INCLUDE_DIRS})
+  if(TORCH_CUDA_LIBRARIES)
+    set(STAGE_TORCH_HAS_CUDA ON)
+  else()
+    set(STAGE_TORCH_HAS_CUDA OFF)
+  endif()
   if(TORCH_CUDA_LIBRARIES AND TORCH_NCCL_INCLUDE_DIR)
     set(STAGE_TORCH_HAS_NCCL ON)
   else()
@@ -97,8 +118,21 @@ if(STAGE_WITH_LOADER)
     message(FATAL_ERROR "Gloo headers not found (c10d's Gloo process group needs them): "
                         "apt-get install libgloo-dev, or -DSTAGE_WITH_LOADER=OFF")
   endif()
-  message(STATUS "LibTorch ${Torch_VERSION}: Gloo process groups ${STAGE_TORCH_HAS_GLOO}, "
-                 "NCCL ${STAGE_TORCH_HAS_NCCL}")
+  if(STAGE_REQUIRE_CUDA AND NOT (STAGE_TORCH_HAS_CUDA AND STAGE_TORCH_HAS_NCCL))
+    message(FATAL_ERROR "STAGE_REQUIRE_CUDA: the LibTorch found (${TORCH_INSTALL_PREFIX}) has "
+                        "CUDA ${STAGE_TORCH_HAS_CUDA}, NCCL ${STAGE_TORCH_HAS_NCCL}; point "
+                        "CMAKE_PREFIX_PATH at a CUDA LibTorch (scripts/test-cuda does)")
+  endif()
+  # The Python whose torch is this LibTorch, for tests that compare with it: the environment's
+  # own interpreter for a pip wheel, Debian's python3 for libtorch-dev.
+  set(_stage_python /usr/bin/python3)
+  if(TORCH_INSTALL_PREFIX MATCHES "^(.*)/lib/python3[.0-9]*/(site|dist)-packages/torch$"
+     AND EXISTS "${CMAKE_MATCH_1}/bin/python3")
+    set(_stage_python "${CMAKE_MATCH_1}/bin/python3")
+  endif()
+  set(STAGE_TORCH_PYTHON "${_stage_python}" CACHE FILEPATH "Python with the torch of this LibTorch")
+  message(STATUS "LibTorch ${Torch_VERSION}: CUDA ${STAGE_TORCH_HAS_CUDA}, Gloo process groups "
+                 "${STAGE_TORCH_HAS_GLOO}, NCCL ${STAGE_TORCH_HAS_NCCL}")
 endif()
 
 if(STAGE_WITH_TESTS)

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "loader/build_info.h"
 #include "loader/data_loader.h"
 #include "loader/dataset.h"
 #include "loader/decode.h"
@@ -99,6 +100,7 @@ void pipeline(benchmark::State& state, loader::Mode mode, bool reduced, bool par
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("build", loader::BuildInfoLine());
   std::string data_dir;
   std::vector<int64_t> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {

@@ -7,21 +7,28 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <string>
 
 namespace cv_example {
 
 // Parses argv into the variables `options` is bound to. `check` may throw
-// boost::program_options::error for a constraint across options. Returns the status to exit
-// with (0 after --help, 2 on a bad command line), or nullopt to go on.
+// boost::program_options::error for a constraint across options. Where `options` has "version",
+// --version prints "PROGRAM VERSION_LINE" and exits 0. Returns the status to exit with (0 after
+// --help or --version, 2 on a bad command line), or nullopt to go on.
 inline std::optional<int> ParseCommandLine(
     int argc, char** argv, const boost::program_options::options_description& options,
-    const char* program, const std::function<void()>& check = {}) {
+    const char* program, const std::function<void()>& check = {},
+    const std::string& version_line = {}) {
   namespace po = boost::program_options;
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);
     if (vm.count("help")) {
       std::cout << options << "\n";
+      return 0;
+    }
+    if (vm.count("version")) {
+      std::cout << program << " " << version_line << "\n";
       return 0;
     }
     po::notify(vm);

@@ -9,6 +9,7 @@
 #include "command_line.h"
 #include "common/stop_signals.h"
 #include "distributed/launcher.h"
+#include "loader/build_info.h"
 #include "trainer.h"
 
 namespace po = boost::program_options;
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
   po::options_description options(kUsage);
   auto add = options.add_options();
   add("help", "this text");
+  add("version", "the version and what it was built with (LibTorch, CUDA, NCCL, Gloo)");
   add("data_dir", po::value(&c.data_dir)->required(),
       "directory of .jpg images, or an archive read in place (a plain tar or a `stage pack` "
       "archive; a .tar.gz is read once into memory): its folder holding .jpg files, or "
@@ -122,6 +124,9 @@ int main(int argc, char** argv) {
   add("fixed_batch", po::bool_switch(&c.fixed_batch),
       "train every step on the first batch, kept on the device: the speed of the step alone, "
       "the ceiling for the loader (accuracy meaningless)");
+  add("dump_batches", po::value(&c.dump_batches),
+      "write each training batch to DIR/epoch<E>_step<S>.safetensors (for the Python recipe's "
+      "--batches_from, which replays them to compare per-step losses)");
   add("freeze_bn", po::bool_switch(&c.freeze_bn),
       "BatchNorm uses and keeps its running statistics while training (eval mode)");
   add("dist_backend", po::value(&c.dist_backend),
@@ -150,7 +155,8 @@ int main(int argc, char** argv) {
     }
   };
   if (std::optional<int> exit_status =
-          cv_example::ParseCommandLine(argc, argv, options, "cv_example", check)) {
+          cv_example::ParseCommandLine(argc, argv, options, "cv_example", check,
+                                       STAGE_VERSION ", " + loader::BuildInfoLine())) {
     return *exit_status;
   }
   if (launch.nproc_per_node > 0) {

@@ -62,6 +62,23 @@ TEST_F(CvExampleTest, HelpShowsExamples) {
   EXPECT_THAT(help.out, HasSubstr("--resume_from_checkpoint"));
 }
 
+// What was compiled in is said, from the program as linked: a CUDA LibTorch whose CUDA library
+// the linker dropped would say "cuda: no" while configure had found CUDA.
+TEST_F(CvExampleTest, VersionSaysWhatWasCompiledAndLinkedIn) {
+  const Outcome version = run({program("cv_example"), "--version"}, scratch_);
+  ASSERT_EQ(version.status, 0) << version.err;
+  const auto yes_no = [](bool value) { return std::string(value ? "yes" : "no"); };
+  EXPECT_THAT(version.out, HasSubstr("LibTorch " STAGE_EXPECT_LIBTORCH));
+  EXPECT_THAT(version.out, HasSubstr("cuda: " + yes_no(STAGE_EXPECT_CUDA)));
+  EXPECT_THAT(version.out, HasSubstr("nccl: " + yes_no(STAGE_EXPECT_NCCL)));
+  EXPECT_THAT(version.out, HasSubstr("gloo: " + yes_no(STAGE_EXPECT_GLOO)));
+  if (STAGE_REQUIRE_CUDA) {  // the CUDA build
+    EXPECT_THAT(version.out, HasSubstr("cuda: yes (runtime "));
+    EXPECT_THAT(version.out, HasSubstr("nccl: yes"));
+  }
+  EXPECT_EQ(count_lines(version.out), 1u);
+}
+
 // --fixed_batch takes as many steps as a normal epoch, all on the first batch: the same batch
 // seen again and again is learnt by heart, which images never seen before would not allow.
 TEST_F(CvExampleTest, FixedBatchTakesEveryStepOnTheFirstBatch) {

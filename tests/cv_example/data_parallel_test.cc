@@ -391,9 +391,13 @@ TEST_F(DataParallelTest, PortInUseAndMissingNcclAreOneLineErrors) {
   EXPECT_NE(refused.status, 0);
   EXPECT_THAT(refused.err, HasSubstr("the port is in use"));
 
+  // On the CPU NCCL cannot run: a CPU LibTorch has none, a CUDA one needs a GPU for it.
   const Outcome nccl = run(launcher(1, {"--epochs", "1", "--dist_backend", "nccl"}));
   EXPECT_NE(nccl.status, 0);
-  EXPECT_THAT(nccl.err, HasSubstr("--dist_backend nccl: this build's LibTorch has no NCCL"));
+  const Outcome version = run({program("cv_example"), "--version"});
+  EXPECT_THAT(nccl.err, HasSubstr(version.out.find("nccl: yes") != std::string::npos
+                                      ? "--dist_backend nccl needs CUDA; on the CPU use gloo"
+                                      : "--dist_backend nccl: this build's LibTorch has no NCCL"));
 }
 
 // Under torchrun's agent (TORCHELASTIC_USE_AGENT_STORE=True) the agent serves the store: rank 0

@@ -157,10 +157,10 @@ for name in sys.argv[2:]:
 TEST(ResNetTest, MatchesTorchvisionOutputs) {
   cv_example_test::TempDir dir;
   cv_example_test::write_text(dir.file("export.py"), kTorchvisionScript);
-  const std::string command = "/usr/bin/python3 " + dir.file("export.py") + " " + dir.path() +
+  const std::string command = STAGE_TORCH_PYTHON " " + dir.file("export.py") + " " + dir.path() +
                               " resnet18 resnet50 2>" + dir.file("python.err");
   if (std::system(command.c_str()) != 0) {
-    GTEST_SKIP() << "no torchvision in the system Python: "
+    GTEST_SKIP() << "no torchvision in " STAGE_TORCH_PYTHON ": "
                  << cv_example_test::read_text(dir.file("python.err"));
   }
   torch::NoGradGuard no_grad;
