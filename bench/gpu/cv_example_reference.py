@@ -95,6 +95,45 @@ def split_files(paths, seed):
     return [paths[i] for i in order[:cut]], [paths[i] for i in order[cut:]]
 
 
+class ReplayedBatches:
+    """The training batches another run wrote (cv_example --dump_batches DIR): for each epoch,
+    epoch<E>_step<S>.safetensors in step order, "images" uint8 NCHW and "labels" int64. Trained on
+    in place of this script's own DataLoader, they make the two trainers see the same pixels in
+    the same order, so that their per-step losses can be compared."""
+
+    def __init__(self, directory, epochs):
+        self.directory = directory
+        self.epoch = 0
+        self.steps = [self._count(epoch) for epoch in range(epochs)]
+        if not self.steps[0]:
+            raise UsageError(f"{directory}: no epoch0_step0.safetensors (cv_example --dump_batches)")
+
+    def _count(self, epoch):
+        steps = 0
+        while os.path.exists(self._path(epoch, steps)):
+            steps += 1
+        return steps
+
+    def _path(self, epoch, step):
+        return os.path.join(self.directory, f"epoch{epoch}_step{step}.safetensors")
+
+    def __len__(self):
+        return self.steps[0]
+
+    def __iter__(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        if epoch >= len(self.steps) or self.steps[epoch] != self.steps[0]:
+            raise UsageError(f"{self.directory}: epoch {epoch} has no batches, or another count")
+        for step in range(self.steps[epoch]):
+            path = self._path(epoch, step)
+            try:
+                batch = read_safetensors(path)
+                images, labels = batch["images"], batch["labels"]
+            except (OSError, ValueError, KeyError) as error:
+                raise UsageError(f"{path}: not a dumped batch: {error}") from None
+            yield {"image": images.float() / 255, "label": labels}
+
+
 def make_loaders(paths, label_to_id, args):
     train_paths, eval_paths = split_files(paths, args.seed)
     if not train_paths or not eval_paths:
@@ -452,6 +491,8 @@ def emit(line):
 
 
 def run(args):
+    if args.epochs == 0 and not args.save_initial_weights:
+        raise UsageError("--epochs 0 only writes --save_initial_weights, which is missing")
     setup_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -463,6 +504,8 @@ def run(args):
     label_to_id = {label: i for i, label in
                    enumerate(sorted({label_of(os.path.basename(p)) for p in paths}))}
     train_loader, eval_loader = make_loaders(paths, label_to_id, args)
+    if args.batches_from:
+        train_loader = ReplayedBatches(args.batches_from, args.epochs)
 
     model, source = create_model(args.model, len(label_to_id))
     print(f"{PROGRAM}: model {args.model} from {source}"
@@ -470,11 +513,13 @@ def run(args):
           file=sys.stderr, flush=True)
     if args.save_initial_weights:
         save_weights(args.save_initial_weights, model)
+        if args.epochs == 0:
+            return
     if args.weights:
         load_weights(args.weights, model)
     model = model.to(device)
     for parameter in model.parameters():
-        parameter.requires_grad = False
+        parameter.requires_grad = args.train_all
     classifier = model.get_classifier() if hasattr(model, "get_classifier") else model.fc
     for parameter in classifier.parameters():
         parameter.requires_grad = True
@@ -486,7 +531,8 @@ def run(args):
                          else "cpu",
                          "torch": torch.__version__, "model_source": source,
                          "num_workers": args.num_workers, "mixed_precision": args.mixed_precision,
-                         "train_images": len(train_loader.dataset),
+                         "train_images": (len(train_loader.dataset)
+                                          if hasattr(train_loader, "dataset") else None),
                          "eval_images": len(eval_loader.dataset)}))
     for epoch in range(args.epochs):
         train_seconds, wait, losses, images = runner.train_epoch(train_loader)
@@ -533,7 +579,9 @@ def parse_args(argv):
                "  cv_example --data_dir images --json --weights init.safetensors",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", required=True, help="directory of <label>_<n>.jpg images")
-    parser.add_argument("--epochs", type=positive, default=3, help="training epochs (%(default)s)")
+    parser.add_argument("--epochs", type=non_negative, default=3,
+                        help="training epochs (%(default)s; 0 with --save_initial_weights: "
+                             "only write them)")
     parser.add_argument("--batch_size", type=positive, default=64,
                         help="images per batch (%(default)s)")
     parser.add_argument("--image_size", type=positive, default=224,
@@ -546,6 +594,8 @@ def parse_args(argv):
     parser.add_argument("--mixed_precision", choices=("no", "bf16", "fp16"), default="no",
                         help="autocast dtype (%(default)s); fp16 adds a GradScaler, needs CUDA")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even with CUDA")
+    parser.add_argument("--train_all", action="store_true",
+                        help="train every layer, not only the classifier (as cv_example's)")
     parser.add_argument("--num_workers", type=non_negative, default=4,
                         help="DataLoader worker processes (%(default)s, as the original)")
     parser.add_argument("--pin_memory", action="store_true",
@@ -556,6 +606,9 @@ def parse_args(argv):
                         help="initial weights, .safetensors with timm's names (strict)")
     parser.add_argument("--save_initial_weights", metavar="FILE",
                         help="write the freshly created model's state_dict as safetensors")
+    parser.add_argument("--batches_from", metavar="DIR",
+                        help="train on the batches cv_example --dump_batches DIR wrote, in its "
+                             "order, instead of this script's own loader (recipe parity)")
     parser.add_argument("--json", action="store_true",
                         help="also one JSON line of timings per epoch on stdout")
     return parser.parse_args(argv)

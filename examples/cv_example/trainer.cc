@@ -200,6 +200,8 @@ class Trainer {
   std::optional<loader::Batch> next_training_batch(int64_t step_in_epoch);
   // Moves the losses still on the device into progress_, in step order.
   void collect_losses(std::vector<torch::Tensor>* pending);
+  // Writes the batch about to be trained on to --dump_batches (when set); a one-line error.
+  std::string dump_batch(const loader::Batch& batch, int64_t epoch) const;
   bool due_for_checkpoint() const;
   std::string save();
   EvalResult evaluate(loader::DataLoader& loader, bool keep_predictions);
@@ -469,6 +471,7 @@ std::string Trainer::train_epoch(int64_t epoch) {
     std::optional<loader::Batch> batch = next_training_batch(progress_.step_in_epoch);
     wait_seconds += seconds_since(wait_start);
     if (!batch) break;
+    if (std::string error = dump_batch(*batch, epoch); !error.empty()) return error;
 
     const int64_t step = progress_.global_step;
     for (auto& group : optimizer_->param_groups()) {
@@ -560,6 +563,14 @@ std::optional<loader::Batch> Trainer::next_training_batch(int64_t step_in_epoch)
     fixed_batch_->labels = fixed_batch_->labels.to(device_);
   }
   return fixed_batch_;
+}
+
+std::string Trainer::dump_batch(const loader::Batch& batch, int64_t epoch) const {
+  if (config_.dump_batches.empty()) return {};
+  const std::string name = "epoch" + std::to_string(epoch) + "_step" +
+                           std::to_string(progress_.step_in_epoch) + ".safetensors";
+  return write_safetensors((std::filesystem::path(config_.dump_batches) / name).string(),
+                           {{"images", batch.images}, {"labels", batch.labels}});
 }
 
 void Trainer::collect_losses(std::vector<torch::Tensor>* pending) {

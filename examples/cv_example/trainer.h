@@ -35,6 +35,9 @@ struct TrainConfig {
   bool fast_decode = false;            // the loader's reduced-size JPEG decoding
   bool json = false;                   // also one JSON line per epoch on stdout
   bool fixed_batch = false;            // train every step on the first batch, kept on the device
+  // Where each training batch goes as it is trained on, epoch<E>_step<S>.safetensors ("images"
+  // uint8 NCHW, "labels" int64): the Python recipe replays them to compare per-step losses.
+  std::string dump_batches;
   // BatchNorm layers normalise with their running statistics and keep them (eval mode) while
   // training: results then do not depend on how a global batch is split across ranks.
   bool freeze_bn = false;
