@@ -21,7 +21,9 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <iostream>
 #include <memory>
+#include <string>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -86,6 +88,28 @@ inline c10::intrusive_ptr<CollectiveGroup> make_nccl_group(
 #else
   return {};
 #endif
+}
+
+// A TCPStore that works whatever the LibTorch was built with. Since 2.4 the store's server runs
+// on libuv unless told otherwise, and a LibTorch built without libuv (Debian 13's 2.6) refuses
+// that ("use_libuv was requested but PyTorch was build without libuv support"); whether it has
+// libuv is not in its headers (the probe is not exported), so the store is asked with libuv
+// first and, refused for that reason, made again with the classic server, saying so in one line.
+inline c10::intrusive_ptr<::c10d::TCPStore> make_tcp_store(const std::string& host,
+                                                            ::c10d::TCPStoreOptions options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  try {
+    return c10::make_intrusive<::c10d::TCPStore>(host, options);
+  } catch (const std::exception& e) {
+    if (!options.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
+  }
+  options.useLibUV = false;
+  if (options.isServer) {
+    std::cerr << "cv_example: this LibTorch has no libuv: the store runs LibTorch's classic TCP "
+                 "server\n";
+  }
+#endif
+  return c10::make_intrusive<::c10d::TCPStore>(host, options);
 }
 
 }  // namespace cv_example::compat

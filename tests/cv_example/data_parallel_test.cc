@@ -408,7 +408,7 @@ TEST_F(DataParallelTest, RanksJoinTorchrunsAgentStoreUnderItsPrefix) {
   options.port = 0;  // the kernel's pick
   options.isServer = true;
   options.waitWorkers = false;
-  auto agent = c10::make_intrusive<::c10d::TCPStore>("127.0.0.1", options);
+  auto agent = cv_example::compat::make_tcp_store("127.0.0.1", options);
   const std::map<std::string, std::string> agent_env = {
       {"TORCHELASTIC_USE_AGENT_STORE", "True"},
       {"TORCHELASTIC_RESTART_COUNT", "3"},

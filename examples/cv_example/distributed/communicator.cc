@@ -71,8 +71,7 @@ c10::intrusive_ptr<::c10d::Store> open_store(const LaunchEnv& env, milliseconds 
   options.timeout = timeout;
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
   try {
-    c10::intrusive_ptr<::c10d::Store> store =
-        c10::make_intrusive<::c10d::TCPStore>(env.master_addr, options);
+    c10::intrusive_ptr<::c10d::Store> store = compat::make_tcp_store(env.master_addr, options);
     if (!env.agent_store) return store;
     return c10::make_intrusive<::c10d::PrefixStore>(env.agent_prefix, store);
   } catch (const std::exception& e) {
