@@ -34,6 +34,11 @@ if(STAGE_WITH_STAGING)
 endif()
 find_package(Threads REQUIRED)
 
+# Boost's own BoostConfig.cmake (Debian 12's 1.74 and 13's 1.83 both ship it), not CMake's
+# FindBoost, which CMake 3.30 (Debian 13) warns is removed.
+if(POLICY CMP0167)
+  cmake_policy(SET CMP0167 NEW)
+endif()
 find_package(Boost COMPONENTS program_options)
 if(NOT Boost_PROGRAM_OPTIONS_FOUND)
   message(FATAL_ERROR "Boost.Program_options not found: apt-get install libboost-program-options-dev")
