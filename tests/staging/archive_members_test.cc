@@ -205,7 +205,10 @@ TEST(ArchiveMembersTest, SparseFilesAndSymlinksAreRefusedByName) {
                 .exit_code,
             0);
   fs::path archive = dir / "data.tar";
-  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " --sparse -cf " + Quote(archive) + " .")
+  // --sort=name: the members in a known order, whatever order the filesystem lists them in (tmpfs
+  // lists the newest first).
+  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " --sparse --sort=name -cf " +
+                       Quote(archive) + " .")
                 .exit_code,
             0);
   MemberOpenReport report;
