@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "loader/build_info.h"
 #include "loader/data_loader.h"
 #include "loader/data_source.h"
 #include "loader/decode.h"
@@ -113,8 +114,10 @@ int main(int argc, char** argv) {
   options.threads =
       args.threads > 0 ? args.threads : static_cast<int>(std::thread::hardware_concurrency());
   options.store = source.store;
-  nlohmann::json report = {
-      {"data", args.data}, {"images", source.set.samples.size()}, {"open_seconds", open_seconds}};
+  nlohmann::json report = {{"data", args.data},
+                           {"images", source.set.samples.size()},
+                           {"open_seconds", open_seconds},
+                           {"build", loader::BuildInfoLine()}};
   if (args.read_only) {
     report["read_images_per_second"] = read_all(source, options.threads);
     std::cout << report.dump() << "\n";

@@ -154,9 +154,8 @@ int main(int argc, char** argv) {
       throw po::error(error);
     }
   };
-  if (std::optional<int> exit_status =
-          cv_example::ParseCommandLine(argc, argv, options, "cv_example", check,
-                                       STAGE_VERSION ", " + loader::BuildInfoLine())) {
+  if (std::optional<int> exit_status = cv_example::ParseCommandLine(
+          argc, argv, options, "cv_example", check, STAGE_VERSION ", " + loader::BuildInfoLine())) {
     return *exit_status;
   }
   if (launch.nproc_per_node > 0) {

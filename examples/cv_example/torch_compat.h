@@ -96,7 +96,7 @@ inline c10::intrusive_ptr<CollectiveGroup> make_nccl_group(
 // libuv is not in its headers (the probe is not exported), so the store is asked with libuv
 // first and, refused for that reason, made again with the classic server, saying so in one line.
 inline c10::intrusive_ptr<::c10d::TCPStore> make_tcp_store(const std::string& host,
-                                                            ::c10d::TCPStoreOptions options) {
+                                                           ::c10d::TCPStoreOptions options) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
   try {
     return c10::make_intrusive<::c10d::TCPStore>(host, options);

@@ -213,7 +213,8 @@ std::string Communicator::explain_failure(const std::string& what, const std::st
   const std::string tail = " (" + cause + ")";
   std::vector<std::string> reasons(world_size());
   try {
-    store_->set("failed/" + std::to_string(rank()), std::vector<uint8_t>{});  // empty: "a collective failed here"
+    // Empty: "a collective failed here".
+    store_->set("failed/" + std::to_string(rank()), std::vector<uint8_t>{});
     // The other survivors report within moments of this one; the silent ones are the culprits.
     const auto deadline =
         Clock::now() + std::min<milliseconds>(options_.timeout, milliseconds(3000));

@@ -9,11 +9,11 @@
 namespace loader {
 
 struct BuildInfo {
-  std::string libtorch;  // LibTorch's version, e.g. "2.11.0"
-  bool cuda = false;     // built against a CUDA LibTorch and its CUDA library loaded
+  std::string libtorch;     // LibTorch's version, e.g. "2.11.0"
+  bool cuda = false;        // built against a CUDA LibTorch and its CUDA library loaded
   std::string cuda_detail;  // the CUDA runtime's version, or why there is no CUDA
-  bool nccl = false;     // c10d's NCCL process group compiled in
-  bool gloo = false;     // c10d's Gloo process group compiled in
+  bool nccl = false;        // c10d's NCCL process group compiled in
+  bool gloo = false;        // c10d's Gloo process group compiled in
 };
 
 // This build's facts. Loads nothing and needs no GPU; never throws.
