@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -118,6 +119,55 @@ std::string WriteFileAtomically(const std::string& path, std::string_view bytes)
   AtomicFile file(path);
   if (std::string error = file.Write(bytes); !error.empty()) return error;
   return file.Commit();
+}
+
+UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
+                           std::string* why, uint64_t* size) {
+  why->clear();
+  UniqueFd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ELOOP) {
+      *why = "a symbolic link, not a file";
+    } else if (errno != ENOENT) {
+      *why = std::strerror(errno);
+    }
+    return UniqueFd();
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) < 0) {
+    *why = std::strerror(errno);
+    return UniqueFd();
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *why = S_ISDIR(st.st_mode) ? "a directory, not a file" : "not a regular file";
+    return UniqueFd();
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    *why = std::to_string(st.st_size) + " bytes, more than the " + std::to_string(max_bytes) +
+           " such a file may have";
+    return UniqueFd();
+  }
+  if (size) *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
+std::string ReadUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
+                              std::string* out, bool* exists) {
+  std::string why;
+  uint64_t size = 0;
+  UniqueFd fd = OpenUntrustedFile(dirfd, path, max_bytes, &why, &size);
+  if (exists) *exists = fd.valid() || !why.empty();
+  if (!fd.valid()) return why.empty() ? "" : path + ": " + why;
+  out->assign(size, '\0');
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd.get(), out->data() + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Failure("read", path, errno);
+    if (n == 0) return path + ": shrank while it was read";
+    done += static_cast<size_t>(n);
+  }
+  return "";
 }
 
 }  // namespace common

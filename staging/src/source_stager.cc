@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -27,29 +26,42 @@
 #include "io/free_space.h"
 #include "io/tree_ops.h"
 #include "pipeline.h"
+#include "source_walk.h"
 
 namespace staging {
 namespace {
 
+// A sha256sum line for one file is under a hundred bytes plus its name.
+constexpr uint64_t kMaxChecksumFileBytes = 64 << 10;
+
 // The expected digest from NAME.sha256 beside the source, in sha256sum's format.
 Status ExpectedDigest(const std::string& source, std::string* digest) {
-  std::ifstream in(source + ".sha256");
-  if (!in) return Status::Error("--verify: no checksum file " + source + ".sha256");
-  std::string line;
-  std::getline(in, line);
-  std::istringstream fields(line);
+  const std::string path = source + ".sha256";
+  std::string text;
+  bool exists = false;
+  const std::string error =
+      common::ReadUntrustedFile(AT_FDCWD, path, kMaxChecksumFileBytes, &text, &exists);
+  if (!exists) return Status::Error("--verify: no checksum file " + path);
+  if (!error.empty()) return Status::Error("--verify: " + error);
+  std::istringstream fields(text.substr(0, text.find('\n')));
   fields >> *digest;
-  if (digest->size() != 64)
-    return Status::Error("--verify: " + source + ".sha256 is not in sha256sum format");
+  const bool hex = digest->size() == 64 &&
+                   digest->find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  if (!hex) return Status::Error("--verify: " + path + " is not in sha256sum format");
   for (char& c : *digest) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return Status::Ok();
 }
 
 class SourceStager {
  public:
-  SourceStager(const SourceJob& job, const StageOptions& options, int dest_fd,
-               const Manifest& manifest, StageCounters& counters)
-      : job_(job), options_(options), dest_fd_(dest_fd), manifest_(manifest), counters_(counters) {}
+  SourceStager(const SourceJob& job, const StageOptions& options, const Destination& destination,
+               StageCounters& counters)
+      : job_(job),
+        options_(options),
+        destination_(destination),
+        dest_fd_(destination.fd),
+        manifest_(*destination.manifest),
+        counters_(counters) {}
 
   ArchiveReport Run() {
     auto start = std::chrono::steady_clock::now();
@@ -64,8 +76,9 @@ class SourceStager {
 
  private:
   Status IdentifyTransferAndRecord() {
-    common::UniqueFd source(open(job_.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!source.valid()) return Status::FromErrno("open", errno);
+    common::UniqueFd source;
+    STAGING_RETURN_IF_ERROR(OpenSource(job_, &source));
+    source_fd_ = source.get();
     SourceIdentity identity;
     STAGING_RETURN_IF_ERROR(IdentifySource(source.get(), job_.path, &identity));
     bool record_damaged = false;
@@ -79,10 +92,13 @@ class SourceStager {
       counters_.source_bytes += identity.size;
       return Status::Ok();
     }
+    // The checksum file is read before the source: a missing one fails at once.
+    if (options_.verify) STAGING_RETURN_IF_ERROR(ExpectedDigest(job_.path, &expected_digest_));
     STAGING_RETURN_IF_ERROR(Detect(source.get(), identity.size));
     STAGING_RETURN_IF_ERROR(MakeArea());
     uint64_t declared = is_archive_ ? DeclaredDecodedSize(source.get(), identity.size, codec_) : 0;
     STAGING_RETURN_IF_ERROR(CheckRoom(dest_fd_, std::max(identity.size, declared), 1));
+    NoteExistingParents();
     {
       DirTree tree(dest_fd_, 0755);  // the source's directory under --to, made now
       int fd;
@@ -98,6 +114,11 @@ class SourceStager {
     if (previous) {
       STAGING_RETURN_IF_ERROR(manifest_.Forget(job_.path));
       RemoveListed(*previous);
+      // Directories the earlier staging made are this one's to make again, and to record.
+      for (const std::string& path : previous->paths) existing_parents_.erase(path);
+      DirTree tree(dest_fd_, 0755);
+      int fd;
+      STAGING_RETURN_IF_ERROR(tree.Directory(job_.rel_dir, &fd));
     }
     // The last moment to stop: from here the tree is moved into place whole.
     STAGING_RETURN_IF_ERROR(CheckInterrupt(options_.interrupt));
@@ -109,13 +130,6 @@ class SourceStager {
     entry.dest = job_.rel_dir;
     entry.files = report_.files;
     entry.bytes = report_.bytes;
-    if (job_.rel_dir.empty()) {
-      entry.paths = std::move(result.created);  // 84,000 names for the Linux tree: not copied
-    } else {
-      entry.paths.reserve(result.created.size());
-      for (const std::string& path : result.created)
-        entry.paths.push_back(common::JoinPath(job_.rel_dir, path));
-    }
     report_.warnings = std::move(result.warnings);
     if (record_damaged) {
       // Staged again over whatever the damaged record listed: files of the earlier staging that
@@ -124,15 +138,26 @@ class SourceStager {
           "its manifest record was damaged: staged again; files of the earlier staging that "
           "this one does not make are left in place and not recorded");
     }
-    STAGING_RETURN_IF_ERROR(MoveIntoPlace(dest.get(), &entry));
+    STAGING_RETURN_IF_ERROR(MoveIntoPlace(dest.get(), std::move(result.created), &entry));
     if (index_writer_) index_writer_->Commit();  // only a fully staged archive leaves an index
     return Status::Ok();
   }
 
-  // The tree becomes visible recorded: first as pending (a crash from here on leaves a record
-  // that the next run or `stage clean` removes), then, once moved, as complete. A failure after
-  // the first record takes back what was moved and the record with it.
-  Status MoveIntoPlace(int dest_fd, ManifestEntry* entry) {
+  // The tree becomes visible recorded: first checked against what the destination holds (a
+  // name no staging made is never replaced without --overwrite), then recorded as pending (a
+  // crash from here on leaves a record that the next run or `stage clean` removes), then, once
+  // moved, as complete. A failure after the first record takes back what was moved and the
+  // record with it. The record lists what this staging made: directories it merged into that
+  // were there before are not its to remove.
+  Status MoveIntoPlace(int dest_fd, std::vector<std::string> created, ManifestEntry* entry) {
+    std::lock_guard merging(destination_.recorded->merge_mutex());
+    std::unordered_set<std::string> merged_dirs = existing_parents_;
+    const RecordedPaths& recorded = *destination_.recorded;
+    STAGING_RETURN_IF_ERROR(CheckMerge(
+        area_fd_.get(), dest_fd, job_.rel_dir,
+        [&](const std::string& path) { return options_.overwrite || recorded.Contains(path); },
+        &merged_dirs));
+    entry->paths = PathsToRecord(job_.rel_dir, std::move(created), merged_dirs);
     entry->complete = false;
     std::string paths_text;  // the bulk of both records, made once
     STAGING_RETURN_IF_ERROR(manifest_.Record(*entry, &paths_text));
@@ -144,8 +169,26 @@ class SourceStager {
     if (!moved.ok()) {
       RemoveListed(*entry);
       manifest_.Forget(job_.path);
+      return moved;
     }
+    destination_.recorded->Add(entry->paths);
     return moved;
+  }
+
+  // The components of the source's directory under DEST that are there before it is made: not
+  // this staging's to record.
+  void NoteExistingParents() {
+    std::string path;
+    for (size_t from = 0; from <= job_.rel_dir.size() && !job_.rel_dir.empty();) {
+      size_t slash = job_.rel_dir.find('/', from);
+      if (slash == std::string::npos) slash = job_.rel_dir.size();
+      path = job_.rel_dir.substr(0, slash);
+      struct stat st;
+      if (fstatat(dest_fd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+        existing_parents_.insert(path);
+      }
+      from = slash + 1;
+    }
   }
 
   void RecordWriterCounts(const EntryWriter& writer) {
@@ -194,10 +237,11 @@ class SourceStager {
   }
 
   Status MakeArea() {
-    if (mkdirat(dest_fd_, kStagingAreas, 0700) < 0 && errno != EEXIST) {
+    if (mkdirat(destination_.stage_fd, kStagingAreas, 0700) < 0 && errno != EEXIST) {
       return Status::FromErrno("create .stage/tmp", errno);
     }
-    tmp_fd_.reset(openat(dest_fd_, kStagingAreas, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    tmp_fd_.reset(openat(destination_.stage_fd, kStagingAreas,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!tmp_fd_.valid()) return Status::FromErrno("open .stage/tmp", errno);
     static std::atomic<int> counter{0};
     std::string name = std::to_string(getpid()) + "." + std::to_string(counter++);
@@ -290,7 +334,7 @@ class SourceStager {
               ExtractResult* result) {
     std::string name = job_.path.substr(job_.path.rfind('/') + 1);
     struct stat st;
-    if (stat(job_.path.c_str(), &st) < 0) return Status::FromErrno("stat", errno);
+    if (fstat(source_fd_, &st) < 0) return Status::FromErrno("stat", errno);
     STAGING_RETURN_IF_ERROR(
         writer.BeginFile(area_fd_.get(), name, job_.rel_name, st.st_mode & 0755, size, st.st_mtim));
     while (std::optional<BlockRef> block = blocks.Pop()) {
@@ -310,8 +354,7 @@ class SourceStager {
   }
 
   Status Verify() {
-    std::string expected;
-    STAGING_RETURN_IF_ERROR(ExpectedDigest(job_.path, &expected));
+    const std::string& expected = expected_digest_;
     std::string actual = sha_->HexDigest();
     if (actual != expected) {
       return Status::Error("--verify: SHA-256 mismatch: file has " + actual + ", " + job_.path +
@@ -322,6 +365,7 @@ class SourceStager {
 
   const SourceJob& job_;
   const StageOptions& options_;
+  const Destination& destination_;
   int dest_fd_;
   const Manifest& manifest_;
   StageCounters& counters_;
@@ -332,13 +376,16 @@ class SourceStager {
   std::string area_name_;
   std::unique_ptr<Sha256> sha_;  // of the last transfer's source bytes, with --verify
   std::unique_ptr<GzipIndexWriter> index_writer_;
+  std::unordered_set<std::string> existing_parents_;  // of job_.rel_dir, before it was made
+  int source_fd_ = -1;
+  std::string expected_digest_;  // from NAME.sha256, with --verify
 };
 
 }  // namespace
 
-ArchiveReport StageSource(const SourceJob& job, const StageOptions& options, int dest_fd,
-                          const Manifest& manifest, StageCounters& counters) {
-  return SourceStager(job, options, dest_fd, manifest, counters).Run();
+ArchiveReport StageSource(const SourceJob& job, const StageOptions& options,
+                          const Destination& destination, StageCounters& counters) {
+  return SourceStager(job, options, destination, counters).Run();
 }
 
 }  // namespace staging

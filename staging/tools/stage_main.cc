@@ -147,6 +147,9 @@ std::string ReadsText(const std::string& reads) {
 // Warnings, per-source lines, errors and the summary line, on stderr.
 void PrintReport(const staging::StageReport& report, bool verbose) {
   uint32_t already = 0;
+  for (const auto& w : report.warnings) {
+    std::cerr << "stage: warning: " << staging::DisplayText(w) << "\n";
+  }
   for (const auto& a : report.archives) {
     for (const auto& w : a.warnings) {
       std::cerr << "stage: warning: " << staging::DisplayText(a.path) << ": "
@@ -203,7 +206,9 @@ std::string ReportJson(const staging::StageReport& report) {
     if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());
     archives.push_back(item);
   }
-  return nlohmann::json{{"archives", archives},    {"files", report.files},
+  nlohmann::json warnings = nlohmann::json::array();
+  for (const std::string& w : report.warnings) warnings.push_back(staging::DisplayText(w));
+  return nlohmann::json{{"archives", archives},    {"warnings", warnings}, {"files", report.files},
                         {"bytes", report.bytes},   {"seconds", report.seconds},
                         {"io", report.io_backend}, {"ok", report.ok()}}
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -221,6 +226,12 @@ int RunStage(const std::vector<std::string>& args) {
       "verbose,v", po::bool_switch(&verbose),
       "one line per source: its kind, files, and how they were written")(
       "verify", po::bool_switch(&options.verify), "check each source against NAME.sha256")(
+      "overwrite", po::bool_switch(&options.overwrite),
+      "replace files in --to that no staging made (without it, a source that would replace one "
+      "fails, naming it, and nothing of it is moved into place)")(
+      "follow-symlinks", po::bool_switch(&options.follow_symlinks),
+      "follow symlinks under --from that resolve inside it (by default they are skipped with "
+      "a warning)")(
       "keep-going", po::bool_switch(&options.keep_going),
       "stage the other sources after a failure")("force", po::bool_switch(&options.force),
                                                  "stage again even when already staged")(
@@ -270,6 +281,8 @@ int RunStage(const std::vector<std::string>& args) {
   printer.Finish();
   if (report.interrupted) {
     // What was in progress left nothing visible; what was staged before stays recorded.
+    for (const auto& w : report.warnings)
+      std::cerr << "stage: warning: " << staging::DisplayText(w) << "\n";
     std::cerr << "stage: interrupted\n";
     return common::StopExitStatus();
   }

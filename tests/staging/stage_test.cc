@@ -582,7 +582,14 @@ TEST(Stage, ADamagedRecordIsStagedAgainWithAWarning) {
   ASSERT_EQ(records.size(), 1u);
   WriteFile(records[0], "{\"bytes\": 5, \"comp");
   WriteFile(work / "out/d/a", "changed here");
-  auto again = RunCommand(stage);
+  // Without its record, nothing says staging made d/a: it may be the user's, and is kept.
+  auto refused = RunCommand(stage);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("'d/a' already exists in the destination and no staging made it"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(staging_test::ReadFile(work / "out/d/a"), "changed here");
+  auto again = RunCommand(stage + " --overwrite");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("its manifest record was damaged: staged again"), std::string::npos)
       << again.err;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,5 +58,18 @@ class AtomicFile {
 
 // Replaces the file at `path` with `bytes` through an AtomicFile; "" or the reason.
 std::string WriteFileAtomically(const std::string& path, std::string_view bytes);
+
+// Opens a file that anyone who can write its directory may have planted (an index or record
+// beside an archive, a checksum file): O_NOFOLLOW | O_NONBLOCK, so a symlink is refused and a
+// FIFO or device never blocks the open, then fstat: only a regular file of at most `max_bytes`
+// is accepted. `dirfd` as for openat. On failure the result is invalid and `*why` says why in
+// a few words ("" when the file does not exist); `*size` (optional) receives the file's length.
+UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
+                           std::string* why, uint64_t* size = nullptr);
+
+// The whole of such a file (see OpenUntrustedFile), read only after its length passed the cap.
+// "" or the reason ("" with `*exists` false when there is no such file).
+std::string ReadUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
+                              std::string* out, bool* exists = nullptr);
 
 }  // namespace common

@@ -22,13 +22,19 @@ struct StageOptions {
   int writers = 0;              // threads creating each archive's files; 0 = automatic (cores)
   bool keep_going = false;      // on a failed archive, stage the others and report at the end
   bool force = false;           // re-stage even when the manifest says it is already staged
+  // Replace files in the destination that no staging made (the user's own). Without it, a member
+  // or file that would replace one is an error and nothing of its source is moved into place.
+  bool overwrite = false;
+  // Follow symlinks under `from`, only to places inside it, each directory once. Without it they
+  // are skipped with a warning, as FIFOs, devices and sockets always are.
+  bool follow_symlinks = false;
   bool verify = false;          // check NAME.sha256 beside each archive before declaring it staged
   bool sync = false;            // one syncfs of the destination at the end
   bool wait_for_lock = true;    // false: fail at once when another stage run holds --to
   bool parallel_decode = true;  // decode packed zstd / indexed gzip on several threads
   std::string index_cache;      // where gzip indexes go when the source is read-only ("" = default)
   uint64_t max_bytes = 1ull << 40;    // cap on bytes one archive may write (bomb guard)
-  uint64_t max_entries = 10'000'000;  // cap on entries in one archive
+  uint64_t max_entries = 10'000'000;  // cap on entries in one archive, and on entries under `from`
   uint32_t max_path_length = 4096;    // longest member name accepted
   uint32_t max_path_depth = 256;      // deepest member name accepted (components)
   // When set and it becomes true (a signal handler may set it), staging stops within an entry or
@@ -66,6 +72,7 @@ struct ArchiveReport {
 
 struct StageReport {
   std::vector<ArchiveReport> archives;
+  std::vector<std::string> warnings;  // entries of `from` skipped (symlinks, FIFOs, ...), one line each
   uint64_t files = 0;
   uint64_t bytes = 0;
   double seconds = 0;
@@ -82,8 +89,10 @@ struct StageReport {
 StageReport Stage(const StageOptions& options, const ProgressCallback& on_progress = nullptr,
                   int progress_interval_ms = 200);
 
-// Removes everything the manifest under `to` lists, then the manifest itself.
-// `removed` (optional) receives the number of paths removed.
+// Removes what stagings made under `to`, as the manifest lists it, then the manifest itself:
+// files and links it lists, and directories it lists once they are empty. Never a path it does not
+// list (a directory that was there before staging, a file the user put there since), and never
+// through a symlink. `removed` (optional) receives the number of paths removed.
 Status Clean(const std::string& to, uint64_t* removed = nullptr);
 
 }  // namespace staging

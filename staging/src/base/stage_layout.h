@@ -4,10 +4,11 @@
 namespace staging {
 
 // DEST/.stage: the manifest (one record per source), the lock, and the private staging areas.
+// The last three are names inside .stage, always opened through its descriptor (stage_dir.h).
 inline constexpr char kStageDir[] = ".stage";
-inline constexpr char kManifestDir[] = ".stage/manifest";
-inline constexpr char kLockFile[] = ".stage/lock";
-inline constexpr char kStagingAreas[] = ".stage/tmp";
+inline constexpr char kManifestDir[] = "manifest";
+inline constexpr char kLockFile[] = "lock";
+inline constexpr char kStagingAreas[] = "tmp";
 
 // SOURCE.stageidx beside a .tar.gz (or in the cache directory): its gzip restart points.
 inline constexpr char kGzipIndexSuffix[] = ".stageidx";

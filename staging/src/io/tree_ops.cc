@@ -65,6 +65,48 @@ bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only) {
   return unlinkat(parent.get(), path.name().c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == 0;
 }
 
+Status CheckMerge(int from_fd, int to_fd, const std::string& prefix,
+                  const std::function<bool(const std::string&)>& may_replace,
+                  std::unordered_set<std::string>* merged_dirs) {
+  std::vector<std::string> names;
+  Status listed = ListNames(from_fd, &names);
+  if (!listed.ok()) return prefix.empty() ? listed : listed.WithContext(prefix);
+  for (const std::string& name : names) {
+    const std::string path = common::JoinPath(prefix, name);
+    struct stat src, dst;
+    if (fstatat(to_fd, name.c_str(), &dst, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) continue;  // new: moved in whole
+      return Status::FromErrno("stat " + path, errno);
+    }
+    if (fstatat(from_fd, name.c_str(), &src, AT_SYMLINK_NOFOLLOW) < 0) {
+      return Status::FromErrno("stat staged " + path, errno);
+    }
+    const bool src_dir = S_ISDIR(src.st_mode), dst_dir = S_ISDIR(dst.st_mode);
+    if (src_dir != dst_dir) {
+      return Status::Error("'" + path + "' already exists in the destination as " +
+                           (dst_dir ? "a directory" : "a non-directory (file or symlink)") +
+                           "; refusing to replace it");
+    }
+    if (!src_dir) {
+      if (!may_replace(path)) {
+        return Status::Error("'" + path +
+                             "' already exists in the destination and no staging made it; "
+                             "refusing to replace it (--overwrite replaces it)");
+      }
+      continue;
+    }
+    merged_dirs->insert(path);
+    common::UniqueFd sub_from(
+        openat(from_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    common::UniqueFd sub_to(
+        openat(to_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub_from.valid() || !sub_to.valid()) return Status::FromErrno("open " + path, errno);
+    STAGING_RETURN_IF_ERROR(CheckMerge(sub_from.get(), sub_to.get(), path, may_replace,
+                                       merged_dirs));
+  }
+  return Status::Ok();
+}
+
 Status MergeTree(int from_fd, int to_fd, const std::string& prefix) {
   std::vector<std::string> names;
   Status listed = ListNames(from_fd, &names);

@@ -1,7 +1,9 @@
 // Whole-tree operations beneath a directory descriptor, never following a symlink.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <unordered_set>
 
 #include "staging/status.h"
 
@@ -14,6 +16,14 @@ Status RemoveTree(int dirfd, const std::string& name);
 // `directory_only`) beneath `dirfd`, never following a symlink on the way. A name with '..' or a
 // leading '/' is never removed. True when something was removed.
 bool RemoveBeneath(int dirfd, const std::string& rel, bool directory_only = false);
+
+// Checks, before anything moves, what MergeTree(from_fd, to_fd, prefix) would do: a directory
+// meeting a non-directory is an error, and so is replacing a non-directory for which
+// `may_replace(path)` is false (the error names the path and says --overwrite replaces it).
+// `merged_dirs` receives the directories that exist on both sides (paths with `prefix`).
+Status CheckMerge(int from_fd, int to_fd, const std::string& prefix,
+                  const std::function<bool(const std::string&)>& may_replace,
+                  std::unordered_set<std::string>* merged_dirs);
 
 // Moves every entry of directory `from_fd` into `to_fd`: a name new to `to_fd` is renamed in
 // whole (one rename for a whole subtree); directories on both sides are merged; any other

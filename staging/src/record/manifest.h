@@ -29,8 +29,9 @@ struct ManifestEntry {
 
 class Manifest {
  public:
-  // `dest_fd`: the destination directory; DEST/.stage/manifest is created when missing.
-  static Status Open(int dest_fd, Manifest* out);
+  // `stage_fd`: the destination's DEST/.stage (stage_dir.h); its manifest directory is created
+  // when missing.
+  static Status Open(int stage_fd, Manifest* out);
 
   // The record of `source_path`, if it has a readable one. `damaged` (optional) is set when a
   // record file is there but cannot be read or parsed (or names another source).
