@@ -130,7 +130,8 @@ class SourceStager {
     entry.dest = job_.rel_dir;
     entry.files = report_.files;
     entry.bytes = report_.bytes;
-    report_.warnings = std::move(result.warnings);
+    report_.warnings.insert(report_.warnings.end(), result.warnings.begin(),
+                            result.warnings.end());
     if (record_damaged) {
       // Staged again over whatever the damaged record listed: files of the earlier staging that
       // this one does not make are no longer known to `stage clean`.
@@ -263,8 +264,10 @@ class SourceStager {
     if (!gzip) return Transfer(fd, identity.size, nullptr, nullptr, result);
     std::string index_path = GzipIndexPath(job_.path, options_.index_cache);
     GzipIndex index;
-    if (LoadGzipIndex(index_path, identity, &index)) {
+    std::string note;
+    if (LoadGzipIndex(index_path, identity, &index, &note)) {
       bool inflate_failed = false;
+      report_.gzip_index = "used";
       Status status = Transfer(fd, identity.size, &index, &inflate_failed, result);
       // Only a failure of the indexed inflate itself says the index may be wrong; any other (a
       // size limit, a full disk, a bad member) would fail the same way sequentially, and an
@@ -272,12 +275,18 @@ class SourceStager {
       if (status.ok() || !inflate_failed || InterruptRequested(options_.interrupt)) {
         return status;
       }
+      note = status.message();
       unlink(index_path.c_str());
       STAGING_RETURN_IF_ERROR(RemoveTree(tmp_fd_.get(), area_name_));
       area_name_.clear();
       STAGING_RETURN_IF_ERROR(MakeArea());
       *result = ExtractResult();
     }
+    if (!note.empty()) {
+      report_.warnings.push_back("gzip index " + index_path + " not used (" + note +
+                                 "); inflated sequentially, and the index made again");
+    }
+    report_.gzip_index = "written";
     index_writer_ = std::make_unique<GzipIndexWriter>(index_path, identity);
     return Transfer(fd, identity.size, nullptr, nullptr, result);
   }

@@ -201,6 +201,7 @@ std::string ReportJson(const staging::StageReport& report) {
                            {"plain_files", a.plain_files},
                            {"writer_threads", a.writer_threads},
                            {"source_reads", a.source_reads},
+                           {"gzip_index", a.gzip_index},
                            {"members_by_stage", a.members_by_stage},
                            {"members_by_libarchive", a.members_by_libarchive}};
     if (!a.status.ok()) item["error"] = staging::DisplayText(a.status.message());

@@ -2,12 +2,16 @@
 // from them give the same bytes; an index for another archive, or a damaged one, never yields
 // wrong output.
 #include "decode/gzip_index.h"
+#include "decode/gzip_index_format.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <bitset>
 #include <cstring>
+#include <utility>
+#include <vector>
 #include <thread>
 
 #include "base/block.h"
@@ -115,7 +119,8 @@ class GzipIndexTest : public testing::Test {
 TEST_F(GzipIndexTest, ParallelInflateFromTheIndexGivesTheSameBytes) {
   BuildIndex();
   GzipIndex index;
-  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  std::string note;
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index, &note)) << note;
   EXPECT_GE(index.points, 3u) << "70 MiB at one point per 16 MiB";
   EXPECT_EQ(index.decoded_size, original_.size());
   for (int threads : {1, 2, 4}) {
@@ -168,6 +173,110 @@ TEST_F(GzipIndexTest, DamagedRestartPointIsDetectedNotDecodedWrong) {
   EXPECT_NE(status.message().find("gzip index"), std::string::npos) << status.message();
 }
 
+// A forger with write access beside the archive alters the history (the 32 KiB that
+// back-references reach) saved at the last restart point, choosing the bits so that the forged
+// last chunk still ends at the gzip trailer's CRC and length, and makes the record's own CRC agree.
+// Every check that looks at the index alone, or at the stream's end alone, accepts it; the chunk
+// before the point, whose real end differs from what the point claims, must refuse it.
+TEST_F(GzipIndexTest, ForgedRestartPointWhoseChecksumsAgreeIsRefused) {
+  BuildIndex();
+  GzipIndex index;
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  ASSERT_GE(index.points, 2u);
+  std::string bytes = ReadFile(index_path_);
+  const size_t at = sizeof(Header) + (index.points - 1) * kRecordSize;
+  RecordHead head;
+  inflate_state state;
+  std::memcpy(&head, bytes.data() + at, sizeof head);
+  std::memcpy(&state, bytes.data() + at + sizeof head, sizeof state);
+  std::string window = bytes.substr(at + sizeof head + sizeof state, kDeflateWindow);
+  const int history = state.tmp_out_processed;
+  ASSERT_GE(history, 4096) << "ISA-L keeps the history in its state";
+
+  // The last chunk decoded from `s` (CRC off): its bytes, or "" when ISA-L refuses them.
+  const std::string archive = ReadFile(archive_);
+  const uint64_t tail = index.decoded_size - head.decoded;
+  auto decode_tail = [&](inflate_state s, bool check_trailer) {
+    std::string out(kDeflateWindow + tail, '\0');
+    std::memcpy(out.data(), window.data(), kDeflateWindow);
+    if (!check_trailer) s.crc_flag = ISAL_DEFLATE;
+    s.next_in = reinterpret_cast<uint8_t*>(const_cast<char*>(archive.data() + head.compressed));
+    s.avail_in = static_cast<uint32_t>(archive.size() - head.compressed);
+    s.next_out = reinterpret_cast<uint8_t*>(out.data() + kDeflateWindow);
+    s.avail_out = static_cast<uint32_t>(tail + 1);
+    int rc = ISAL_DECOMP_OK;
+    while (rc == ISAL_DECOMP_OK && s.block_state != ISAL_BLOCK_FINISH && s.avail_in > 0) {
+      rc = isal_inflate(&s);
+    }
+    const bool whole = rc == ISAL_DECOMP_OK && s.block_state == ISAL_BLOCK_FINISH && s.avail_out == 1;
+    return whole ? out.substr(kDeflateWindow, tail) : std::string();
+  };
+  auto crc_of = [](const std::string& data) {
+    return static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), data.size()));
+  };
+  const std::string genuine = decode_tail(state, false);
+  ASSERT_TRUE(genuine == original_.substr(head.decoded));
+  const uint32_t genuine_crc = crc_of(genuine);
+
+  // Flipping a history bit that back-references reach changes the tail's CRC by a fixed amount
+  // (copies and CRC are linear over GF(2)): 33 such flips in a 32-bit space have a combination
+  // that changes the CRC not at all.
+  constexpr int kCandidates = 256;
+  struct Row {
+    uint32_t delta;
+    std::bitset<kCandidates> flips;
+  };
+  auto candidate = [&](int bit) { return history - 1 - bit * 3; };  // the most recent bytes
+  std::vector<Row> basis;
+  std::bitset<kCandidates> forged_flips;
+  for (int bit = 0; bit < kCandidates && forged_flips.none(); ++bit) {
+    inflate_state flipped = state;
+    flipped.tmp_out_buffer[candidate(bit)] ^= 1;
+    const std::string changed = decode_tail(flipped, false);
+    if (changed == genuine) continue;  // a byte nothing refers to
+    Row row{crc_of(changed) ^ genuine_crc, {}};
+    row.flips.set(bit);
+    for (const Row& b : basis) {
+      if (row.delta & (b.delta & -b.delta)) row.delta ^= b.delta, row.flips ^= b.flips;
+    }
+    if (row.delta == 0) {
+      forged_flips = row.flips;
+    } else {
+      for (Row& b : basis) {
+        if (b.delta & (row.delta & -row.delta)) b.delta ^= row.delta, b.flips ^= row.flips;
+      }
+      basis.push_back(row);
+    }
+  }
+  ASSERT_TRUE(forged_flips.any()) << "fewer than 33 history bytes are referred to";
+  for (int bit = 0; bit < kCandidates; ++bit) {
+    if (!forged_flips.test(bit)) continue;
+    const int at_history = candidate(bit);
+    state.tmp_out_buffer[at_history] ^= 1;
+    window[kDeflateWindow - (history - at_history)] ^= 1;  // the window's copy of that byte
+  }
+  const std::string forged = decode_tail(state, true);
+  ASSERT_EQ(forged.size(), tail) << "ISA-L's own trailer check accepts the forgery";
+  ASSERT_TRUE(forged != genuine) << "the forgery changes no byte";
+
+  head.crc = RecordCrc(state, reinterpret_cast<const std::byte*>(window.data()));
+  std::memcpy(bytes.data() + at, &head, sizeof head);
+  std::memcpy(bytes.data() + at + sizeof head, &state, sizeof state);
+  std::memcpy(bytes.data() + at + sizeof head + sizeof state, window.data(), kDeflateWindow);
+  WriteFile(index_path_, bytes);
+  ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
+  for (int threads : {1, 3}) {
+    std::string out;
+    Status status = InflateParallel(index, threads, &out);
+    EXPECT_FALSE(status.ok()) << "forged bytes accepted";
+    EXPECT_NE(status.message().find("gzip index does not match the archive (chunk " +
+                                    std::to_string(index.points - 1) + ")"),
+              std::string::npos)
+        << status.message();
+    EXPECT_TRUE(out.size() <= head.decoded) << "bytes of the forged chunk were let out";
+  }
+}
+
 // Found by fuzzing: a footer claiming an enormous decoded size made the last chunk, and so every
 // chunk buffer, tens of terabytes; the allocation's failure ended the process. Now the index is
 // refused with a reason, and staging (the CLI tests below) rebuilds it.
@@ -194,7 +303,7 @@ TEST_F(GzipIndexTest, LastChunkWithFarTooMuchInputIsRefused) {
   GzipIndex index;
   ASSERT_TRUE(LoadGzipIndex(index_path_, Identify(archive_), &index));
   std::string bytes = ReadFile(index_path_);
-  const size_t footer = bytes.size() - 24, records_at = 112;  // sizeof Header, Footer
+  const size_t footer = bytes.size() - sizeof(Footer), records_at = sizeof(Header);
   const size_t record = (footer - records_at) / index.points;
   uint64_t last_point = 0;
   std::memcpy(&last_point, bytes.data() + records_at + (index.points - 1) * record + 8, 8);

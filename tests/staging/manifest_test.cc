@@ -20,7 +20,7 @@ using staging_test::TempDir;
 
 ManifestEntry SampleEntry(std::vector<std::string> paths) {
   ManifestEntry entry;
-  entry.source = {"/data/set \"one\"\\.tar", 1234, 5678, std::string(64, 'a')};
+  entry.source = {"/data/set \"one\"\\.tar", 1234, 5678, 91011, 121314, std::string(64, 'a')};
   entry.kind = "tar";
   entry.dest = "sub\tdir";
   entry.files = paths.size();
@@ -83,6 +83,8 @@ TEST_F(ManifestRecords, EveryByteOfEveryNameRoundTrips) {
   EXPECT_EQ(found->source.path, entry.source.path);
   EXPECT_EQ(found->source.size, 1234u);
   EXPECT_EQ(found->source.mtime_ns, 5678);
+  EXPECT_EQ(found->source.inode, 91011u);
+  EXPECT_EQ(found->source.ctime_ns, 121314);
   EXPECT_EQ(found->dest, entry.dest);
   EXPECT_EQ(found->files, paths.size());
   EXPECT_EQ(found->bytes, 42u);

@@ -64,6 +64,9 @@ struct ArchiveReport {
   // Whose reading of the tar headers it was: stage's own reader takes the common ones (ustar,
   // GNU, pax) and libarchive the rest of the archive from the first member it does not (a
   // sparse file, a non-ASCII name, a device), or all of it for xz and bzip2.
+  // A .tar.gz's gzip index: "used" (inflated in parallel from it), "written" (made while
+  // inflating sequentially; also after an index that did not hold), "" (none).
+  std::string gzip_index;
   uint64_t members_by_stage = 0;
   uint64_t members_by_libarchive = 0;
   std::vector<std::string> warnings;  // skipped special files, cleared mode bits, ...

@@ -19,12 +19,18 @@ constexpr size_t kIdentitySpan = 64 * 1024;  // hashed at each end
 
 }  // namespace
 
+void SetStatFacts(const struct stat& st, SourceIdentity* out) {
+  out->size = static_cast<uint64_t>(st.st_size);
+  out->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  out->inode = static_cast<uint64_t>(st.st_ino);
+  out->ctime_ns = int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec;
+}
+
 Status IdentifySource(int fd, const std::string& path, SourceIdentity* out) {
   struct stat st;
   if (fstat(fd, &st) < 0) return Status::FromErrno("stat", errno);
   out->path = path;
-  out->size = st.st_size;
-  out->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  SetStatFacts(st, out);
   Sha256 hash;
   std::vector<char> buf(kIdentitySpan);
   for (uint64_t start : {uint64_t{0}, out->size > kIdentitySpan ? out->size - kIdentitySpan : 0}) {

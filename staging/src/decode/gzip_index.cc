@@ -31,6 +31,8 @@ Header MakeHeader(const SourceIdentity& source) {
   std::strncpy(h.isal_version, STAGE_ISAL_VERSION, sizeof h.isal_version - 1);
   h.source_size = source.size;
   h.source_mtime_ns = source.mtime_ns;
+  h.source_inode = source.inode;
+  h.source_ctime_ns = source.ctime_ns;
   std::memcpy(h.head_sha256, source.head_sha256.data(),
               std::min<size_t>(64, source.head_sha256.size()));
   return h;
@@ -87,22 +89,40 @@ bool GzipIndexWriter::Commit(const SourceIdentity& source) {
   return Commit();
 }
 
-bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIndex* index) {
-  common::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st;
-  if (!fd.valid() || fstat(fd.get(), &st) < 0) return false;
+uint64_t MaxGzipIndexBytes(uint64_t source_size) {
+  // Deflate inflates at most 1032:1, and points lie kRestartSpacing decoded bytes apart.
+  const uint64_t max_points = source_size / 1024 * 1032 / (kRestartSpacing / 1024) + 2;
+  return sizeof(Header) + sizeof(Footer) + max_points * kRecordSize;
+}
+
+bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIndex* index,
+                   std::string* note) {
+  std::string ignored;
+  if (!note) note = &ignored;
+  note->clear();
+  uint64_t size = 0;
+  common::UniqueFd fd = common::OpenUntrustedFile(AT_FDCWD, path, MaxGzipIndexBytes(source.size),
+                                                  note, &size);
+  if (!fd.valid()) return false;
+  auto refuse = [&](const char* why) {
+    *note = why;
+    return false;
+  };
   Header header, expected = MakeHeader(source);
   Footer footer;
-  if (static_cast<size_t>(st.st_size) < sizeof header + sizeof footer ||
-      !ReadExactly(fd.get(), &header, sizeof header, 0) ||
-      !ReadExactly(fd.get(), &footer, sizeof footer, st.st_size - sizeof footer)) {
-    return false;
+  if (size < sizeof header + sizeof footer || !ReadExactly(fd.get(), &header, sizeof header, 0) ||
+      !ReadExactly(fd.get(), &footer, sizeof footer, size - sizeof footer)) {
+    return refuse("too short to be an index");
   }
-  if (std::memcmp(&header, &expected, sizeof header) != 0) return false;  // another archive
-  if (std::memcmp(footer.magic, kFooterMagic, sizeof footer.magic) != 0) return false;
-  if (sizeof header + footer.count * kRecordSize + sizeof footer !=
-      static_cast<uint64_t>(st.st_size)) {
-    return false;
+  if (std::memcmp(&header, &expected, sizeof header) != 0) {
+    return refuse("made for another version of the archive (or another ISA-L)");
+  }
+  if (std::memcmp(footer.magic, kFooterMagic, sizeof footer.magic) != 0) {
+    return refuse("incomplete (no footer)");
+  }
+  if (footer.count > (size - sizeof header - sizeof footer) / kRecordSize ||
+      sizeof header + footer.count * kRecordSize + sizeof footer != size) {
+    return refuse("damaged (its length does not match its count of restart points)");
   }
   index->decoded_size = footer.decoded_size;
   index->points = footer.count;

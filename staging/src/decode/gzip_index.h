@@ -6,9 +6,11 @@
 // The index file is written while the first staging inflates the archive sequentially (records
 // stream to disk: memory stays bounded), and is kept beside the archive or in a cache directory.
 // It records the archive's identity (size, mtime, checksum of its head and tail) and ISA-L's
-// version and state layout; any mismatch makes it ignored. While decoding in parallel, every
-// chunk must end with the CRC the first pass saw at the next point, else the staging fails and
-// is redone sequentially: a stale or damaged index never yields wrong output.
+// version and state layout; any mismatch makes it ignored. Nothing in it is trusted: while
+// decoding in parallel, every chunk must end in exactly the decoder state and 32 KiB window the
+// index holds for the next point (so each point is vouched for by the real decode before it, back
+// to the stream's start), and the last one at the gzip trailer's CRC and length; else the staging
+// fails and is redone sequentially. A stale, damaged or forged index never yields wrong output.
 #pragma once
 
 #include <isa-l/igzip_lib.h>
@@ -79,8 +81,15 @@ struct GzipIndex {
   std::string path;  // the file holding the points, read per chunk
 };
 
-// Reads the index at `path` if it matches `source` and this build of ISA-L; false otherwise.
-bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIndex* index);
+// Reads the index at `path` if it matches `source` and this build of ISA-L; false otherwise, with
+// `*note` (optional) saying why a file that is there was not used ("" when there is none). The
+// file is untrusted: a symlink, FIFO or device is refused without blocking, its length is capped
+// by what an index of `source` can need, and its counts are checked against that length.
+bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIndex* index,
+                   std::string* note = nullptr);
+
+// The longest index an archive of `source_size` bytes can have.
+uint64_t MaxGzipIndexBytes(uint64_t source_size);
 
 // Where the index of `source` lives: beside it when that directory is writable, else in
 // `cache_dir` (empty: $XDG_CACHE_HOME/stage or ~/.cache/stage).

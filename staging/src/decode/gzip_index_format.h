@@ -13,7 +13,7 @@
 #include "decode/gzip_index.h"
 
 namespace staging {
-inline constexpr char kHeaderMagic[8] = {'S', 'T', 'G', 'Z', 'I', 'D', 'X', '1'};
+inline constexpr char kHeaderMagic[8] = {'S', 'T', 'G', 'Z', 'I', 'D', 'X', '2'};
 inline constexpr char kFooterMagic[8] = {'S', 'T', 'G', 'Z', 'E', 'N', 'D', '1'};
 inline constexpr size_t kInputSlack = 64 * 1024;
 
@@ -25,6 +25,8 @@ struct Header {
   char isal_version[16];
   uint64_t source_size;
   int64_t source_mtime_ns;
+  uint64_t source_inode;
+  int64_t source_ctime_ns;
   char head_sha256[64];
 };
 

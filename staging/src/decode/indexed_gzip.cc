@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/bounded_queue.h"
+#include "common/file_io.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
 #include "decode/gzip_index_format.h"
@@ -24,6 +25,71 @@ namespace {
 // Restart points are taken at the first full output block (at most a few MiB) past every
 // kRestartSpacing of output, so real chunks are a little over that; four times as long is damage.
 constexpr uint64_t kMaxChunkSpan = 4 * kRestartSpacing;
+
+// Bits [from, from + count) of `bytes` (deflate's order: least significant bit first), count <= 64.
+uint64_t StreamBits(const std::vector<std::byte>& bytes, uint64_t from, uint32_t count) {
+  uint64_t value = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint64_t bit = from + i;
+    const auto byte = static_cast<uint8_t>(bytes[bit / 8]);
+    value |= static_cast<uint64_t>((byte >> (bit % 8)) & 1) << i;
+  }
+  return value;
+}
+
+// Whether `ours`, the decoder's state where its chunk ended (its input's next byte at file offset
+// `our_next`), is the state `stored` the index holds for that point (`stored_next`): the same
+// position in the stream, the same buffered bits, the same block and pending output, and the same
+// Huffman tables while inside a coded block. Anything the index could forge that changes what
+// the next chunk decodes is compared; `input` holds the compressed bytes from `input_begin`.
+bool SameDecoderState(const inflate_state& ours, uint64_t our_next, const inflate_state& stored,
+                      uint64_t stored_next, const std::vector<std::byte>& input,
+                      uint64_t input_begin) {
+  if (ours.read_in_length < 0 || ours.read_in_length > 64 || stored.read_in_length < 0 ||
+      stored.read_in_length > 64) {
+    return false;
+  }
+  // The stream position in bits: what was read from the input less what is still buffered.
+  const uint64_t our_bit = our_next * 8 - static_cast<uint64_t>(ours.read_in_length);
+  if (stored_next * 8 < static_cast<uint64_t>(stored.read_in_length) ||
+      our_bit != stored_next * 8 - static_cast<uint64_t>(stored.read_in_length) ||
+      our_bit < input_begin * 8) {
+    return false;
+  }
+  // Buffered bits are the stream's own: check the stored ones against the compressed bytes.
+  const auto stored_bits = static_cast<uint32_t>(stored.read_in_length);
+  if ((our_bit - input_begin * 8 + stored_bits + 7) / 8 > input.size()) return false;
+  const uint64_t mask = stored_bits == 64 ? ~uint64_t{0} : (uint64_t{1} << stored_bits) - 1;
+  if ((stored.read_in & mask) != StreamBits(input, our_bit - input_begin * 8, stored_bits)) {
+    return false;
+  }
+  if (ours.block_state != stored.block_state || ours.bfinal != stored.bfinal ||
+      ours.crc != stored.crc || ours.crc_flag != stored.crc_flag ||
+      ours.hist_bits != stored.hist_bits || ours.total_out != stored.total_out ||
+      ours.type0_block_len != stored.type0_block_len ||
+      ours.write_overflow_lits != stored.write_overflow_lits ||
+      ours.write_overflow_len != stored.write_overflow_len ||
+      ours.copy_overflow_length != stored.copy_overflow_length ||
+      ours.copy_overflow_distance != stored.copy_overflow_distance ||
+      ours.wrapper_flag != stored.wrapper_flag || ours.tmp_in_size != stored.tmp_in_size ||
+      ours.tmp_out_valid != stored.tmp_out_valid ||
+      ours.tmp_out_processed != stored.tmp_out_processed) {
+    return false;
+  }
+  // ISA-L keeps the history that back-references reach (the last 32 KiB of output) at the start
+  // of tmp_out_buffer, and output not yet handed out after it: both are compared.
+  if (std::memcmp(ours.tmp_in_buffer, stored.tmp_in_buffer, ours.tmp_in_size) != 0 ||
+      std::memcmp(ours.tmp_out_buffer, stored.tmp_out_buffer, ours.tmp_out_valid) != 0) {
+    return false;
+  }
+  if (ours.block_state == ISAL_BLOCK_CODED) {
+    return std::memcmp(&ours.lit_huff_code, &stored.lit_huff_code, sizeof ours.lit_huff_code) ==
+               0 &&
+           std::memcmp(&ours.dist_huff_code, &stored.dist_huff_code,
+                       sizeof ours.dist_huff_code) == 0;
+  }
+  return true;
+}
 
 // A decoded chunk travels on in the block it was inflated into: kDeflateWindow bytes of history,
 // then the chunk's bytes, which are the block's valid bytes (begin = kDeflateWindow).
@@ -39,6 +105,12 @@ struct ChunkPlan {
   uint64_t compressed_begin = 0, compressed_end = 0;
   uint64_t decoded_begin = 0, decoded_end = 0;
   std::optional<uint32_t> expected_crc;  // the next point's CRC; none for the last chunk
+  // The next point as the index has it (none for the last chunk): the chunk's own end must be
+  // the same decoder state and window, so that a point is trusted only once the chunk before
+  // it, itself checked the same way back to the stream's start, reached it.
+  std::unique_ptr<inflate_state> next_state;
+  std::vector<std::byte> next_window;
+  uint64_t next_compressed = 0;
   std::unique_ptr<inflate_state> state;
   std::vector<std::byte> window;
   Status status;  // a damaged or forged index
@@ -50,8 +122,12 @@ class IndexedInflater {
       : index_(index), file_size_(file_size) {}
 
   Status Open() {
-    index_fd_.reset(open(index_.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!index_fd_.valid()) return Status::FromErrno(index_.path, errno);
+    std::string why;
+    index_fd_ = common::OpenUntrustedFile(AT_FDCWD, index_.path,
+                                          MaxGzipIndexBytes(file_size_), &why);
+    if (!index_fd_.valid()) {
+      return Status::Error("gzip index " + index_.path + ": " + (why.empty() ? "gone" : why));
+    }
     // The largest chunk sizes every reused buffer: fresh buffers per chunk cost page faults
     // that took more time than the parallel inflate saved.
     uint64_t previous = 0;
@@ -97,7 +173,7 @@ class IndexedInflater {
     } else {
       RecordHead head;
       if (!ReadRecord(c - 1, &head, plan.state.get(), plan.window.data())) {
-        plan.status = Status::Error("gzip index: damaged restart point; it will be rebuilt");
+        plan.status = Status::Error("gzip index: damaged restart point");
         return plan;
       }
       plan.compressed_begin = head.compressed;
@@ -107,14 +183,16 @@ class IndexedInflater {
     plan.decoded_end = index_.decoded_size;
     if (c < index_.points) {
       RecordHead head;
-      auto next_state = std::make_unique<inflate_state>();
-      if (!ReadRecord(c, &head, next_state.get(), nullptr)) {
-        plan.status = Status::Error("gzip index: unreadable restart point");
+      plan.next_state = std::make_unique<inflate_state>();
+      plan.next_window.resize(kDeflateWindow);
+      if (!ReadRecord(c, &head, plan.next_state.get(), plan.next_window.data())) {
+        plan.status = Status::Error("gzip index: damaged restart point");
         return plan;
       }
       plan.compressed_end = std::min<uint64_t>(file_size_, head.compressed + kInputSlack);
       plan.decoded_end = head.decoded;
-      plan.expected_crc = next_state->crc;
+      plan.next_compressed = head.compressed;
+      plan.expected_crc = plan.next_state->crc;
     }
     if (plan.compressed_end < plan.compressed_begin || plan.decoded_end < plan.decoded_begin) {
       plan.status = Status::Error("gzip index: restart points out of order");
@@ -164,9 +242,18 @@ class IndexedInflater {
     bool complete =
         state->avail_out == 0 &&
         (expected_crc ? state->crc == *expected_crc : state->block_state == ISAL_BLOCK_FINISH);
+    if (complete && plan.next_state) {
+      // The decoded end: its last 32 KiB (the window before it sits in the same buffer) and the
+      // decoder's state must be the next point's.
+      const std::byte* end = out.bytes() + out.size;
+      const uint64_t consumed_to = plan.compressed_begin + (input.size() - state->avail_in);
+      complete = std::memcmp(end - kDeflateWindow, plan.next_window.data(), kDeflateWindow) == 0 &&
+                 SameDecoderState(*state, consumed_to, *plan.next_state, plan.next_compressed,
+                                  input, plan.compressed_begin);
+    }
     if (!complete) {
       chunk.status = Status::Error("gzip index does not match the archive (chunk " +
-                                   std::to_string(plan.chunk) + "); it will be rebuilt");
+                                   std::to_string(plan.chunk) + ")");
     }
     return chunk;
   }

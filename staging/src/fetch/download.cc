@@ -14,7 +14,9 @@
 #include <cmath>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
+#include "base/digest.h"
 #include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "decode/gzip_index.h"
@@ -29,6 +31,26 @@ constexpr double kMaxRetryDelay = 60;
 
 int64_t MtimeNs(const struct stat& st) {
   return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+int64_t CtimeNs(const struct stat& st) {
+  return int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec;
+}
+
+// The SHA-256 of the whole file `fd`, read in 1 MiB pieces.
+bool HashFile(int fd, std::string* hex) {
+  Sha256 hash;
+  std::vector<char> buffer(1 << 20);
+  for (off_t offset = 0;;) {
+    const ssize_t n = pread(fd, buffer.data(), buffer.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    hash.Update(buffer.data(), static_cast<size_t>(n));
+    offset += n;
+  }
+  *hex = hash.HexDigest();
+  return true;
 }
 
 // Sleeps `seconds`, waking early when `interrupt` rises.
@@ -107,10 +129,30 @@ bool Download::AlreadyThere(FetchedFile* report) {
     return false;  // another file is wanted under this name
   }
   const std::string stored = record.packed.empty() ? final_ : common::JoinPath(dir_, record.packed);
+  common::UniqueFd fd(open(stored.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat st;
-  if (stat(stored.c_str(), &st) < 0 || static_cast<uint64_t>(st.st_size) != record.size ||
-      MtimeNs(st) != record.mtime_ns) {
-    return false;  // changed since it was verified
+  if (!fd.valid() || fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) return false;
+  const bool unchanged = static_cast<uint64_t>(st.st_size) == record.size &&
+                         MtimeNs(st) == record.mtime_ns &&
+                         static_cast<uint64_t>(st.st_ino) == record.inode &&
+                         CtimeNs(st) == record.ctime_ns;
+  if (!unchanged) {
+    // Replaced or rewritten since it was verified (a new inode or ctime, which no writer can set
+    // back): the record says nothing of it. With a checksum to hold it to, the file itself is
+    // hashed again, as the download would be; without one, it is fetched again.
+    if (!record.packed.empty() || expected_.sha256.empty()) return false;
+    std::string actual;
+    if (!HashFile(fd.get(), &actual) || actual != expected_.sha256) return false;
+    if (fstat(fd.get(), &st) < 0) return false;
+    record.size = static_cast<uint64_t>(st.st_size);
+    record.mtime_ns = MtimeNs(st);
+    record.inode = static_cast<uint64_t>(st.st_ino);
+    record.ctime_ns = CtimeNs(st);
+    record.sha256 = actual;
+    record.md5.clear();  // not computed here
+    if (!SaveDoneRecord(Path(kFetchRecordSuffix), record).ok()) return false;
+    report->warnings.push_back("changed since its record was written; hashed again: it matches "
+                               "--sha256");
   }
   report->already = true;
   report->path = stored;

@@ -15,13 +15,6 @@
 #include "staging/archive_members.h"
 
 namespace staging {
-namespace {
-
-int64_t MtimeNs(const struct stat& st) {
-  return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
-}  // namespace
 
 Status Download::Complete(FetchedFile* report) {
   SinkResult result = sink_->Finish();
@@ -79,13 +72,15 @@ Status Download::MakeVisible(const SinkResult& result, FetchedFile* report) {
   STAGING_RETURN_IF_ERROR(WriteChecksumFile(final_, result.sha256));
   struct stat st;
   if (fstat(partial_.get(), &st) < 0) return Status::FromErrno(final_ + ": stat", errno);
-  SourceIdentity identity{std::filesystem::absolute(final_).lexically_normal().string(),
-                          static_cast<uint64_t>(st.st_size), MtimeNs(st), result.identity_sha256};
+  SourceIdentity identity;
+  identity.path = std::filesystem::absolute(final_).lexically_normal().string();
+  SetStatFacts(st, &identity);
+  identity.head_sha256 = result.identity_sha256;
   report->indexed = sink_->CommitIndex(identity);
   report->member_indexed = sink_->CommitMemberIndex(identity);
-  STAGING_RETURN_IF_ERROR(SaveDoneRecord(
-      Path(kFetchRecordSuffix),
-      DoneRecord{url_.redacted, identity.size, identity.mtime_ns, result.sha256, result.md5, ""}));
+  DoneRecord done{url_.redacted, identity.size, identity.mtime_ns, identity.inode,
+                  identity.ctime_ns,  result.sha256,      result.md5};
+  STAGING_RETURN_IF_ERROR(SaveDoneRecord(Path(kFetchRecordSuffix), done));
   unlink(Path(kFetchResumeSuffix).c_str());
   return Status::Ok();
 }
@@ -100,10 +95,11 @@ Status Download::PublishPacked(const SinkResult& result, FetchedFile* report) {
   STAGING_RETURN_IF_ERROR(WriteChecksumFile(packed, result.pack.sha256));
   struct stat st;
   if (stat(packed.c_str(), &st) < 0) return Status::FromErrno(packed + ": stat", errno);
-  STAGING_RETURN_IF_ERROR(
-      SaveDoneRecord(Path(kFetchRecordSuffix),
-                     DoneRecord{url_.redacted, static_cast<uint64_t>(st.st_size), MtimeNs(st),
-                                result.sha256, result.md5, PackedName(), options_.random_access}));
+  SourceIdentity facts;
+  SetStatFacts(st, &facts);
+  DoneRecord done{url_.redacted,  facts.size,   facts.mtime_ns, facts.inode,           facts.ctime_ns,
+                  result.sha256, result.md5, PackedName(),   options_.random_access};
+  STAGING_RETURN_IF_ERROR(SaveDoneRecord(Path(kFetchRecordSuffix), done));
   unlink(Path(kFetchPartialSuffix).c_str());
   unlink(Path(kFetchResumeSuffix).c_str());
   report->path = packed;

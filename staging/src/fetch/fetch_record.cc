@@ -1,8 +1,8 @@
 #include "fetch/fetch_record.h"
 
-#include <fstream>
+#include <fcntl.h>
+
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "common/file_io.h"
 
@@ -14,12 +14,17 @@ Status Save(const std::string& path, const nlohmann::json& json) {
   return error.empty() ? Status::Ok() : Status::Error(error);
 }
 
+// Both records are a few hundred bytes; anything longer was not written by us.
+constexpr uint64_t kMaxRecordBytes = 64 << 10;
+
 bool Load(const std::string& path, nlohmann::json* json) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream text;
-  text << in.rdbuf();
-  *json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  std::string text;
+  bool exists = false;
+  if (!common::ReadUntrustedFile(AT_FDCWD, path, kMaxRecordBytes, &text, &exists).empty() ||
+      !exists) {
+    return false;
+  }
+  *json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   return json->is_object();
 }
 
@@ -48,6 +53,8 @@ Status SaveDoneRecord(const std::string& path, const DoneRecord& record) {
   return Save(path, {{"url", record.url},
                      {"size", record.size},
                      {"mtime_ns", record.mtime_ns},
+                     {"inode", record.inode},
+                     {"ctime_ns", record.ctime_ns},
                      {"sha256", record.sha256},
                      {"md5", record.md5},
                      {"packed", record.packed},
@@ -60,6 +67,8 @@ bool LoadDoneRecord(const std::string& path, DoneRecord* record) try {
   record->url = j.value("url", "");
   record->size = j.value("size", uint64_t{0});
   record->mtime_ns = j.value("mtime_ns", int64_t{0});
+  record->inode = j.value("inode", uint64_t{0});
+  record->ctime_ns = j.value("ctime_ns", int64_t{0});
   record->sha256 = j.value("sha256", "");
   record->md5 = j.value("md5", "");
   record->packed = j.value("packed", "");

@@ -28,6 +28,8 @@ struct DoneRecord {
   std::string url;  // redacted
   uint64_t size = 0;
   int64_t mtime_ns = 0;
+  uint64_t inode = 0;  // with ctime, what no writer sets back (source_identity.h)
+  int64_t ctime_ns = 0;
   std::string sha256, md5;
   std::string packed;          // the packed archive's name that replaced the download, or ""
   bool random_access = false;  // packed with a frame per member

@@ -14,7 +14,7 @@
 namespace staging {
 namespace {
 
-constexpr char kMagic[8] = {'S', 'T', 'G', 'M', 'I', 'D', 'X', '1'};
+constexpr char kMagic[8] = {'S', 'T', 'G', 'M', 'I', 'D', 'X', '2'};
 constexpr uint64_t kMaxIndexBytes = 1ull << 32;  // 4 GiB of index is not one we made
 constexpr uint32_t kMaxNameBytes = 1 << 16;
 
@@ -68,6 +68,8 @@ void PutIdentity(std::string* out, const MemberIndex& index, const SourceIdentit
   PutU32(out, index.frames);
   PutU64(out, source.size);
   PutU64(out, static_cast<uint64_t>(source.mtime_ns));
+  PutU64(out, source.inode);
+  PutU64(out, static_cast<uint64_t>(source.ctime_ns));
   PutU64(out, index.stream_size);
   PutU32(out, static_cast<uint32_t>(source.head_sha256.size()));
   out->append(source.head_sha256);

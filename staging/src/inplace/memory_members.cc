@@ -158,7 +158,8 @@ Status OpenInMemory(const SourceIdentity& identity, common::UniqueFd fd, Codec c
   if (codec == Codec::kGzip) {
     index_path = GzipIndexPath(identity.path, options.index_cache);
     GzipIndex index;
-    if (LoadGzipIndex(index_path, identity, &index)) {
+    std::string note;
+    if (LoadGzipIndex(index_path, identity, &index, &note)) {
       if (index.decoded_size > max_memory) {
         return Status::Error(TooLarge(identity.path, codec, max_memory));
       }
@@ -169,6 +170,8 @@ Status OpenInMemory(const SourceIdentity& identity, common::UniqueFd fd, Codec c
       report->index_note = index_path + ": did not match the archive; read sequentially";
       unlink(index_path.c_str());
       choice.gzip_index = nullptr;
+    } else if (!note.empty()) {
+      report->index_note = index_path + ": " + note + "; read sequentially, index made again";
     }
   }
   std::unique_ptr<GzipIndexWriter> index_writer;

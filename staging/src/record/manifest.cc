@@ -63,6 +63,8 @@ std::string FieldsText(const ManifestEntry& e) {
                                   {{"path", EncodeName(e.source.path)},
                                    {"size", e.source.size},
                                    {"mtime_ns", e.source.mtime_ns},
+                                   {"inode", e.source.inode},
+                                   {"ctime_ns", e.source.ctime_ns},
                                    {"head_sha256", e.source.head_sha256}}},
                                  {"kind", e.kind},
                                  {"dest", EncodeName(e.dest)},
@@ -101,6 +103,9 @@ std::optional<ManifestEntry> FromJson(const std::string& text) {
     e.source.path = j.at("source").at("path").get<std::string>();
     e.source.size = j.at("source").at("size").get<uint64_t>();
     e.source.mtime_ns = j.at("source").at("mtime_ns").get<int64_t>();
+    // Records made before these two were kept match no file: their sources are staged again.
+    e.source.inode = j.at("source").value("inode", uint64_t{0});
+    e.source.ctime_ns = j.at("source").value("ctime_ns", int64_t{0});
     e.source.head_sha256 = j.at("source").at("head_sha256").get<std::string>();
     e.kind = j.at("kind").get<std::string>();
     e.dest = j.at("dest").get<std::string>();
