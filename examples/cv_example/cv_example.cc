@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
   add("max_memory", po::value(&c.max_memory_mib)->default_value(c.max_memory_mib),
       "MiB an archive may hold in memory on this machine, shared by its ranks (0: a quarter "
       "of RAM)");
+  add("max_member_mb", po::value(&c.max_member_mb)->default_value(c.max_member_mb),
+      "MiB one member of an archive may have: a larger one (a forged or sparse header) is an "
+      "error before anything is allocated for it");
   add("preload", po::value(&c.preload)->default_value(c.preload),
       "read the archive sequentially into memory first: auto (when it fits under "
       "--max_memory and is not in the page cache already), on or off");
@@ -145,6 +148,9 @@ int main(int argc, char** argv) {
   const auto check = [&] {
     if (!(c.dist_timeout_seconds > 0)) {
       throw po::error("--dist_timeout must be positive");
+    }
+    if (c.max_member_mb == 0 || c.max_member_mb > (uint64_t{1} << 40)) {
+      throw po::error("--max_member_mb must be a positive count of MiB");
     }
     if (launch.nproc_per_node == 0) return;
     if (std::getenv(cv_example::distributed::kLaunchedVariable) != nullptr) {

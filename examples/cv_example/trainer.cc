@@ -33,6 +33,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A CSV field as RFC 4180 writes it: quoted (quotes doubled) when it holds a comma, a quote or a
+// line break, as file and class names from an archive may.
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -642,8 +654,9 @@ std::string Trainer::write_predictions(const EvalResult& result,
     const loader::Sample& sample = set[p.sample];
     char logit[32];
     std::snprintf(logit, sizeof(logit), "%.6g", p.logit);
-    csv << std::filesystem::path(sample.path).filename().string() << "," << classes_[sample.label]
-        << "," << classes_[p.predicted] << "," << logit << "\n";
+    csv << CsvField(std::filesystem::path(sample.path).filename().string()) << ","
+        << CsvField(classes_[sample.label]) << "," << CsvField(classes_[p.predicted]) << ","
+        << logit << "\n";
   }
   std::ofstream out(config_.predictions_out, std::ios::binary | std::ios::trunc);
   out << csv.str();

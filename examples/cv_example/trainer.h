@@ -13,6 +13,7 @@ namespace cv_example {
 struct TrainConfig {
   std::string data_dir;          // a directory, or an archive read in place
   uint64_t max_memory_mib = 0;   // cap on an archive's bytes in memory; 0: RAM / 4
+  uint64_t max_member_mb = 256;  // cap on one member of an archive read in place
   std::string preload = "auto";  // read the archive whole first: auto, on or off
   int epochs = 3;
   int batch_size = 64;

@@ -9,6 +9,7 @@ std::string open_training_data(const TrainConfig& config, int local_ranks, bool 
                                loader::DataSource* source) {
   loader::DataSourceOptions options;
   options.max_memory = config.max_memory_mib << 20;
+  options.max_member_bytes = config.max_member_mb << 20;
   options.sharers = static_cast<unsigned>(std::max(1, local_ranks));
   if (config.preload == "on") {
     options.preload = loader::Preload::kOn;

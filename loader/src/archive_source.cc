@@ -63,6 +63,7 @@ staging::MemberOpenOptions member_options(const std::string& folder,
   staging::MemberOpenOptions o;
   o.max_memory = options.max_memory;
   o.sharers = options.sharers;
+  o.max_member_bytes = options.max_member_bytes;
   o.preload = options.preload == Preload::kOn    ? staging::Preload::kOn
               : options.preload == Preload::kOff ? staging::Preload::kOff
                                                  : staging::Preload::kAuto;

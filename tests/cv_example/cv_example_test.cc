@@ -243,6 +243,11 @@ TEST_F(CvExampleTest, SecondSignalDuringCheckpointingLeavesWholeCheckpoints) {
 
 TEST_F(CvExampleTest, EvalOnlyWritesOneRowPerImage) {
   make_data(40);
+  // A class and files whose names need CSV quoting (a comma, quotes), as names from an archive may.
+  for (const char* odd : {"Odd, \"cat\"_1.jpg", "Odd, \"cat\"_2.jpg", "Odd, \"cat\"_3.jpg"}) {
+    std::filesystem::copy_file(std::filesystem::path(data_.path()) / "Abyssinian_1.jpg",
+                               std::filesystem::path(data_.path()) / odd);
+  }
   TempDir out;
   // The output directory is created when missing, as on a fresh persistent disk.
   const Outcome trained = train({"--image_size", "32", "--batch_size", "8", "--epochs", "1",
@@ -254,11 +259,13 @@ TEST_F(CvExampleTest, EvalOnlyWritesOneRowPerImage) {
   ASSERT_EQ(evaluated.status, 0) << evaluated.err;
   EXPECT_TRUE(std::regex_search(evaluated.out, std::regex(R"(^eval: \d+\.\d\d\n)")));
   const std::string csv = read_text(out.file("predictions.csv"));
-  EXPECT_EQ(count_lines(csv), 41u);
+  EXPECT_EQ(count_lines(csv), 44u);
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "file,true_label,predicted_label,logit");
   EXPECT_TRUE(
-      std::regex_search(csv, std::regex(R"(\nAbyssinian_1\.jpg,Abyssinian,\w+,-?[\d.e+-]+\n)")))
+      std::regex_search(csv, std::regex(R"(\nAbyssinian_1\.jpg,Abyssinian,[^\n]+,-?[\d.e+-]+\n)")))
       << csv;
+  // RFC 4180: quoted, quotes doubled.
+  EXPECT_THAT(csv, HasSubstr("\n\"Odd, \"\"cat\"\"_2.jpg\",\"Odd, \"\"cat\"\"\","));
 }
 
 // The same job from a plain tar of the directory, read in place: the same losses, accuracy and

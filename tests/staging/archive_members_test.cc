@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <zlib.h>
+
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -17,6 +21,7 @@
 #include "inplace/member_index.h"
 #include "inplace/tar_stream.h"
 #include "staging/pack.h"
+#include "hostile_archives.h"
 #include "test_support.h"
 
 namespace staging_test {
@@ -533,6 +538,212 @@ TEST(ArchiveMembersTest, CompressedArchiveOverTheMemoryCapSaysToStageOrPack) {
       << error;
   EXPECT_NE(error.find("`stage`"), std::string::npos) << error;
   EXPECT_NE(error.find("`stage pack --random-access"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace staging_test
+
+namespace staging_test {
+namespace {
+
+// --- what surrounds an archive read in place is untrusted too ---
+
+// Two same-sized members between a head and a tail of 100 KiB each, written in the order given:
+// the archive's size, head and tail stay the same whichever names the middle members carry.
+fs::path TarInOrder(const TempDir& dir, const std::string& name,
+                    const std::vector<std::pair<std::string, std::string>>& members) {
+  const fs::path tree = dir / (name + ".tree");
+  std::string list;
+  for (const auto& [member, bytes] : members) {
+    WriteFile(tree / member, bytes);
+    list += " " + Quote(member);
+  }
+  const fs::path archive = dir / name;
+  EXPECT_EQ(RunCommand("tar --format=gnu --mtime=@1700000000 --owner=0 --group=0 --numeric-owner "
+                       "-C " + Quote(tree) + " -cf " + Quote(archive) + list)
+                .exit_code,
+            0);
+  return archive;
+}
+
+TEST(InPlaceSecurityTest, AnArchiveSwappedForOneOfTheSameSizeTimeHeadAndTailIsNotBelieved) {
+  TempDir dir;
+  const std::string head(100 << 10, 'h'), tail(100 << 10, 't');
+  const std::string cat(10000, 'c'), dog(10000, 'd');
+  const fs::path archive = TarInOrder(
+      dir, "pets.tar", {{"a_head.bin", head}, {"cat_1.jpg", cat}, {"dog_1.jpg", dog}, {"z_tail.bin", tail}});
+  const fs::path swapped = TarInOrder(
+      dir, "swapped.tar", {{"a_head.bin", head}, {"dog_1.jpg", cat}, {"cat_1.jpg", dog}, {"z_tail.bin", tail}});
+  ASSERT_EQ(fs::file_size(archive), fs::file_size(swapped));
+  MemberOpenReport report;
+  ASSERT_TRUE(OpenOk(archive, &report));
+  ASSERT_TRUE(report.index_built);
+  const std::string first_index = ReadFile(report.index_path);
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  staging::SourceIdentity original;
+  ASSERT_TRUE(staging::IdentifySource(fd.get(), archive.string(), &original).ok());
+  fd.reset();
+
+  // Rewritten in place with the mtime set back: size, mtime, head and tail all as indexed.
+  struct stat st;
+  ASSERT_EQ(stat(archive.c_str(), &st), 0);
+  {
+    std::ofstream out(archive, std::ios::binary | std::ios::in | std::ios::out);
+    out << ReadFile(swapped);
+  }
+  const timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(utimensat(AT_FDCWD, archive.c_str(), times, 0), 0);
+  fd.reset(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  staging::SourceIdentity now;
+  ASSERT_TRUE(staging::IdentifySource(fd.get(), archive.string(), &now).ok());
+  ASSERT_EQ(now.size, original.size);
+  ASSERT_EQ(now.mtime_ns, original.mtime_ns);
+  ASSERT_EQ(now.head_sha256, original.head_sha256);
+  ASSERT_NE(now.ctime_ns, original.ctime_ns);
+
+  // The ctime says the index is another file's: it is made again, and labels are right.
+  auto members = OpenOk(archive, &report);
+  ASSERT_TRUE(members);
+  EXPECT_TRUE(report.index_built) << "the swapped archive's index was believed";
+  EXPECT_NE(report.index_note.find("another version of the archive"), std::string::npos)
+      << report.index_note;
+  ExpectContents(*members, {{"a_head.bin", head}, {"dog_1.jpg", cat}, {"cat_1.jpg", dog},
+                            {"z_tail.bin", tail}});
+
+  // An index forged to carry the new identity (its records the old archive's): each read checks
+  // the member's headers where the record points, and refuses rather than mislabel.
+  staging::MemberIndex index, expected;
+  expected.stream_size = original.size;
+  ASSERT_TRUE(staging::DecodeMemberIndex(first_index, original, expected, &index).ok());
+  WriteFile(report.index_path, staging::EncodeMemberIndex(index, now));
+  members = OpenOk(archive, &report);
+  ASSERT_TRUE(members);
+  EXPECT_FALSE(report.index_built) << "the forged index should have been taken, then checked";
+  for (size_t i = 0; i < members->members().size(); ++i) {
+    const std::string& name = members->members()[i].name;
+    if (name != "cat_1.jpg" && name != "dog_1.jpg") continue;
+    std::vector<uint8_t> bytes;
+    staging::Status status = members->Read(i, &bytes);
+    EXPECT_FALSE(status.ok()) << name << " read under the other's label";
+    EXPECT_NE(status.message().find("the archive changed since it was indexed"), std::string::npos)
+        << status.message();
+  }
+}
+
+TEST(InPlaceSecurityTest, LinksAndNamesStageRefusesAreRefusedInPlaceToo) {
+  TempDir dir;
+  struct Case {
+    std::vector<TarMember> members;
+    std::string entry, rule;
+  };
+  const std::vector<Case> cases = {
+      {{Symlink("images", "/etc"), File("images/passwd", "root:x:0:0")}, "images",
+       "leaves the destination"},
+      {{Dir("sub"), Symlink("images", "sub"), File("images/cat_1.jpg", "x")}, "images",
+       "not a directory (a symlink or a file; refused"},
+      {{File("../escape.jpg", "x")}, "../escape.jpg", "'..'"},
+      {{File(".stage/manifest/x.json", "{}")}, ".stage/manifest/x.json",
+       "staging's own bookkeeping"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const fs::path archive = dir / ("hostile" + std::to_string(i) + ".tar");
+    WriteFile(archive, Tar(cases[i].members));
+    for (const fs::path& variant : {archive, fs::path(archive.string() + ".gz")}) {
+      if (variant != archive) WriteFile(variant, Gzip(ReadFile(archive)));
+      std::unique_ptr<ArchiveMembers> members;
+      staging::Status status = ArchiveMembers::Open(variant, {}, &members);
+      EXPECT_FALSE(status.ok()) << variant << " opened";
+      EXPECT_NE(status.message().find(cases[i].entry), std::string::npos) << status.message();
+      EXPECT_NE(status.message().find(cases[i].rule), std::string::npos) << status.message();
+    }
+    // stage refuses the same archive for the same reason.
+    fs::create_directories(dir / ("src" + std::to_string(i)));
+    fs::copy_file(archive, dir / ("src" + std::to_string(i)) / "a.tar");
+    RunResult staged = RunCommand(StageBinary() + " --from " +
+                                  Quote(dir / ("src" + std::to_string(i))) + " --to " +
+                                  Quote(dir / ("out" + std::to_string(i))));
+    EXPECT_EQ(staged.exit_code, 1);
+    EXPECT_NE(staged.err.find(cases[i].rule), std::string::npos) << staged.err;
+  }
+}
+
+TEST(InPlaceSecurityTest, AMemberOverTheCapIsAnErrorBeforeAnythingIsAllocated) {
+  TempDir dir;
+  const fs::path archive = dir / "big.tar";
+  WriteFile(archive, Tar({File("images/small.jpg", "s"), File("images/big.jpg", std::string(2 << 20, 'b'))}));
+  WriteFile(dir / "big.tar.gz", Gzip(ReadFile(archive)));
+  MemberOpenOptions options;
+  options.max_member_bytes = 1 << 20;
+  for (const fs::path& path : {archive, dir / "big.tar.gz"}) {
+    std::unique_ptr<ArchiveMembers> members;
+    staging::Status status = ArchiveMembers::Open(path, options, &members);
+    EXPECT_FALSE(status.ok()) << path;
+    EXPECT_NE(status.message().find("images/big.jpg: 2097152 bytes, more than one member may have"),
+              std::string::npos)
+        << status.message();
+  }
+  // A GNU sparse member declaring 4 GiB, gzipped to a few KiB: refused under the default cap.
+  ASSERT_EQ(RunCommand("cd " + Quote(dir.path()) + " && mkdir -p s && truncate -s 4G s/huge.bin && "
+                       "tar -S -czf sparse.tar.gz s && rm s/huge.bin")
+                .exit_code,
+            0);
+  std::unique_ptr<ArchiveMembers> members;
+  staging::Status status = ArchiveMembers::Open(dir / "sparse.tar.gz", {}, &members);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("s/huge.bin: 4294967296 bytes, more than one member may have"),
+            std::string::npos)
+      << status.message();
+}
+
+TEST(InPlaceSecurityTest, PlantedIndexesAreIgnoredInOneLineWithoutBlockingOrAllocating) {
+  TempDir dir;
+  std::map<std::string, std::string> contents;
+  const fs::path archive = MakeTar(dir, &contents);
+  const std::string index_path = archive.string() + ".stagemembers";
+  MemberOpenReport report;
+  ASSERT_TRUE(OpenOk(archive, &report));
+  const std::string valid = ReadFile(index_path);
+  common::UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+  staging::SourceIdentity identity;
+  ASSERT_TRUE(staging::IdentifySource(fd.get(), archive.string(), &identity).ok());
+
+  // A short index claiming 50 million records, its CRC made to agree.
+  staging::MemberIndex empty;
+  empty.stream_size = identity.size;
+  std::string forged = staging::EncodeMemberIndex(empty, identity);
+  forged.resize(forged.size() - 4 - 16);  // the CRC and the two counts
+  const uint64_t counts[2] = {50'000'000, 0};
+  forged.append(reinterpret_cast<const char*>(counts), sizeof counts);
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(forged.data()), static_cast<uInt>(forged.size())));
+  forged.append(reinterpret_cast<const char*>(&crc), 4);
+  ASSERT_LT(forged.size(), 256u);
+
+  struct Planted {
+    std::function<void()> plant;
+    std::string note;
+  };
+  const std::vector<Planted> planted = {
+      {[&] { WriteFile(index_path, forged); }, "damaged counts"},
+      {[&] {
+         WriteFile(index_path, "");
+         fs::resize_file(index_path, uint64_t{2} << 30);  // sparse: costs nothing to make
+       },
+       "bytes, more than the"},
+      {[&] { ASSERT_EQ(mkfifo(index_path.c_str(), 0644), 0); }, "not a regular file"},
+      {[&] { fs::create_symlink("/dev/zero", index_path); }, "a symbolic link, not a file"},
+  };
+  for (const Planted& p : planted) {
+    fs::remove(index_path);
+    p.plant();
+    auto members = OpenOk(archive, &report);
+    ASSERT_TRUE(members);
+    EXPECT_TRUE(report.index_built);
+    EXPECT_NE(report.index_note.find(p.note), std::string::npos) << report.index_note;
+    ExpectContents(*members, contents);
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(index_path)));
+    EXPECT_EQ(fs::file_size(index_path), valid.size()) << "made again";
+  }
 }
 
 }  // namespace

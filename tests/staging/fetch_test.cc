@@ -117,6 +117,70 @@ TEST_F(FetchTest, ReRunOfAVerifiedFileIsANoOpThatSaysSo) {
   EXPECT_EQ(server().Log().size(), 0u);  // not even a request
 }
 
+// Someone rewrote the verified file in place (same size, mtime set back) and edited its record
+// to match: the inode's ctime says the record is stale. With --sha256 the file is hashed again and
+// fetched again when it no longer matches; without a wrong file, it is kept after the hash.
+TEST_F(FetchTest, AFileRewrittenSinceItsRecordIsHashedAgainNotTrusted) {
+  const std::string sha = Sha256Of(served->root / "data.tar.gz");
+  ASSERT_EQ(Fetch(server().Url("data.tar.gz"), "--sha256 " + sha).exit_code, 0);
+  const fs::path stored = Dest() / "data.tar.gz";
+  struct stat before;
+  ASSERT_EQ(stat(stored.c_str(), &before), 0);
+  std::string forged = served->archive;
+  forged[forged.size() / 2] ^= 0x55;
+  {
+    std::ofstream out(stored, std::ios::binary | std::ios::in | std::ios::out);
+    out << forged;
+  }
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(utimensat(AT_FDCWD, stored.c_str(), times, 0), 0);
+  served->server->Script("");
+  RunResult again = Fetch(server().Url("data.tar.gz"), "--sha256 " + sha);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_FALSE(FileJson(again)["already"].get<bool>()) << again.err;
+  EXPECT_EQ(ReadFile(stored), served->archive) << "the rewritten file was believed";
+  EXPECT_GT(server().Log().size(), 0u);
+  // Touched but unchanged (a new ctime): hashed again, found right, kept without a download.
+  ASSERT_EQ(chmod(stored.c_str(), 0640), 0);
+  served->server->Script("");
+  RunResult touched = Fetch(server().Url("data.tar.gz"), "--sha256 " + sha);
+  ASSERT_EQ(touched.exit_code, 0) << touched.err;
+  EXPECT_TRUE(FileJson(touched)["already"].get<bool>()) << touched.err;
+  EXPECT_NE(touched.err.find("hashed again: it matches --sha256"), std::string::npos)
+      << touched.err;
+  EXPECT_EQ(server().Log().size(), 0u);
+}
+
+// Records and checksum files are untrusted: a record linked to /dev/zero, or a FIFO, is never
+// read (it would never end, or block); the file is fetched again instead.
+TEST_F(FetchTest, RecordsThatAreLinksOrFifosAreIgnoredWithoutBlocking) {
+  ASSERT_EQ(Fetch(server().Url("data.tar.gz")).exit_code, 0);
+  const fs::path record = Dest() / "data.tar.gz.stagefetch.json";
+  for (int planted = 0; planted < 2; ++planted) {
+    fs::remove(record);
+    if (planted == 0) {
+      fs::create_symlink("/dev/zero", record);
+    } else {
+      ASSERT_EQ(mkfifo(record.c_str(), 0644), 0);
+    }
+    served->server->Script("");
+    RunResult again = Fetch(server().Url("data.tar.gz"));
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_FALSE(FileJson(again)["already"].get<bool>());
+    EXPECT_EQ(ReadFile(Dest() / "data.tar.gz"), served->archive);
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(record))) << "a fresh record replaces it";
+  }
+  // A checksum file linked to /dev/zero: --verify refuses it in one line.
+  fs::remove(Dest() / "data.tar.gz.sha256");
+  fs::create_symlink("/dev/zero", Dest() / "data.tar.gz.sha256");
+  TempDir job;
+  RunResult staged = RunCommand(StageBinary() + " --from " + Quote(Dest()) + " --to " +
+                                Quote(job.path()) + " --verify");
+  EXPECT_EQ(staged.exit_code, 1);
+  EXPECT_NE(staged.err.find("data.tar.gz.sha256: a symbolic link, not a file"), std::string::npos)
+      << staged.err;
+}
+
 TEST_F(FetchTest, ConnectionDroppedHalfwayIsResumedByteIdentical) {
   served->server->Script("drop");
   RunResult r = Fetch(server().Url("data.tar.gz"));

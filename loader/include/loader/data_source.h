@@ -26,6 +26,9 @@ struct DataSourceOptions {
   // Processes on this machine opening the same data with copies of their own (data-parallel
   // ranks): each gets this share of max_memory.
   unsigned sharers = 1;
+  // The largest member of an archive read (a forged or sparse header can declare terabytes):
+  // larger is an error before anything is allocated for it.
+  uint64_t max_member_bytes = uint64_t{256} << 20;
   // Read the whole archive sequentially first (kAuto: when it fits under max_memory and is not
   // in the page cache already).
   Preload preload = Preload::kAuto;

@@ -45,6 +45,9 @@ struct MemberOpenOptions {
   std::function<bool(std::string_view)> keep;
   // Refuse, rather than read into memory, an archive that cannot be read at random.
   bool in_place_only = false;
+  // The largest member read: a larger one (a sparse or forged header can declare terabytes) is
+  // an error before anything is allocated for it.
+  uint64_t max_member_bytes = uint64_t{256} << 20;
 };
 
 struct MemberInfo {

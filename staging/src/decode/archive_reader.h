@@ -4,11 +4,13 @@
 #pragma once
 
 #include <archive.h>
+#include <archive_entry.h>
 #include <locale.h>
 
 #include <memory>
 #include <vector>
 
+#include "base/member_rules.h"
 #include "decode/source_format.h"
 
 namespace staging {
@@ -58,5 +60,18 @@ class Utf8Locale {
   locale_t locale_;
   locale_t previous_ = static_cast<locale_t>(0);
 };
+
+// What kind of member `entry` is, for MemberRuleChecker.
+inline MemberRuleChecker::Kind RuleKindOf(archive_entry* entry) {
+  if (archive_entry_hardlink(entry)) return MemberRuleChecker::Kind::kOther;
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFDIR:
+      return MemberRuleChecker::Kind::kDirectory;
+    case AE_IFLNK:
+      return MemberRuleChecker::Kind::kSymlink;
+    default:
+      return MemberRuleChecker::Kind::kOther;
+  }
+}
 
 }  // namespace staging

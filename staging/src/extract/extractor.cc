@@ -11,7 +11,7 @@
 #include "base/bounded_queue.h"
 #include "base/hash_set64.h"
 #include "base/interrupt.h"
-#include "base/stage_layout.h"
+#include "base/member_rules.h"
 #include "common/unique_fd.h"
 #include "decode/archive_reader.h"
 #include "extract/decoded_stream.h"
@@ -110,15 +110,9 @@ class Extractor {
     if (path.stripped_leading_slash) {
       result_->warnings.push_back(Describe() + ": leading '/' removed");
     }
-    if (!path.is_root() && path.components.front() == kStageDir) {
-      // Merged into --to, a forged manifest record would tell `stage clean` what to remove.
-      return Status::Error("refused: '.stage' is staging's own bookkeeping");
-    }
-    if (path.is_root()) {
-      // "./" heads many archives: the destination itself, which an archive may not change.
-      if (member_.type == TarMember::Type::kDirectory) return Status::Ok();
-      return Status::Error("refused: names the destination itself");
-    }
+    STAGING_RETURN_IF_ERROR(
+        CheckMemberName(path, member_.type == TarMember::Type::kDirectory));
+    if (path.is_root()) return Status::Ok();
     switch (member_.type) {
       case TarMember::Type::kHardlink:
         return HardLink(path);
@@ -261,9 +255,7 @@ class Extractor {
 
   Status SymLink(const MemberPath& path) {
     const std::string& target = member_.link;
-    if (!SymlinkTargetStaysBeneath(path, target)) {
-      return Status::Error("refused: symlink target '" + target + "' leaves the destination");
-    }
+    STAGING_RETURN_IF_ERROR(CheckSymlinkTarget(path, target));
     int dirfd;
     STAGING_RETURN_IF_ERROR(Place(path, /*keep_directory=*/false, &dirfd));
     if (symlinkat(target.c_str(), dirfd, path.name().c_str()) < 0) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/member_path.h"
+#include "base/member_rules.h"
 #include "common/c_text.h"
 #include "decode/archive_reader.h"
 #include "extract/archive_error.h"
@@ -27,9 +28,37 @@ class HeaderReader {
       archive_set_error(a, EIO, "%s", r->status_.message().c_str());
       return -1;
     }
+    r->buffer_begin_ = r->offset_;
+    r->buffer_size_ = got;
     r->offset_ += got;
+    if (r->capturing_ && r->capture_.size() < kMaxHeaderSpan) {
+      r->capture_.insert(r->capture_.end(), r->buffer_.begin(), r->buffer_.begin() + got);
+    }
     *buffer = r->buffer_.data();
     return static_cast<la_ssize_t>(got);
+  }
+
+  // Keeps the stream's bytes from `offset` (where the next member's headers start) on, as they
+  // are read, until TakeCaptured.
+  void CaptureFrom(uint64_t offset) {
+    capture_.clear();
+    capture_from_ = offset;
+    capturing_ = true;
+    if (offset >= buffer_begin_ && offset < buffer_begin_ + buffer_size_) {
+      const auto from = buffer_.begin() + (offset - buffer_begin_);
+      capture_.assign(from, buffer_.begin() + buffer_size_);
+    } else if (offset != offset_) {
+      capturing_ = false;  // not where reading stands: nothing to capture
+    }
+  }
+
+  // The bytes [capture start, end), if they were all read; false otherwise.
+  bool TakeCaptured(uint64_t end, std::string* bytes) {
+    const bool whole = capturing_ && end >= capture_from_ && end - capture_from_ <= capture_.size();
+    if (whole) bytes->assign(reinterpret_cast<const char*>(capture_.data()), end - capture_from_);
+    capturing_ = false;
+    capture_.clear();
+    return whole;
   }
 
   static la_int64_t Skip(archive*, void* self, la_int64_t request) {
@@ -46,6 +75,11 @@ class HeaderReader {
   TarStream& stream_;
   std::vector<std::byte> buffer_;
   uint64_t offset_ = 0;
+  uint64_t buffer_begin_ = 0;  // the stream offset of the bytes in buffer_
+  size_t buffer_size_ = 0;
+  bool capturing_ = false;
+  uint64_t capture_from_ = 0;
+  std::vector<std::byte> capture_;
   Status status_;
 };
 
@@ -54,13 +88,17 @@ class IndexBuilder {
   IndexBuilder(const std::vector<ZstdFrameInfo>* frames, MemberIndex* index)
       : frames_(frames), index_(index) {}
 
-  // One header: a regular member recorded, anything else noted or passed over.
-  Status Add(archive* a, archive_entry* entry) {
+  // One header (its bytes, from the end of the member before: `headers` at `headers_offset`): a
+  // regular member recorded, anything else noted or passed over. Staging's rules for names and
+  // links hold here too: what `stage` refuses to extract is refused here, whole archive and all.
+  Status Add(archive* a, archive_entry* entry, uint64_t headers_offset,
+             const std::string* headers) {
     const char* raw = archive_entry_pathname(entry);
+    if (raw == nullptr) return Status::Error("a member without a name");
     MemberPath path;
-    if (raw == nullptr || !ParseMemberPath(raw, PathLimits{}, &path).ok() || path.is_root()) {
-      return Status::Ok();  // not a name anything could be extracted under: not a sample
-    }
+    STAGING_RETURN_IF_ERROR(rules_.Check(raw, RuleKindOf(entry),
+                                         common::TextOr(archive_entry_symlink(entry), ""), &path));
+    if (path.is_root()) return Status::Ok();
     std::string name = path.joined();
     if (const char* target = archive_entry_hardlink(entry)) return AddHardlink(name, target);
     if (archive_entry_filetype(entry) == AE_IFLNK) return Refuse(name, "a symbolic link");
@@ -69,6 +107,12 @@ class IndexBuilder {
     if (!archive_entry_size_is_set(entry)) return Refuse(name, "no size in its header");
     MemberRecord record{name, static_cast<uint64_t>(archive_filter_bytes(a, 0)),
                         static_cast<uint64_t>(archive_entry_size(entry)), 0};
+    if (!headers || record.offset < headers_offset + 512 ||
+        record.offset - headers_offset != headers->size()) {
+      return Refuse(name, "its headers could not be kept to check reads against");
+    }
+    record.headers_offset = headers_offset;
+    record.headers_digest = MemberHeadersDigest(record, *headers);
     if (frames_) record.frame = static_cast<uint32_t>(FrameAt(*frames_, record.offset - 512));
     Put(std::move(record));
     return Status::Ok();
@@ -112,6 +156,7 @@ class IndexBuilder {
   const std::vector<ZstdFrameInfo>* frames_;
   MemberIndex* index_;
   std::unordered_map<std::string, size_t> where_;
+  MemberRuleChecker rules_;
 };
 
 }  // namespace
@@ -132,6 +177,8 @@ Status BuildMemberIndex(TarStream& stream, const std::string& label,
   index->refused.clear();
   for (uint64_t number = 0;; ++number) {
     archive_entry* entry = nullptr;
+    const auto headers_offset = static_cast<uint64_t>(archive_filter_bytes(a.get(), 0));
+    reader.CaptureFrom(headers_offset);
     int rc = archive_read_next_header(a.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
@@ -139,7 +186,15 @@ Status BuildMemberIndex(TarStream& stream, const std::string& label,
       return Status::Error(label + ": entry " + std::to_string(number) + after + ": " +
                            ArchiveError(a.get()));
     }
-    STAGING_RETURN_IF_ERROR(builder.Add(a.get(), entry));
+    std::string headers;
+    const bool captured =
+        reader.TakeCaptured(static_cast<uint64_t>(archive_filter_bytes(a.get(), 0)), &headers);
+    Status added = builder.Add(a.get(), entry, headers_offset, captured ? &headers : nullptr);
+    if (!added.ok()) {
+      return Status::Error(label + ": entry " + std::to_string(number) + " '" +
+                           common::TextOr(archive_entry_pathname(entry), "") +
+                           "': " + added.message());
+    }
     if (archive_read_data_skip(a.get()) < ARCHIVE_WARN) {
       return Status::Error(label + ": " + common::TextOr(archive_entry_pathname(entry), "entry") +
                            ": " + ArchiveError(a.get()));

@@ -85,17 +85,22 @@ class InPlaceMembers : public ArchiveMembers {
       return Status::Error(file_->path() + ": no member " + std::to_string(member));
     }
     const MemberRecord& r = records_[member];
-    std::vector<std::byte> block(kTarBlock);
     std::unique_ptr<TarStream> stream = frames_.empty()
                                             ? PlainTarStream(*file_)
                                             : PackedTarStream(*file_, frames_, kMemberReadChunk);
+    // The member's headers as indexed (their span was bounded when the index was loaded): the
+    // same bytes, name, size and place, or the archive is not the one indexed.
+    std::string headers(r.offset - r.headers_offset, '\0');
     size_t got = 0;
-    Status status = r.offset < kTarBlock
-                        ? Status::Error("its index record is damaged")
-                        : stream->Read(r.offset - kTarBlock, block.data(), kTarBlock, &got);
-    if (status.ok() && (got != kTarBlock || !HeaderSays(block.data(), r.size))) {
-      status = Status::Error("the archive changed since it was indexed (no tar header of " +
-                             std::to_string(r.size) + " bytes before the data)");
+    Status status = stream->Read(r.headers_offset, reinterpret_cast<std::byte*>(headers.data()),
+                                 headers.size(), &got);
+    if (status.ok() && (got != headers.size() ||
+                        !HeaderSays(reinterpret_cast<const std::byte*>(headers.data()) +
+                                        headers.size() - kTarBlock,
+                                    r.size) ||
+                        MemberHeadersDigest(r, headers) != r.headers_digest)) {
+      status = Status::Error(
+          "the archive changed since it was indexed (its headers there are not the ones indexed)");
     }
     if (status.ok()) {
       bytes->resize(r.size);
@@ -187,6 +192,14 @@ Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
   MemberIndex index;
   STAGING_RETURN_IF_ERROR(
       LoadOrBuildIndex(identity, *file, frames, options.index_cache, &index, report));
+  for (const MemberRecord& record : index.records) {
+    if (record.size > options.max_member_bytes && (!options.keep || options.keep(record.name))) {
+      return Status::Error(identity.path + ": " + record.name + ": " +
+                           std::to_string(record.size) +
+                           " bytes, more than one member may have (--max_member_mb " +
+                           std::to_string(options.max_member_bytes >> 20) + ")");
+    }
+  }
   for (const RefusedMember& refusal : index.refused) {
     if (!options.keep || options.keep(refusal.name))
       report->refused.push_back(refusal.name + ": " + refusal.reason);

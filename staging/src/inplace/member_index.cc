@@ -7,16 +7,17 @@
 #include <cerrno>
 #include <cstring>
 
-#include "base/pread_full.h"
+#include "base/digest.h"
 #include "common/file_io.h"
 #include "common/unique_fd.h"
 
 namespace staging {
 namespace {
 
-constexpr char kMagic[8] = {'S', 'T', 'G', 'M', 'I', 'D', 'X', '2'};
-constexpr uint64_t kMaxIndexBytes = 1ull << 32;  // 4 GiB of index is not one we made
+constexpr char kMagic[8] = {'S', 'T', 'G', 'M', 'I', 'D', 'X', '3'};
 constexpr uint32_t kMaxNameBytes = 1 << 16;
+// offset, size, frame, headers offset, digest, name length: a record with a one-byte name.
+constexpr uint64_t kMinRecordBytes = 8 + 8 + 4 + 8 + 32 + 4 + 1;
 
 void PutU64(std::string* out, uint64_t v) { out->append(reinterpret_cast<const char*>(&v), 8); }
 void PutU32(std::string* out, uint32_t v) { out->append(reinterpret_cast<const char*>(&v), 4); }
@@ -35,6 +36,7 @@ class FieldReader {
   }
   bool ok() const { return ok_; }
   bool at_end() const { return pos_ == bytes_.size(); }
+  size_t left() const { return bytes_.size() - pos_; }
 
  private:
   template <typename T>
@@ -62,6 +64,20 @@ uint32_t Crc(std::string_view bytes) {
   return static_cast<uint32_t>(crc);
 }
 
+}  // namespace
+
+std::string MemberHeadersDigest(const MemberRecord& record, std::string_view headers) {
+  Sha256 hash;
+  std::string fields;
+  PutU64(&fields, record.offset);
+  PutU64(&fields, record.size);
+  hash.Update(fields.data(), fields.size());
+  hash.Update(headers.data(), headers.size());
+  return hash.HexDigest().substr(0, 32);
+}
+
+namespace {
+
 void PutIdentity(std::string* out, const MemberIndex& index, const SourceIdentity& source) {
   out->append(kMagic, sizeof kMagic);
   PutU32(out, static_cast<uint32_t>(index.layout));
@@ -80,6 +96,10 @@ Status CheckRecord(const MemberRecord& r, const MemberIndex& expected) {
   if (r.offset > expected.stream_size || r.size > expected.stream_size - r.offset) {
     return Status::Error(r.name + ": record outside the archive");
   }
+  if (r.headers_offset > r.offset || r.offset - r.headers_offset < 512 ||
+      r.offset - r.headers_offset > kMaxHeaderSpan || r.headers_digest.size() != 32) {
+    return Status::Error(r.name + ": record with impossible headers");
+  }
   if (expected.layout == MemberLayout::kPacked ? r.frame >= expected.frames : r.frame != 0) {
     return Status::Error(r.name + ": record names a frame the archive lacks");
   }
@@ -89,14 +109,19 @@ Status CheckRecord(const MemberRecord& r, const MemberIndex& expected) {
 Status ReadRecords(FieldReader& in, const MemberIndex& expected, MemberIndex* index) {
   uint64_t count = in.U64();
   uint64_t refused = in.U64();
-  if (!in.ok() || count > kMaxIndexBytes / 24 || refused > kMaxIndexBytes / 4) {
-    return Status::Error("damaged counts");
+  // Every count is checked against the bytes there are before anything is allocated: a record
+  // takes at least kMinRecordBytes, a refusal 8.
+  if (!in.ok() || count > in.left() / kMinRecordBytes ||
+      refused > (in.left() - count * kMinRecordBytes) / 8) {
+    return Status::Error("damaged counts (more records than the file has bytes for)");
   }
   index->records.resize(count);
   for (MemberRecord& r : index->records) {
     r.offset = in.U64();
     r.size = in.U64();
     r.frame = in.U32();
+    r.headers_offset = in.U64();
+    r.headers_digest = in.Text(32);
     uint32_t name_bytes = in.U32();
     if (!in.ok() || name_bytes > kMaxNameBytes) return Status::Error("damaged record");
     r.name = in.Text(name_bytes);
@@ -114,18 +139,11 @@ Status ReadRecords(FieldReader& in, const MemberIndex& expected, MemberIndex* in
   return in.ok() ? Status::Ok() : Status::Error("damaged record");
 }
 
-Status ReadWholeFile(const std::string& path, std::string* bytes, bool* exists) {
-  common::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  *exists = fd.valid() || errno != ENOENT;
-  struct stat st;
-  if (!fd.valid() || fstat(fd.get(), &st) < 0) return Status::FromErrno("open", errno);
-  if (static_cast<uint64_t>(st.st_size) > kMaxIndexBytes) return Status::Error("too large");
-  bytes->resize(st.st_size);
-  ssize_t n = PreadFull(fd.get(), bytes->data(), bytes->size(), 0);
-  if (n < 0) return Status::FromErrno("read", errno);
-  if (static_cast<size_t>(n) != bytes->size()) return Status::Error("shrank while read");
-  return Status::Ok();
-}
+// No index of ours is larger than the archive's own headers would make it: a member's record
+// is at most its name and 64 bytes, and its headers in the archive take at least 512 bytes.
+uint64_t MaxIndexBytes(uint64_t archive_size) { return archive_size + (1 << 20); }
+
+
 
 }  // namespace
 
@@ -138,6 +156,8 @@ std::string EncodeMemberIndex(const MemberIndex& index, const SourceIdentity& so
     PutU64(&out, r.offset);
     PutU64(&out, r.size);
     PutU32(&out, r.frame);
+    PutU64(&out, r.headers_offset);
+    out += r.headers_digest;
     PutU32(&out, static_cast<uint32_t>(r.name.size()));
     out += r.name;
   }
@@ -181,14 +201,16 @@ bool LoadMemberIndex(const SourceIdentity& source, const std::string& cache_dir,
                                   CachedSidecarPath(source.path, kMemberIndexSuffix, cache_dir)}) {
     std::string bytes;
     bool exists = false;
-    Status read = ReadWholeFile(path, &bytes, &exists);
+    const std::string error =
+        common::ReadUntrustedFile(AT_FDCWD, path, MaxIndexBytes(source.size), &bytes, &exists);
     if (!exists) continue;
-    if (read.ok()) read = DecodeMemberIndex(bytes, source, expected, index);
+    const Status read =
+        error.empty() ? DecodeMemberIndex(bytes, source, expected, index) : Status::Error(error);
     if (read.ok()) {
       *found_path = path;
       return true;
     }
-    if (note->empty()) *note = path + ": " + read.message();
+    if (note->empty()) *note = error.empty() ? path + ": " + read.message() : error;
   }
   *write_path = SidecarPath(source.path, kMemberIndexSuffix, cache_dir);
   return false;

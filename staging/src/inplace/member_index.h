@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/source_identity.h"
@@ -22,7 +23,20 @@ struct MemberRecord {
                         // stream for a packed archive)
   uint64_t size = 0;
   uint32_t frame = 0;  // packed: the frame holding the member's header; 0 for a plain tar
+  // Where the member's headers start (pax or GNU long-name headers included; they end at
+  // `offset`), and MemberHeadersDigest of them: a read checks the archive still holds them.
+  uint64_t headers_offset = 0;
+  std::string headers_digest;
 };
+
+// The longest run of headers one member may have (a pax header with a long name and many
+// records, then the ustar header); longer ones are not read in place.
+inline constexpr uint64_t kMaxHeaderSpan = 64 << 10;
+
+// A digest (hex, 128 bits of SHA-256) of a member's size and data offset and of the bytes of its
+// headers, `headers`, which hold its name: names exchanged, sizes changed or data moved all change
+// it. A hard link's record is its target's, digest included.
+std::string MemberHeadersDigest(const MemberRecord& record, std::string_view headers);
 
 // A member kept out of the index because it cannot be read in place.
 struct RefusedMember {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "base/member_path.h"
+#include "common/c_text.h"
 #include "decode/archive_reader.h"
 #include "decode/gzip_index.h"
 #include "extract/archive_error.h"
@@ -88,6 +89,7 @@ Status KeepMembers(BoundedQueue<BlockRef>& decoded, EntryWriter& writer, Codec c
   if (archive_read_open(a.get(), &stream, nullptr, &DecodedStream::Read, nullptr) != ARCHIVE_OK) {
     return Status::Error(out->path() + ": not a tar archive: " + ArchiveError(a.get()));
   }
+  MemberRuleChecker rules;  // staging's rules for names and links hold here too
   for (uint64_t number = 0;; ++number) {
     archive_entry* entry = nullptr;
     int rc = archive_read_next_header(a.get(), &entry);
@@ -98,8 +100,14 @@ Status KeepMembers(BoundedQueue<BlockRef>& decoded, EntryWriter& writer, Codec c
     }
     const char* raw = archive_entry_pathname(entry);
     MemberPath path;
-    if (raw == nullptr || !ParseMemberPath(raw, PathLimits{}, &path).ok() || path.is_root() ||
-        (options.keep && !options.keep(path.joined()))) {
+    Status allowed = raw ? rules.Check(raw, RuleKindOf(entry),
+                                       common::TextOr(archive_entry_symlink(entry), ""), &path)
+                         : Status::Error("a member without a name");
+    if (!allowed.ok()) {
+      return Status::Error(out->path() + ": entry " + std::to_string(number) + " '" +
+                           common::TextOr(raw, "") + "': " + allowed.message());
+    }
+    if (path.is_root() || (options.keep && !options.keep(path.joined()))) {
       continue;  // libarchive skips the data on the next header read
     }
     if (const char* target = archive_entry_hardlink(entry)) {
@@ -117,6 +125,11 @@ Status KeepMembers(BoundedQueue<BlockRef>& decoded, EntryWriter& writer, Codec c
     }
     if (archive_entry_filetype(entry) != AE_IFREG) continue;
     uint64_t size = static_cast<uint64_t>(std::max<la_int64_t>(archive_entry_size(entry), 0));
+    if (size > options.max_member_bytes) {
+      return Status::Error(out->path() + ": " + path.joined() + ": " + std::to_string(size) +
+                           " bytes, more than one member may have (--max_member_mb " +
+                           std::to_string(options.max_member_bytes >> 20) + ")");
+    }
     if (*held + size > max_memory) return Status::Error(TooLarge(out->path(), codec, max_memory));
     std::vector<uint8_t> bytes(size);
     la_ssize_t n = archive_read_data(a.get(), bytes.data(), bytes.size());
