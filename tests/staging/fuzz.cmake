@@ -5,6 +5,8 @@
 #   fuzz_extract     any bytes staged as a source: tar in every format and codec, or a file
 #   fuzz_seek_table  any bytes as a packed archive's tail, where the zstd seek table lives
 #   fuzz_gzip_index  any bytes as the gzip index beside a fixed archive
+#   fuzz_member_index  any bytes as the member index beside an archive read in place
+#   fuzz_fetch_record  any bytes as stage fetch's records beside a download
 set(STAGE_FUZZ_CORPUS ${CMAKE_CURRENT_BINARY_DIR}/fuzz_corpus)
 set(STAGE_FUZZ_INDEX_CORPUS ${CMAKE_CURRENT_BINARY_DIR}/fuzz_index_corpus)
 add_test(NAME fuzz_extract_corpus
@@ -29,6 +31,13 @@ stage_add_fuzz_replay(fuzz_gzip_index ${STAGE_FUZZ_INDEX_CORPUS} fuzz_index_corp
 add_test(NAME fuzz_gzip_index_corpus
          COMMAND fuzz_gzip_index_replay --write-seed ${STAGE_FUZZ_INDEX_CORPUS})
 set_tests_properties(fuzz_gzip_index_corpus PROPERTIES FIXTURES_SETUP fuzz_index_corpus)
+# The sidecar corpora: well-formed files the replay drivers write, cut short and flipped.
+foreach(sidecar member_index fetch_record)
+  set(corpus ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${sidecar}_corpus)
+  stage_add_fuzz_replay(fuzz_${sidecar} ${corpus} fuzz_${sidecar}_seeds)
+  add_test(NAME fuzz_${sidecar}_seeds COMMAND fuzz_${sidecar}_replay --write-seed ${corpus})
+  set_tests_properties(fuzz_${sidecar}_seeds PROPERTIES FIXTURES_SETUP fuzz_${sidecar}_seeds)
+endforeach()
 
 find_program(STAGE_CLANGXX NAMES clang++ clang++-14)
 if(STAGE_CLANGXX)
@@ -94,3 +103,7 @@ stage_add_fuzzer(fuzz_extract ${STAGE_FUZZ_CORPUS} fuzz_corpus -runs=1000 -max_t
 stage_add_fuzzer(fuzz_seek_table ${STAGE_FUZZ_CORPUS} fuzz_corpus -runs=20000 -max_total_time=15)
 stage_add_fuzzer(fuzz_gzip_index ${STAGE_FUZZ_INDEX_CORPUS} fuzz_index_corpus -runs=150
                  -max_total_time=15)
+foreach(sidecar member_index fetch_record)
+  stage_add_fuzzer(fuzz_${sidecar} ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${sidecar}_corpus
+                   fuzz_${sidecar}_seeds -runs=20000 -max_total_time=15)
+endforeach()
