@@ -4,9 +4,12 @@
 // record inside the archive with headers of a possible length, and encode back to the same bytes.
 // Built as a libFuzzer target with clang, and as a replay driver (STAGE_FUZZ_REPLAY), which also
 // writes the seeds (--write-seed DIR).
+#include <zlib.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -56,9 +59,18 @@ void Check(const std::string& bytes, staging::MemberLayout layout) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  std::string bytes(reinterpret_cast<const char*>(data), size);
   Check(bytes, staging::MemberLayout::kPlainTar);
   Check(bytes, staging::MemberLayout::kPacked);
+  // The same bytes with their CRC made to agree, as a forger would: so that mutations reach the
+  // records instead of stopping at the checksum.
+  if (size >= 4) {
+    const uint32_t crc = static_cast<uint32_t>(
+        crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(size - 4)));
+    std::memcpy(bytes.data() + size - 4, &crc, 4);
+    Check(bytes, staging::MemberLayout::kPlainTar);
+    Check(bytes, staging::MemberLayout::kPacked);
+  }
   return 0;
 }
 

@@ -391,6 +391,10 @@ TEST_F(GzipIndexCliTest, DamagedIndexIsRebuiltAndTheTreeIsStillRight) {
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(Snapshot(dir_ / "tree"), Snapshot(dir_ / "second"));
   EXPECT_NE(ReadFile(dir_ / "source/set.tar.gz.stageidx"), index) << "rebuilt after the mismatch";
+  EXPECT_NE(second.err.find("set.tar.gz.stageidx not used ("), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("); inflated sequentially, and the index made again"),
+            std::string::npos)
+      << second.err;
 }
 
 // --verify hashes what the reader reads: when a damaged index sends the archive round a second

@@ -140,6 +140,33 @@ TEST_F(SurroundingsTest, TheWalkIsBoundedAndStopsOnAnInterrupt) {
   EXPECT_FALSE(fs::exists(to_ / "d0"));
 }
 
+// A FIFO or a link to /dev/zero planted as a .tar.gz's gzip index: never opened for reading
+// (it would block, or never end); the archive is inflated sequentially and the index made again,
+// with one line saying so.
+TEST_F(SurroundingsTest, AGzipIndexThatIsAFifoOrALinkIsIgnoredInOneLine) {
+  std::string big;
+  for (int i = 0; i < 40000; ++i) big += "line " + std::to_string(i * 7919 % 100003) + "\n";
+  WriteFile(src_ / "set.tar.gz", Gzip(Tar({File("set/a.txt", big), File("set/b.txt", big)})));
+  const fs::path index = src_ / "set.tar.gz.stageidx";
+  for (int planted = 0; planted < 2; ++planted) {
+    fs::remove(index);
+    if (planted == 0) {
+      ASSERT_EQ(mkfifo(index.c_str(), 0644), 0);
+    } else {
+      fs::create_symlink("/dev/zero", index);
+    }
+    staging::StageOptions options;
+    options.force = true;
+    auto report = StageSrc(options);
+    ASSERT_TRUE(report.ok()) << Joined(report.failures());
+    ASSERT_EQ(report.archives.size(), 1u);
+    EXPECT_EQ(report.archives[0].gzip_index, "written");
+    EXPECT_THAT(Joined(report.archives[0].warnings),
+                HasSubstr(planted == 0 ? "not a regular file" : "a symbolic link, not a file"));
+    EXPECT_EQ(ReadFile(to_ / "set/b.txt"), big);
+  }
+}
+
 // --- the destination's .stage ---
 
 TEST_F(SurroundingsTest, ASymlinkedStageDirectoryIsRefusedAndNeverFollowed) {
