@@ -121,6 +121,12 @@ std::string WriteFileAtomically(const std::string& path, std::string_view bytes)
   return file.Commit();
 }
 
+int ClearNonBlocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) return errno;
+  return 0;
+}
+
 UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
                            std::string* why, uint64_t* size) {
   why->clear();
@@ -145,6 +151,10 @@ UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_byte
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     *why = std::to_string(st.st_size) + " bytes, more than the " + std::to_string(max_bytes) +
            " such a file may have";
+    return UniqueFd();
+  }
+  if (int error = ClearNonBlocking(fd.get())) {
+    *why = std::strerror(error);
     return UniqueFd();
   }
   if (size) *size = static_cast<uint64_t>(st.st_size);

@@ -153,7 +153,7 @@ class SourceStager {
   Status MoveIntoPlace(int dest_fd, std::vector<std::string> created, ManifestEntry* entry) {
     std::lock_guard merging(destination_.recorded->merge_mutex());
     std::unordered_set<std::string> merged_dirs = existing_parents_;
-    const RecordedPaths& recorded = *destination_.recorded;
+    RecordedPaths& recorded = *destination_.recorded;
     STAGING_RETURN_IF_ERROR(CheckMerge(
         area_fd_.get(), dest_fd, job_.rel_dir,
         [&](const std::string& path) { return options_.overwrite || recorded.Contains(path); },

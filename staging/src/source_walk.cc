@@ -231,6 +231,7 @@ Status OpenSource(const SourceJob& job, common::UniqueFd* fd) {
     fd->reset();
     return Status::Error("replaced by another file since the source folder was listed");
   }
+  if (int error = common::ClearNonBlocking(fd->get())) return Status::FromErrno("fcntl", error);
   return Status::Ok();
 }
 

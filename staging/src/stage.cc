@@ -72,22 +72,17 @@ Progress Sample(const Progress& totals, const StageCounters& counters) {
 struct OpenDestinationState {
   common::UniqueFd dest, stage_dir, lock;
   Manifest manifest;
-  RecordedPaths recorded;
+  RecordedPaths recorded{&manifest};
 };
 
-// Opens and locks the destination, clears what a killed run left, opens the manifest and reads
-// what earlier stagings made there.
+// Opens and locks the destination, clears what a killed run left, opens the manifest.
 Status PrepareDestination(const StageOptions& options, OpenDestinationState* state) {
   STAGING_RETURN_IF_ERROR(OpenDestination(options.to, &state->dest));
   STAGING_RETURN_IF_ERROR(OpenStageDir(state->dest.get(), /*create=*/true, &state->stage_dir));
   STAGING_RETURN_IF_ERROR(Lock(state->stage_dir.get(), options.wait_for_lock, &state->lock));
   // Leftovers of a run that was killed: nobody else holds the lock, so they are dead.
   STAGING_RETURN_IF_ERROR(RemoveTree(state->stage_dir.get(), kStagingAreas));
-  STAGING_RETURN_IF_ERROR(Manifest::Open(state->stage_dir.get(), &state->manifest));
-  std::vector<ManifestEntry> entries;
-  STAGING_RETURN_IF_ERROR(state->manifest.All(&entries));
-  state->recorded.AddAll(entries);
-  return Status::Ok();
+  return Manifest::Open(state->stage_dir.get(), &state->manifest);
 }
 
 }  // namespace

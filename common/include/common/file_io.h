@@ -59,10 +59,15 @@ class AtomicFile {
 // Replaces the file at `path` with `bytes` through an AtomicFile; "" or the reason.
 std::string WriteFileAtomically(const std::string& path, std::string_view bytes);
 
+// Clears O_NONBLOCK, which an open used only so as not to wait on a FIFO: left on a regular file,
+// io_uring would fail reads that miss the page cache (EAGAIN) instead of waiting for the disk.
+// Returns 0 or the errno of the failure.
+int ClearNonBlocking(int fd);
+
 // Opens a file that anyone who can write its directory may have planted (an index or record
 // beside an archive, a checksum file): O_NOFOLLOW | O_NONBLOCK, so a symlink is refused and a
 // FIFO or device never blocks the open, then fstat: only a regular file of at most `max_bytes`
-// is accepted. `dirfd` as for openat. On failure the result is invalid and `*why` says why in
+// is accepted, and returned blocking (ClearNonBlocking). `dirfd` as for openat. On failure the result is invalid and `*why` says why in
 // a few words ("" when the file does not exist); `*size` (optional) receives the file's length.
 UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
                            std::string* why, uint64_t* size = nullptr);

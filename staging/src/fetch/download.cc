@@ -119,9 +119,12 @@ std::string Download::PackedName() const {
 
 bool Download::AlreadyThere(FetchedFile* report) {
   DoneRecord record;
-  if (!LoadDoneRecord(Path(kFetchRecordSuffix), &record) || record.url != url_.redacted) {
+  std::string note;
+  if (!LoadDoneRecord(Path(kFetchRecordSuffix), &record, &note)) {
+    if (!note.empty()) report->warnings.push_back("record not used (" + note + "); fetching again");
     return false;
   }
+  if (record.url != url_.redacted) return false;
   if (options_.pack != !record.packed.empty()) return false;
   if (options_.pack && options_.random_access != record.random_access) return false;  // repack
   if ((!expected_.sha256.empty() && expected_.sha256 != record.sha256) ||
@@ -168,8 +171,19 @@ Status Download::OpenPartial() {
   // The lock is on the partial file itself; a run that removed it meanwhile (it had received
   // nothing) leaves us a lock on a file no longer there: open it again.
   for (int tries = 0; tries < 3; ++tries) {
-    partial_.reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    partial_.reset(
+        open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644));
+    if (!partial_.valid() && errno == ELOOP) {
+      return Status::Error(path + ": a symbolic link, not a partial download; remove it");
+    }
     if (!partial_.valid()) return Status::FromErrno(path + ": open", errno);
+    struct stat opened;
+    if (fstat(partial_.get(), &opened) < 0 || !S_ISREG(opened.st_mode)) {
+      return Status::Error(path + ": not a regular file, not a partial download; remove it");
+    }
+    if (int error = common::ClearNonBlocking(partial_.get())) {
+      return Status::FromErrno(path + ": fcntl", error);
+    }
     if (flock(partial_.get(), LOCK_EX | LOCK_NB) < 0) {
       return Status::Error(final_ + ": another stage fetch is downloading it now");
     }

@@ -17,15 +17,17 @@ Status Save(const std::string& path, const nlohmann::json& json) {
 // Both records are a few hundred bytes; anything longer was not written by us.
 constexpr uint64_t kMaxRecordBytes = 64 << 10;
 
-bool Load(const std::string& path, nlohmann::json* json) {
+bool Load(const std::string& path, nlohmann::json* json, std::string* note = nullptr) {
   std::string text;
   bool exists = false;
-  if (!common::ReadUntrustedFile(AT_FDCWD, path, kMaxRecordBytes, &text, &exists).empty() ||
-      !exists) {
-    return false;
-  }
+  const std::string error =
+      common::ReadUntrustedFile(AT_FDCWD, path, kMaxRecordBytes, &text, &exists);
+  if (note) *note = error;
+  if (!error.empty() || !exists) return false;
   *json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return json->is_object();
+  if (json->is_object()) return true;
+  if (note) *note = path + ": not a record";
+  return false;
 }
 
 }  // namespace
@@ -61,9 +63,9 @@ Status SaveDoneRecord(const std::string& path, const DoneRecord& record) {
                      {"random_access", record.random_access}});
 }
 
-bool LoadDoneRecord(const std::string& path, DoneRecord* record) try {
+bool LoadDoneRecord(const std::string& path, DoneRecord* record, std::string* note) try {
   nlohmann::json j;
-  if (!Load(path, &j)) return false;
+  if (!Load(path, &j, note)) return false;
   record->url = j.value("url", "");
   record->size = j.value("size", uint64_t{0});
   record->mtime_ns = j.value("mtime_ns", int64_t{0});

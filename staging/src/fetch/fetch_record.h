@@ -40,6 +40,9 @@ Status SaveResumeRecord(const std::string& path, const ResumeRecord& record);
 bool LoadResumeRecord(const std::string& path, ResumeRecord* record);
 
 Status SaveDoneRecord(const std::string& path, const DoneRecord& record);
-bool LoadDoneRecord(const std::string& path, DoneRecord* record);
+// False when missing or not one of ours; `*note` (optional) then says why a file that is there
+// was not used (a link, a FIFO, too long, not a record), "" when there is none. Records are
+// untrusted: opened O_NOFOLLOW | O_NONBLOCK, regular files of at most 64 KiB.
+bool LoadDoneRecord(const std::string& path, DoneRecord* record, std::string* note = nullptr);
 
 }  // namespace staging

@@ -178,6 +178,13 @@ Status LoadOrBuildIndex(const SourceIdentity& identity, const ArchiveFile& file,
 
 }  // namespace
 
+Status MemberOverCap(const std::string& archive, const std::string& member, uint64_t size,
+                     uint64_t cap) {
+  return Status::Error(archive + ": " + member + ": " + std::to_string(size) +
+                       " bytes, more than one member may have (--max_member_mb " +
+                       std::to_string(cap >> 20) + ")");
+}
+
 Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
                    std::vector<ZstdFrameInfo> frames, const MemberOpenOptions& options,
                    uint64_t max_memory, std::unique_ptr<ArchiveMembers>* out,
@@ -194,10 +201,7 @@ Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,
       LoadOrBuildIndex(identity, *file, frames, options.index_cache, &index, report));
   for (const MemberRecord& record : index.records) {
     if (record.size > options.max_member_bytes && (!options.keep || options.keep(record.name))) {
-      return Status::Error(identity.path + ": " + record.name + ": " +
-                           std::to_string(record.size) +
-                           " bytes, more than one member may have (--max_member_mb " +
-                           std::to_string(options.max_member_bytes >> 20) + ")");
+      return MemberOverCap(identity.path, record.name, record.size, options.max_member_bytes);
     }
   }
   for (const RefusedMember& refusal : index.refused) {

@@ -14,6 +14,10 @@
 
 namespace staging {
 
+// The error for a member of `size` bytes over the cap on one member (MemberOpenOptions).
+Status MemberOverCap(const std::string& archive, const std::string& member, uint64_t size,
+                     uint64_t cap);
+
 // A plain tar (`frames` empty) or a packed archive, through its member index (loaded, or built
 // and saved). Preloads the file when options say so.
 Status OpenInPlace(const SourceIdentity& identity, common::UniqueFd fd,

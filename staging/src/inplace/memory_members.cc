@@ -126,9 +126,7 @@ Status KeepMembers(BoundedQueue<BlockRef>& decoded, EntryWriter& writer, Codec c
     if (archive_entry_filetype(entry) != AE_IFREG) continue;
     uint64_t size = static_cast<uint64_t>(std::max<la_int64_t>(archive_entry_size(entry), 0));
     if (size > options.max_member_bytes) {
-      return Status::Error(out->path() + ": " + path.joined() + ": " + std::to_string(size) +
-                           " bytes, more than one member may have (--max_member_mb " +
-                           std::to_string(options.max_member_bytes >> 20) + ")");
+      return MemberOverCap(out->path(), path.joined(), size, options.max_member_bytes);
     }
     if (*held + size > max_memory) return Status::Error(TooLarge(out->path(), codec, max_memory));
     std::vector<uint8_t> bytes(size);

@@ -4,17 +4,26 @@
 
 namespace staging {
 
-void RecordedPaths::AddAll(const std::vector<ManifestEntry>& entries) {
-  for (const ManifestEntry& entry : entries) Add(entry.paths);
+void RecordedPaths::LoadLocked() {
+  if (loaded_) return;
+  loaded_ = true;
+  std::vector<ManifestEntry> entries;
+  // An unreadable manifest directory records nothing: every existing file then counts as the
+  // user's, which only ever refuses more.
+  if (manifest_ && manifest_->All(&entries).ok()) {
+    for (const ManifestEntry& entry : entries) paths_.insert(entry.paths.begin(), entry.paths.end());
+  }
 }
 
 void RecordedPaths::Add(const std::vector<std::string>& paths) {
   std::lock_guard lock(mu_);
-  paths_.insert(paths.begin(), paths.end());
+  // Not read yet: the manifest, which holds these paths' record by now, is read when first asked.
+  if (loaded_) paths_.insert(paths.begin(), paths.end());
 }
 
-bool RecordedPaths::Contains(const std::string& path) const {
+bool RecordedPaths::Contains(const std::string& path) {
   std::lock_guard lock(mu_);
+  LoadLocked();
   return paths_.count(path) > 0;
 }
 

@@ -14,17 +14,23 @@ namespace staging {
 
 class RecordedPaths {
  public:
-  // Every path the manifest's readable records list.
-  void AddAll(const std::vector<ManifestEntry>& entries);
+  // The paths of `manifest`'s readable records, read when first asked (a run in which every
+  // source is already staged never reads them).
+  explicit RecordedPaths(const Manifest* manifest) : manifest_(manifest) {}
+  // Paths of a staging just recorded in the manifest.
   void Add(const std::vector<std::string>& paths);
-  bool Contains(const std::string& path) const;
+  bool Contains(const std::string& path);
 
   // Held while a staged tree is checked against the destination, moved in and recorded, so that
   // two sources staged at once see each other's files as recorded, never as the user's.
   std::mutex& merge_mutex() { return merge_mutex_; }
 
  private:
-  mutable std::mutex mu_;
+  void LoadLocked();
+
+  const Manifest* manifest_;
+  std::mutex mu_;
+  bool loaded_ = false;
   std::unordered_set<std::string> paths_;
   std::mutex merge_mutex_;
 };
