@@ -348,7 +348,7 @@ std::string generate(uint64_t seed, size_t count, int threads, const std::vector
 
 int main(int argc, char** argv) {
   std::string out, archive;
-  size_t count = 0;
+  int64_t count = 0;  // signed, so that -1 is refused rather than wrapped round
   uint64_t seed = 42;
   int threads = 0;
   po::options_description options(
@@ -369,6 +369,10 @@ int main(int argc, char** argv) {
   if (std::optional<int> exit_status =
           cv_example::ParseCommandLine(argc, argv, options, "make_pets", [&] {
             if (out.empty() && archive.empty()) throw po::error("give --out, --archive or both");
+            if (count < 1) {
+              throw po::error("--count takes a count of at least 1, not " + std::to_string(count));
+            }
+            if (threads < 0) throw po::error("--threads takes 0 (one per core) or more");
           })) {
     return *exit_status;
   }

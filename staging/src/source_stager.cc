@@ -234,6 +234,10 @@ class SourceStager {
     codec_ = DetectCodec(head.data(), n);
     is_archive_ = LooksLikeTarArchive(head.data(), n);
     report_.kind = is_archive_ ? ArchiveKindName(codec_) : "file";
+    if (!is_archive_ && NamedLikeTar(job_.path)) {
+      return Status::Error("named like a tar archive, but " + NotTarDescription(codec_, size) +
+                           "; nothing staged from it");
+    }
     return Status::Ok();
   }
 

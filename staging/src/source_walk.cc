@@ -138,6 +138,9 @@ class Walker {
   Status Enter(int fd, const WalkDir& dir, uint32_t depth) {
     struct stat st;
     if (fstat(fd, &st) < 0) return Status::FromErrno(dir.path + ": stat", errno);
+    if (st.st_ino == options_.skip_inode && st.st_dev == options_.skip_device) {
+      return Status::Ok();  // the destination itself
+    }
     const std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
     if (!ancestors_.insert(id).second) {
       Skip(dir.rel, "a symbolic link to a directory above it (a loop), skipped");

@@ -21,6 +21,10 @@ struct SourceWalkOptions {
   uint64_t max_entries = 10'000'000;
   uint32_t max_depth = 256;
   const std::atomic<bool>* interrupt = nullptr;
+  // A directory left out of the walk with everything below it: the destination, when it lies
+  // inside the source (a second run must not stage the first one's output again).
+  dev_t skip_device = 0;
+  ino_t skip_inode = 0;
 };
 
 // Lists the regular files under `from` (or `from` itself when it is a file) into `jobs`, largest

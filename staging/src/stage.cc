@@ -75,9 +75,8 @@ struct OpenDestinationState {
   RecordedPaths recorded{&manifest};
 };
 
-// Opens and locks the destination, clears what a killed run left, opens the manifest.
+// Locks the opened destination, clears what a killed run left, opens the manifest.
 Status PrepareDestination(const StageOptions& options, OpenDestinationState* state) {
-  STAGING_RETURN_IF_ERROR(OpenDestination(options.to, &state->dest));
   STAGING_RETURN_IF_ERROR(OpenStageDir(state->dest.get(), /*create=*/true, &state->stage_dir));
   STAGING_RETURN_IF_ERROR(Lock(state->stage_dir.get(), options.wait_for_lock, &state->lock));
   // Leftovers of a run that was killed: nobody else holds the lock, so they are dead.
@@ -113,19 +112,54 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
     return report;
   };
   if (options.from.empty()) return fail(Status::Error("no source given (--from)"));
+  // The destination first: when it lies inside the source, the walk leaves it out.
+  OpenDestinationState state;
+  Status status = OpenDestination(options.to, &state.dest);
+  if (!status.ok()) return fail(status.WithContext(options.to));
+  struct stat dest_st, from_st;
+  if (fstat(state.dest.get(), &dest_st) < 0) {
+    return fail(Status::FromErrno(options.to + ": stat", errno));
+  }
+  if (stat(options.from.c_str(), &from_st) == 0 && from_st.st_dev == dest_st.st_dev &&
+      from_st.st_ino == dest_st.st_ino) {
+    return fail(Status::Error("--to " + options.to + " is --from itself; staging a folder into "
+                              "itself would stage its own output"));
+  }
   std::vector<SourceJob> jobs;
   SourceWalkOptions walk;
   walk.follow_symlinks = options.follow_symlinks;
   walk.max_entries = options.max_entries;
   walk.max_depth = options.max_path_depth;
   walk.interrupt = options.interrupt;
-  Status status = WalkSources(options.from, walk, &jobs, &report.warnings);
+  walk.skip_device = dest_st.st_dev;
+  walk.skip_inode = dest_st.st_ino;
+  status = WalkSources(options.from, walk, &jobs, &report.warnings);
   if (InterruptRequested(options.interrupt)) {
     report.interrupted = true;
     return report;
   }
   if (!status.ok()) return fail(status);
-  OpenDestinationState state;
+  if (options.verify) {
+    // Every checksum file is there before any source is read: a missing one is a set-up mistake
+    // better told at once than after an hour of staging the others.
+    std::vector<std::string> missing;
+    for (const SourceJob& job : jobs) {
+      struct stat st;
+      const std::string sum = job.path + ".sha256";
+      if (lstat(sum.c_str(), &st) < 0) {
+        missing.push_back("no checksum file " + sum);
+      } else if (!S_ISREG(st.st_mode)) {
+        missing.push_back(sum + (S_ISLNK(st.st_mode) ? ": a symbolic link, not a file"
+                                                     : ": not a regular file"));
+      }
+    }
+    if (!missing.empty()) {
+      return fail(Status::Error(
+          "--verify: " + missing.front() +
+          (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "") +
+          "; nothing staged"));
+    }
+  }
   status = PrepareDestination(options, &state);
   if (!status.ok()) return fail(status.WithContext(options.to));
   Destination destination{state.dest.get(), state.stage_dir.get(), &state.manifest,
@@ -161,6 +195,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   }
   RemoveTree(state.stage_dir.get(), kStagingAreas);
   for (const ArchiveReport& a : report.archives) {
+    if (!a.status.ok()) continue;  // nothing of a failed source is there
     report.files += a.files;
     report.bytes += a.bytes;
   }

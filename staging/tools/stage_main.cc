@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "common/stop_signals.h"
@@ -43,12 +44,47 @@ Examples:
 
 bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 
+// A usage mistake: one line on stderr, exit status 2 (runtime failures exit 1).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Parses `args` against `desc`; an argument no option takes is a usage error naming it, with the
+// first of `hints` not given as the option it was probably meant for (`stage clean dst`: --to).
+po::variables_map Parse(const std::vector<std::string>& args, const po::options_description& desc,
+                        const std::vector<std::string>& hints) {
+  po::parsed_options parsed = po::command_line_parser(args).options(desc).run();
+  po::variables_map vm;
+  po::store(parsed, vm);
+  const std::vector<std::string> stray =
+      po::collect_unrecognized(parsed.options, po::include_positional);
+  if (!stray.empty()) {
+    std::string message = "unexpected argument '" + stray.front() + "'";
+    for (const std::string& option : hints) {
+      if (vm.count(option.substr(2)) == 0 || vm[option.substr(2)].defaulted()) {
+        message += " (did you mean " + option + " " + stray.front() + "?)";
+        break;
+      }
+    }
+    throw UsageError(message);
+  }
+  return vm;
+}
+
+// A count read as a signed number, so that "-1" is refused rather than wrapped round.
+uint64_t Count(const std::string& option, int64_t value, int64_t minimum) {
+  if (value < minimum) {
+    throw UsageError(option + " takes a count of at least " + std::to_string(minimum) + ", not " +
+                     std::to_string(value));
+  }
+  return static_cast<uint64_t>(value);
+}
+
 int RunClean(const std::vector<std::string>& args) {
   std::string to = ".";
   po::options_description desc("stage clean options");
   desc.add_options()("help,h", "show this help")("to", po::value(&to), "destination (default: .)");
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  po::variables_map vm = Parse(args, desc, {"--to"});
   po::notify(vm);
   if (vm.count("help")) {
     std::cout << "Usage: stage clean [--to DIR]\n\nRemoves every path the manifest in DIR/.stage "
@@ -70,20 +106,20 @@ int RunClean(const std::vector<std::string>& args) {
 int RunPack(const std::vector<std::string>& args) {
   staging::PackOptions options;
   bool json = false;
+  auto frame_bytes = static_cast<int64_t>(options.frame_bytes);
   po::options_description desc("stage pack options");
   desc.add_options()("help,h", "show this help")("from", po::value(&options.from)->required(),
                                                  "a directory, or an archive to re-pack")(
       "to", po::value(&options.to)->required(), "the .tar.zst to write")(
       "level", po::value(&options.level)->default_value(options.level), "zstd level")(
-      "frame-size", po::value(&options.frame_bytes)->default_value(options.frame_bytes),
+      "frame-size", po::value(&frame_bytes)->default_value(frame_bytes),
       "target bytes of tar per independent frame")(
       "threads", po::value(&options.threads)->default_value(0), "compression threads (0 = cores)")(
       "random-access", po::bool_switch(&options.random_access),
       "one frame per member, so that training reads a member in place for the cost of its own "
       "bytes: for JPEGs and other already compressed members, which zstd keeps almost as they "
       "are at any level")("json", po::bool_switch(&json), "print the summary as JSON on stdout");
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  po::variables_map vm = Parse(args, desc, {"--from", "--to"});
   if (vm.count("help")) {
     std::cout
         << "Usage: stage pack --from DIR|ARCHIVE --to FILE.tar.zst\n\n"
@@ -96,6 +132,11 @@ int RunPack(const std::vector<std::string>& args) {
     return 0;
   }
   po::notify(vm);
+  if (options.level < 1 || options.level > 22) {
+    throw UsageError("--level takes zstd's levels, 1 to 22, not " + std::to_string(options.level));
+  }
+  options.frame_bytes = Count("--frame-size", frame_bytes, 4096);
+  Count("--threads", options.threads, 0);
   common::InstallStopSignals();
   options.interrupt = &common::StopRequested();
   staging::ProgressPrinter printer("pack", StderrIsTerminal());
@@ -173,16 +214,28 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
   }
   for (const std::string& failure : report.failures())
     std::cerr << "stage: error: " << staging::DisplayText(failure) << "\n";
-  // The rate counts only what this run wrote: already staged sources cost nothing.
+  // The totals count what is in the destination: nothing of a failed source.
   uint64_t written = 0;
-  for (const auto& a : report.archives) written += a.already_staged ? 0 : a.bytes;
-  double mbps = report.seconds > 0 ? written / report.seconds / 1e6 : 0;
-  std::fprintf(
-      stderr,
-      "stage: %zu sources (%u already staged), %llu files, %llu bytes, %.2f s, %.0f MB/s%s\n",
-      report.archives.size(), already, static_cast<unsigned long long>(report.files),
-      static_cast<unsigned long long>(report.bytes), report.seconds, mbps,
-      report.ok() ? "" : ", FAILED");
+  size_t failed = 0;
+  for (const auto& a : report.archives) {
+    if (!a.status.ok()) ++failed;
+    written += a.already_staged || !a.status.ok() ? 0 : a.bytes;
+  }
+  const double mbps = report.seconds > 0 ? written / report.seconds / 1e6 : 0;
+  const size_t sources = report.archives.size();
+  std::string counts = std::to_string(sources) + (sources == 1 ? " source" : " sources");
+  std::vector<std::string> parts;
+  if (already > 0) parts.push_back(std::to_string(already) + " already staged");
+  if (failed > 0) {
+    parts.push_back(std::to_string(failed) + " failed, nothing staged from " +
+                    (failed == 1 ? "it" : "them"));
+  }
+  for (size_t i = 0; i < parts.size(); ++i) counts += (i == 0 ? " (" : ", ") + parts[i];
+  if (!parts.empty()) counts += ")";
+  std::fprintf(stderr, "stage: %s, %llu %s, %llu bytes, %.2f s, %.0f MB/s%s\n", counts.c_str(),
+               static_cast<unsigned long long>(report.files), report.files == 1 ? "file" : "files",
+               static_cast<unsigned long long>(report.bytes), report.seconds, mbps,
+               report.ok() ? "" : ", FAILED");
 }
 
 // The report as one JSON line for machines; names escaped as in messages.
@@ -218,6 +271,8 @@ std::string ReportJson(const staging::StageReport& report) {
 int RunStage(const std::vector<std::string>& args) {
   StageOptions options;
   bool json = false, no_wait = false, plain = false, uring_writes = false, verbose = false;
+  auto max_bytes = static_cast<int64_t>(options.max_bytes);
+  auto max_entries = static_cast<int64_t>(options.max_entries);
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("from", po::value(&options.from),
                                                  "source directory (or one file) to stage")(
@@ -245,12 +300,11 @@ int RunStage(const std::vector<std::string>& args) {
       "create files through io_uring too (by default plain calls from the writer threads: "
       "faster on local filesystems)")("writers", po::value(&options.writers)->default_value(0),
                                       "threads creating each archive's files (0 = cores)")(
-      "max-bytes", po::value(&options.max_bytes)->default_value(options.max_bytes),
+      "max-bytes", po::value(&max_bytes)->default_value(max_bytes),
       "cap on bytes one archive may write")(
-      "max-entries", po::value(&options.max_entries)->default_value(options.max_entries),
-      "cap on entries in one archive");
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).run(), vm);
+      "max-entries", po::value(&max_entries)->default_value(max_entries),
+      "cap on entries in one archive, and on entries under --from");
+  po::variables_map vm = Parse(args, desc, {"--from", "--to"});
   po::notify(vm);
   if (vm.count("help")) {
     std::cout << kUsage << "\n" << desc;
@@ -264,6 +318,8 @@ int RunStage(const std::vector<std::string>& args) {
     std::cerr << "stage: --jobs and --writers take 0 (automatic) or a positive count\n";
     return 2;
   }
+  options.max_bytes = Count("--max-bytes", max_bytes, 1);
+  options.max_entries = Count("--max-entries", max_entries, 1);
   options.wait_for_lock = !no_wait;
   if (plain && uring_writes) {
     std::cerr << "stage: --plain-io and --uring-writes contradict each other\n";
@@ -297,6 +353,9 @@ int RunStage(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  const bool subcommand =
+      !args.empty() && (args[0] == "clean" || args[0] == "pack" || args[0] == "fetch");
+  const std::string command = subcommand ? "stage " + args[0] : "stage";
   try {
     if (!args.empty() && args[0] == "clean") return RunClean({args.begin() + 1, args.end()});
     if (!args.empty() && args[0] == "pack") return RunPack({args.begin() + 1, args.end()});
@@ -306,7 +365,12 @@ int main(int argc, char** argv) {
     common::InstallStopSignals();
     return RunStage(args);
   } catch (const po::error& e) {
-    std::cerr << "stage: " << staging::DisplayText(e.what()) << " (see stage --help)\n";
+    std::cerr << command << ": " << staging::DisplayText(e.what()) << " (see " << command
+              << " --help)\n";
+    return 2;
+  } catch (const UsageError& e) {
+    std::cerr << command << ": " << staging::DisplayText(e.what()) << " (see " << command
+              << " --help)\n";
     return 2;
   } catch (const std::exception& e) {  // out of memory, or a library's unforeseen error
     std::cerr << "stage: error: " << staging::DisplayText(e.what()) << "\n";

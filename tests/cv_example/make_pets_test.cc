@@ -158,4 +158,16 @@ TEST_F(MakePetsTest, NoOutputIsAUsageError) {
   EXPECT_NE(result.err.find("give --out, --archive or both"), std::string::npos);
 }
 
+TEST_F(MakePetsTest, ACountBelowOneIsAUsageErrorNotARunaway) {
+  for (const char* count : {"-1", "0"}) {
+    const auto result =
+        run({program("make_pets"), "--out", scratch_.file("out"), "--count", count}, scratch_);
+    EXPECT_EQ(result.status, 2) << count;
+    EXPECT_NE(result.err.find(std::string("--count takes a count of at least 1, not ") + count),
+              std::string::npos)
+        << result.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(scratch_.file("out")));
+}
+
 }  // namespace

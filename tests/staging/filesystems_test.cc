@@ -141,7 +141,7 @@ TEST_P(FilesystemTest, StagesTheTreeGnuTarMakesThroughBothWritersAndCleansIt) {
 
     RunResult again = RunCommand(stage);
     EXPECT_EQ(again.exit_code, 0) << again.err;
-    EXPECT_NE(again.err.find("3 sources (3 already staged)"), std::string::npos) << again.err;
+    EXPECT_NE(again.err.find("3 sources (3 already staged), "), std::string::npos) << again.err;
 
     RunResult cleaned = RunCommand(StageBinary() + " clean --to " + Quote(job));
     ASSERT_EQ(cleaned.exit_code, 0) << cleaned.err;

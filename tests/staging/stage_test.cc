@@ -12,6 +12,8 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <vector>
 #include <tuple>
 
 #include "common/unique_fd.h"
@@ -180,7 +182,7 @@ TEST(Stage, JsonSummaryListsEveryArchive) {
   EXPECT_NE(staged.out.find("a.tar.gz"), std::string::npos);
   EXPECT_NE(staged.out.find("\"files\":"), std::string::npos);
   EXPECT_NE(staged.out.find("\"seconds\":"), std::string::npos);
-  EXPECT_NE(staged.err.find("stage: 1 sources"), std::string::npos) << staged.err;
+  EXPECT_NE(staged.err.find("stage: 1 source, "), std::string::npos) << staged.err;
 }
 
 TEST(Stage, SeveralArchivesAreStagedTogether) {
@@ -621,3 +623,100 @@ TEST(Stage, HelpShowsExamples) {
 }
 
 }  // namespace
+
+// --- mistakes people make every day are told, not passed over ---
+
+TEST(StageCommandLine, UsageMistakesExitTwoNamingTheArgument) {
+  TempDir work;
+  fs::create_directories(work / "src");
+  const std::string src = Quote(work / "src"), to = Quote(work / "to");
+  struct Case {
+    std::string args, words;
+  };
+  const std::vector<Case> cases = {
+      {"clean dst", "stage clean: unexpected argument 'dst' (did you mean --to dst?)"},
+      {"--from " + src + " --to " + to + " extra", "stage: unexpected argument 'extra'"},
+      {"data --to " + to, "unexpected argument 'data' (did you mean --from data?)"},
+      {"--from " + src + " --max-entries -5", "--max-entries takes a count of at least 1, not -5"},
+      {"--from " + src + " --max-bytes -1", "--max-bytes takes a count of at least 1, not -1"},
+      {"--from " + src + " --max-bytes 0", "--max-bytes takes a count of at least 1, not 0"},
+      {"--from " + src + " --max-bytes 99999999999999999999999", "--max-bytes"},
+      {"pack --from " + src + " --to x.tar.zst --level 99", "stage pack: --level takes zstd's"},
+      {"pack --from " + src + " --to x.tar.zst --frame-size -1", "--frame-size takes a count"},
+      {"pack --from " + src + " --to x.tar.zst extra", "stage pack: unexpected argument 'extra'"},
+  };
+  for (const Case& c : cases) {
+    RunResult r = RunCommand(StageBinary() + " " + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.words), std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  }
+  EXPECT_FALSE(fs::exists(work / "to/.stage")) << "a usage error staged something";
+}
+
+TEST(StageCommandLine, ADestinationInsideTheSourceIsLeftOutOfIt) {
+  TempDir work;
+  WriteFile(work / "same/data.txt", "data");
+  WriteFile(work / "same/sub/more.txt", "more");
+  const std::string stage =
+      StageBinary() + " --from " + Quote(work / "same") + " --to " + Quote(work / "same/out");
+  for (int run = 0; run < 2; ++run) {
+    RunResult r = RunCommand(stage + " --force");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::map<std::string, std::string> staged = Snapshot(work / "same/out", false);
+  EXPECT_EQ(staged.size(), 3u) << "data.txt, sub, sub/more.txt: nothing of out/ staged into out/";
+  EXPECT_FALSE(fs::exists(work / "same/out/out"));
+  RunResult itself =
+      RunCommand(StageBinary() + " --from " + Quote(work / "same") + " --to " + Quote(work / "same"));
+  EXPECT_EQ(itself.exit_code, 1);
+  EXPECT_NE(itself.err.find("is --from itself"), std::string::npos) << itself.err;
+}
+
+TEST(StageCommandLine, ASourceNamedLikeATarThatIsNotOneIsAnError) {
+  TempDir work;
+  WriteFile(work / "src/random.tar", std::string(4096, '\x5a'));
+  ASSERT_EQ(RunCommand("printf 'a,b\\n1,2\\n' | gzip > " + Quote(work / "src/text.tar.gz")).exit_code,
+            0);
+  ASSERT_EQ(RunCommand("printf 'a,b\\n1,2\\n' | gzip > " + Quote(work / "src/data.csv.gz")).exit_code,
+            0);
+  ASSERT_EQ(RunCommand("cd " + Quote(work.path()) + " && echo x > f && tar -cf whole.tar f && " +
+                       "head -c 300 whole.tar > src/cut.tgz")
+                .exit_code,
+            0);
+  RunResult r = RunCommand(StageBinary() + " --keep-going --from " + Quote(work / "src") +
+                           " --to " + Quote(work / "to"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("random.tar: named like a tar archive, but it holds data that is not a tar"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("text.tar.gz: named like a tar archive, but it holds gzip-compressed data"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("cut.tgz: named like a tar archive, but it holds 300 bytes, less than one "
+                       "tar header"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("4 sources (3 failed, nothing staged from them), 1 file, "),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(fs::exists(work / "to/data.csv.gz")) << "an ordinary .gz is copied as it is";
+  EXPECT_FALSE(fs::exists(work / "to/random.tar"));
+  EXPECT_FALSE(fs::exists(work / "to/text.tar.gz"));
+}
+
+TEST(StageCommandLine, VerifyChecksEveryChecksumFileBeforeStagingAny) {
+  TempDir work;
+  WriteFile(work / "src/a.bin", "a");
+  WriteFile(work / "src/b.bin", "b");
+  ASSERT_EQ(RunCommand("cd " + Quote(work / "src") + " && sha256sum a.bin > a.bin.sha256").exit_code,
+            0);
+  RunResult r = RunCommand(StageBinary() + " --verify --keep-going --from " + Quote(work / "src") +
+                           " --to " + Quote(work / "to"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--verify: no checksum file " + (work / "src/b.bin.sha256").string() +
+                       "; nothing staged"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(work / "to/a.bin")) << "a source was read before every sum was found";
+}

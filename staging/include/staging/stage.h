@@ -74,9 +74,9 @@ struct ArchiveReport {
 };
 
 struct StageReport {
-  std::vector<ArchiveReport> archives;
+  std::vector<ArchiveReport> archives;  // files and bytes: of the sources staged (ok) only
   std::vector<std::string> warnings;  // entries of `from` skipped (symlinks, FIFOs, ...), one line each
-  uint64_t files = 0;
+  uint64_t files = 0;  // in the destination now, from the sources staged or already staged
   uint64_t bytes = 0;
   double seconds = 0;
   std::string io_backend;    // "io_uring" or "plain"

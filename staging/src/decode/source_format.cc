@@ -6,7 +6,9 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <string_view>
 
 #include "base/pread_full.h"
 #include "decode/archive_reader.h"
@@ -156,6 +158,40 @@ uint64_t DeclaredDecodedSize(int fd, uint64_t size, Codec codec) {
                                                                                       : declared;
   }
   return 0;
+}
+
+bool NamedLikeTar(const std::string& file_name) {
+  std::string name = file_name.substr(file_name.rfind('/') + 1);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (name.find(".tar.") != std::string::npos && name.find(".tar.") > 0) return true;
+  for (std::string_view suffix : {".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst"}) {
+    if (ends_with(suffix)) return true;
+  }
+  return false;
+}
+
+std::string NotTarDescription(Codec codec, uint64_t size) {
+  if (size == 0) return "it is empty";
+  if (size < 512 && codec == Codec::kNone) {
+    return "it holds " + std::to_string(size) + " bytes, less than one tar header";
+  }
+  switch (codec) {
+    case Codec::kGzip:
+      return "it holds gzip-compressed data that is not a tar";
+    case Codec::kZstd:
+      return "it holds zstd-compressed data that is not a tar";
+    case Codec::kXz:
+      return "it holds xz-compressed data that is not a tar";
+    case Codec::kBzip2:
+      return "it holds bzip2-compressed data that is not a tar";
+    case Codec::kNone:
+      break;
+  }
+  return "it holds data that is not a tar";
 }
 
 }  // namespace staging

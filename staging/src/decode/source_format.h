@@ -1,4 +1,5 @@
-// Recognising a source file by its first bytes, never by its name.
+// Recognising a source file by its first bytes, never by its name; the name only makes a source
+// that claims to be a tar archive and is not one an error (NamedLikeTar).
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,14 @@ std::string ArchiveKindName(Codec codec);
 //    fails with the decoder's reason.
 // Everything else is a plain file, copied unchanged.
 bool LooksLikeTarArchive(const std::byte* head, size_t size);
+
+// True when the file name says it is a tar archive: it ends in ".tar", holds ".tar." (".tar.gz",
+// ".tar.zst", ...), or ends in ".tgz", ".tbz", ".tbz2", ".txz" or ".tzst". Such a source whose
+// content is not a tar is an error, not a file copied as it is ("data.csv.gz" is a file).
+bool NamedLikeTar(const std::string& file_name);
+
+// What a source that is not a tar holds, in a few words, for that error.
+std::string NotTarDescription(Codec codec, uint64_t size);
 
 // True when `block` (512 bytes) is a tar header whose checksum matches, as GNU tar checks it
 // (the unsigned or the signed byte sum).

@@ -24,7 +24,7 @@ Status Download::Complete(FetchedFile* report) {
   report->kind = result.kind;
   report->sha256 = result.sha256;
   report->md5 = result.md5;
-  report->warnings = result.warnings;
+  report->warnings.insert(report->warnings.end(), result.warnings.begin(), result.warnings.end());
   if (validators_.total > 0 && report->bytes != validators_.total) {
     return Status::Error(url_.redacted + ": " + std::to_string(report->bytes) + " bytes arrived, " +
                          std::to_string(validators_.total) + " were announced");
