@@ -303,12 +303,13 @@ TEST_F(DataParallelTest, ResumeAfterKillAtTwoRanksMatchesUninterruptedRun) {
   cv_example_test::wait_for(launcher_pid);
   ASSERT_FALSE(std::filesystem::exists(killed.file("model.safetensors"))) << "it had finished";
 
+  const int64_t newest = cv_example_test::newest_checkpoint_step(killed.path());
   interrupted.insert(interrupted.end(), {"--resume_from_checkpoint", "latest"});
   const Outcome resumed = run(launcher(2, interrupted));
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("rank 1: resumed from"));
-  cv_example_test::expect_resumed_as_uninterrupted(reference.out, resumed.out, 3,
-                                                   whole.file("model.safetensors"),
+  cv_example_test::expect_resumed_as_uninterrupted(reference.out, resumed.out, resumed.err, 3,
+                                                   newest, whole.file("model.safetensors"),
                                                    killed.file("model.safetensors"));
 }
 
