@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -83,14 +86,63 @@ TEST(BlockPoolTest, HandsOutEachBlockOnceAndTakesItBackWithItsLastReference) {
   EXPECT_EQ((*again)->size, 0u) << "a block comes back emptied";
 }
 
+// A thread that runs `blocking` (a call expected to block) and records its kernel thread id
+// first, so that the test can see it asleep before acting, instead of sleeping and hoping.
+class BlockingThread {
+ public:
+  explicit BlockingThread(std::function<void()> blocking)
+      : thread_([this, blocking = std::move(blocking)] {
+          tid_ = gettid();
+          blocking();
+          done_ = true;
+        }) {}
+  ~BlockingThread() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // True once the thread sleeps in the kernel (blocked on its futex); false after 10 s.
+  bool WaitUntilBlocked() const {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const pid_t tid = tid_;
+      if (tid != 0 && !done_) {
+        const std::string stat = ReadFile("/proc/self/task/" + std::to_string(tid) + "/stat");
+        const size_t paren = stat.rfind(')');
+        if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S') {
+          return true;
+        }
+      }
+      std::this_thread::yield();
+    }
+    return false;
+  }
+
+  // Joins the thread when it ends within 10 s; otherwise ends the test binary with a message
+  // (a join would hang the suite).
+  void JoinOrDie() {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done_ && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    if (!done_) {
+      std::fprintf(stderr, "the blocked call never returned\n");
+      std::_Exit(1);
+    }
+    thread_.join();
+  }
+
+ private:
+  std::atomic<pid_t> tid_{0};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 TEST(BlockPoolTest, CloseWakesAWaitingAcquireWithNothing) {
   BlockPool pool(1, 64);
   BlockRef held = pool.Acquire();
   std::atomic<bool> returned_empty{false};
-  std::thread waiter([&] { returned_empty = !pool.Acquire(); });
-  std::this_thread::sleep_for(20ms);
+  BlockingThread waiter([&] { returned_empty = !pool.Acquire(); });
+  ASSERT_TRUE(waiter.WaitUntilBlocked()) << "Acquire did not block on an empty pool";
   pool.Close();
-  waiter.join();
+  waiter.JoinOrDie();
   EXPECT_TRUE(returned_empty);
 }
 
@@ -113,10 +165,10 @@ TEST(BoundedQueueTest, FailStopsBothSidesAtOnce) {
   BoundedQueue<int> queue(1);
   ASSERT_TRUE(queue.Push(1));
   std::atomic<bool> push_refused{false};
-  std::thread blocked_producer([&] { push_refused = !queue.Push(2); });
-  std::this_thread::sleep_for(20ms);
+  BlockingThread blocked_producer([&] { push_refused = !queue.Push(2); });
+  ASSERT_TRUE(blocked_producer.WaitUntilBlocked()) << "Push did not block on a full queue";
   queue.Fail();
-  blocked_producer.join();
+  blocked_producer.JoinOrDie();
   EXPECT_TRUE(push_refused);
   EXPECT_FALSE(queue.Pop().has_value()) << "a failed queue hands out nothing, even what it held";
   EXPECT_TRUE(queue.failed());

@@ -648,16 +648,15 @@ TEST_P(KillTest, NextRunCompletesTheTreeAndLeavesNothingBehind) {
       break;
   }
   kill(pid, SIGKILL);
-  WaitExit(pid);
+  // Killed, not finished before the kill: else the test would prove nothing of a killed run.
+  ASSERT_EQ(WaitExit(pid), 128 + SIGKILL) << ReadFile(tmp_ / "log");
   RunResult rerun = RunCommand(Stage("--jobs 1"));
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_EQ(Snapshot(to_), expected);
   ExpectNoLeftovers();
-  auto start = Clock::now();
   RunResult again = RunCommand(Stage());
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.err, HasSubstr("many.tar: already staged"));
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, KillTest,
