@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <functional>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -616,9 +617,20 @@ TEST_F(LockTest, TwoConcurrentRunsBothSucceedWithTheCorrectTree) {
 
 // --- kill -9 at several points, then run again ---
 
-enum class KillPoint { kAfter50ms, kAfter200ms, kMidMerge };
+// Where the run is killed: early in the extraction (its 10th file written to the private area),
+// late in it (the 5,001st), or while the tree is moved into place.
+enum class KillPoint { kEarlyInExtraction, kLateInExtraction, kMidMerge };
 
 class KillTest : public FaultsTest, public ::testing::WithParamInterface<KillPoint> {};
+
+// True once `rel` exists in a private staging area under `to`.
+bool InStagingArea(const fs::path& to, const std::string& rel) {
+  std::error_code ec;
+  for (const auto& area : fs::directory_iterator(to / ".stage/tmp", ec)) {
+    if (fs::exists(area.path() / rel, ec)) return true;
+  }
+  return false;
+}
 
 // True once anything but .stage shows in `to`: the staged tree is being moved into place.
 bool MergeStarted(const fs::path& to) {
@@ -634,20 +646,25 @@ TEST_P(KillTest, NextRunCompletesTheTreeAndLeavesNothingBehind) {
   WriteFile(src_ / "small.tar.gz", Gzip(Tar({File("small", "x")})));
   auto expected = Reference();
   pid_t pid = Spawn({StageBinary(), "--from", src_, "--to", to_, "--jobs", "1"}, tmp_ / "log");
-  switch (GetParam()) {
-    case KillPoint::kAfter50ms:
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      break;
-    case KillPoint::kAfter200ms:
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      break;
-    case KillPoint::kMidMerge:
-      for (auto start = Clock::now();
-           !MergeStarted(to_) && Clock::now() - start < std::chrono::seconds(60);) {
-      }
-      break;
+  const std::function<bool()> reached = [&]() -> std::function<bool()> {
+    switch (GetParam()) {
+      // A poller descheduled past the point finds the merge begun instead: a later point, still
+      // inside the run.
+      case KillPoint::kEarlyInExtraction:
+        return [&] { return InStagingArea(to_, "f000010") || MergeStarted(to_); };
+      case KillPoint::kLateInExtraction:
+        return [&] { return InStagingArea(to_, "d1/f005001") || MergeStarted(to_); };
+      case KillPoint::kMidMerge:
+        break;
+    }
+    return [&] { return MergeStarted(to_); };
+  }();
+  bool there = false;
+  for (auto start = Clock::now(); !there && Clock::now() - start < std::chrono::seconds(60);) {
+    there = reached();
   }
   kill(pid, SIGKILL);
+  ASSERT_TRUE(there) << "the run never reached the point to kill it at";
   // Killed, not finished before the kill: else the test would prove nothing of a killed run.
   ASSERT_EQ(WaitExit(pid), 128 + SIGKILL) << ReadFile(tmp_ / "log");
   RunResult rerun = RunCommand(Stage("--jobs 1"));
@@ -660,8 +677,8 @@ TEST_P(KillTest, NextRunCompletesTheTreeAndLeavesNothingBehind) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, KillTest,
-                         ::testing::Values(KillPoint::kAfter50ms, KillPoint::kAfter200ms,
-                                           KillPoint::kMidMerge));
+                         ::testing::Values(KillPoint::kEarlyInExtraction,
+                                           KillPoint::kLateInExtraction, KillPoint::kMidMerge));
 
 // --- re-runs, --force, clean, --verify ---
 
