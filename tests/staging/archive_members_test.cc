@@ -524,6 +524,23 @@ TEST(ArchiveMembersTest, CompressedArchivesAreReadOnceIntoMemoryWithTheirGzipInd
     EXPECT_EQ(report.layout, MemberLayout::kInMemory);
     ExpectContents(*members, contents);
   }
+  // A .tar.gz large enough for restart points (one per 16 MiB): the first read writes its gzip
+  // index, the second inflates in parallel through that very index.
+  WriteFile(dir / "tree/images/big_1.jpg", std::string(40 << 20, 'b'));
+  contents["images/big_1.jpg"] = std::string(40 << 20, 'b');
+  const fs::path big = dir / "big.tar.gz";
+  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " -czf " + Quote(big) + " .").exit_code, 0);
+  MemberOpenReport first, second;
+  ASSERT_TRUE(OpenOk(big, &first));
+  EXPECT_TRUE(first.index_built);
+  EXPECT_EQ(first.index_path, big.string() + ".stageidx");
+  ASSERT_TRUE(fs::exists(big.string() + ".stageidx"));
+  auto members = OpenOk(big, &second);
+  ASSERT_TRUE(members);
+  EXPECT_FALSE(second.index_built);
+  EXPECT_EQ(second.index_path, big.string() + ".stageidx") << "the gzip index was not used";
+  EXPECT_TRUE(second.index_note.empty()) << second.index_note;
+  ExpectContents(*members, contents);
 }
 
 TEST(ArchiveMembersTest, CompressedArchiveOverTheMemoryCapSaysToStageOrPack) {

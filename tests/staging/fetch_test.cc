@@ -319,6 +319,7 @@ TEST_F(FetchTest, RedirectIsFollowed) {
   RunResult r = Fetch(server().Url("blob.bin"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(server().Log().size(), 2u);
+  EXPECT_TRUE(ReadFile(Dest() / "blob.bin") == served->blob) << "the redirected bytes differ";
 }
 
 TEST_F(FetchTest, FileUrlsAndPlainPathsWorkTheSameWay) {

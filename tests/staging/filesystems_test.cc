@@ -8,10 +8,14 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <iostream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "gtest/gtest.h"
 #include "sample_tree.h"
+#include "staging/io_backend.h"
 #include "test_support.h"
 
 namespace staging_test {
@@ -127,6 +131,23 @@ TEST_P(FilesystemTest, StagesTheTreeGnuTarMakesThroughBothWritersAndCleansIt) {
     RunResult staged = RunCommand(stage + " --json");
     ASSERT_EQ(staged.exit_code, 0) << staged.err;
     EXPECT_NE(staged.out.find("\"redone_files\":0"), std::string::npos) << staged.out;
+    // The back end asked for is the one that wrote: through the ring, or plain calls alone.
+    const nlohmann::json report = nlohmann::json::parse(staged.out, nullptr, false);
+    ASSERT_TRUE(report.is_object()) << staged.out;
+    uint64_t ring = 0, plain_files = 0;
+    for (const auto& source : report["archives"]) {
+      ring += source["ring_files"].get<uint64_t>();
+      plain_files += source["plain_files"].get<uint64_t>();
+    }
+    if (plain) {
+      EXPECT_EQ(ring, 0u) << staged.out;
+      EXPECT_GT(plain_files, 0u) << staged.out;
+    } else if (!staging::UringAvailable()) {
+      std::cerr << "io_uring unavailable here (" << staging::UringUnavailableReason()
+                << "): the ring count is not checked\n";
+    } else {
+      EXPECT_GT(ring, 0u) << "--uring-writes wrote nothing through the ring: " << staged.out;
+    }
     // Copied files keep their bytes, not their times, and the directories made for sources
     // have the time they were made: those are compared without times.
     auto comparable = [](std::map<std::string, std::string> tree) {

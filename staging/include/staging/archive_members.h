@@ -58,8 +58,10 @@ struct MemberInfo {
 // What Open did, for the caller to report.
 struct MemberOpenReport {
   MemberLayout layout = MemberLayout::kPlainTar;
-  std::string index_path;    // the member index read or written ("" in memory)
-  bool index_built = false;  // no valid index was found: the header pass ran
+  // The index read or written: the member index in place; in memory, a .tar.gz's gzip index
+  // (inflated in parallel through it, or written as it was read), "" when none.
+  std::string index_path;
+  bool index_built = false;  // no valid index was found: the header pass ran, or one was written
   std::string index_note;    // why an existing index was not used ("" if none or used)
   // Members kept by name that cannot be read in place (sparse files, symbolic links), as
   // "name: reason".

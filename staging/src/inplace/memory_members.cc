@@ -177,7 +177,10 @@ Status OpenInMemory(const SourceIdentity& identity, common::UniqueFd fd, Codec c
       choice.gzip_index = &index;
       Status status =
           ReadOnce(identity, fd.get(), choice, options, max_memory, &members, &inflate_failed);
-      if (status.ok() || !inflate_failed) return Finish(status, std::move(members), out, report);
+      if (status.ok() || !inflate_failed) {
+        report->index_path = index_path;  // read in parallel through it
+        return Finish(status, std::move(members), out, report);
+      }
       report->index_note = index_path + ": did not match the archive; read sequentially";
       unlink(index_path.c_str());
       choice.gzip_index = nullptr;
@@ -192,7 +195,10 @@ Status OpenInMemory(const SourceIdentity& identity, common::UniqueFd fd, Codec c
   }
   Status status =
       ReadOnce(identity, fd.get(), choice, options, max_memory, &members, &inflate_failed);
-  if (status.ok() && index_writer) index_writer->Commit();
+  if (status.ok() && index_writer && index_writer->Commit()) {
+    report->index_path = index_path;
+    report->index_built = true;
+  }
   return Finish(status, std::move(members), out, report);
 }
 
