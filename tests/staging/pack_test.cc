@@ -17,6 +17,7 @@
 #include "base/bounded_queue.h"
 #include "common/unique_fd.h"
 #include "decode/parallel_zstd.h"
+#include "decode/source_format.h"
 #include "decode/zstd_seek_table.h"
 #include "staging/stage.h"
 #include "test_support.h"
@@ -251,13 +252,51 @@ TEST(PackTest, SeekTableThatMisplacesFramesIsAnErrorNotWrongOutput) {
   EXPECT_NE(status.message().find("seek table disagrees"), std::string::npos) << status.message();
 }
 
+// The ustar size field of the header `block` (octal; what GNU tar writes for these members).
+uint64_t UstarSize(const char* block) {
+  uint64_t size = 0;
+  for (int i = 124; i < 136 && block[i] >= '0' && block[i] <= '7'; ++i) size = size * 8 + (block[i] - '0');
+  return size;
+}
+
 TEST(PackTest, FramesEndOnMemberBoundariesUnlessAMemberIsLarger) {
   TempDir dir;
   MakeTree(dir / "src");
   ASSERT_TRUE(PackTo(dir / "src", dir / "out.tar.zst").status.ok());
-  for (const ZstdFrameInfo& frame : SeekTableOf(dir / "out.tar.zst")) {
-    EXPECT_EQ(frame.decompressed_size % 512, 0u);  // tar blocks are never split
+  ASSERT_EQ(RunCommand("zstd -q -d -c " + Quote(dir / "out.tar.zst") + " > " + Quote(dir / "out.tar"))
+                .exit_code,
+            0);
+  const std::string tar = staging_test::ReadFile(dir / "out.tar");
+  // Where each header block lies, and how far its member's data reaches.
+  std::vector<std::pair<uint64_t, uint64_t>> members;  // header offset, end of its data
+  for (uint64_t at = 0; at + 512 <= tar.size();) {
+    const auto* block = reinterpret_cast<const std::byte*>(tar.data() + at);
+    if (!staging::IsChecksumValidTarHeader(block)) break;  // the end-of-archive zeros
+    const uint64_t data_end = at + 512 + (UstarSize(tar.data() + at) + 511) / 512 * 512;
+    members.emplace_back(at, data_end);
+    at = data_end;
   }
+  ASSERT_GT(members.size(), 40u);
+  size_t boundaries = 0, inside_large = 0;
+  for (const ZstdFrameInfo& frame : SeekTableOf(dir / "out.tar.zst")) {
+    if (frame.decompressed_offset == 0 || frame.decompressed_offset >= members.back().second) continue;
+    ++boundaries;
+    auto header = std::find_if(members.begin(), members.end(), [&](const auto& m) {
+      return m.first == frame.decompressed_offset;
+    });
+    if (header != members.end()) continue;  // a frame starts at a member's (first) header
+    // Else only inside a member larger than a frame, at a block boundary of its data.
+    auto holder = std::find_if(members.begin(), members.end(), [&](const auto& m) {
+      return m.first < frame.decompressed_offset && frame.decompressed_offset < m.second;
+    });
+    ASSERT_NE(holder, members.end()) << "frame at " << frame.decompressed_offset;
+    EXPECT_GT(holder->second - holder->first, kFrameBytes)
+        << "a frame starts inside a member smaller than a frame, at " << frame.decompressed_offset;
+    EXPECT_EQ(frame.decompressed_offset % 512, 0u);
+    ++inside_large;
+  }
+  EXPECT_GT(boundaries, 2u);
+  EXPECT_LT(inside_large, boundaries) << "no frame started at a member";
 }
 
 TEST(PackTest, PlainZstdFileHasNoSeekTable) {
