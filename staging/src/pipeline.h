@@ -28,6 +28,9 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
+  // Forces how the source is read (SourceReads); by default as `io` and the page cache say.
+  void set_source_reads(SourceReads reads) { reads_ = reads; }
+
   // Called on the reader thread with each block read, in file order (counting, hashing).
   void set_on_read(std::function<void(const Block&)> on_read) { on_read_ = std::move(on_read); }
 
@@ -51,6 +54,7 @@ class Pipeline {
   void Abort();
 
   IoKind io_;
+  SourceReads reads_ = SourceReads::kAuto;
   int writers_;
   int writer_threads_ = 0;
   // Set by the reader thread, read after it is joined.

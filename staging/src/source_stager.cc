@@ -308,6 +308,7 @@ class SourceStager {
     choice.gzip_index = gzip_index;
     choice.restart_points = index_writer_.get();
     Pipeline pipeline(options_.io, options_.writers, fd, size, MakeDecoder(choice));
+    pipeline.set_source_reads(options_.reads);
     sha_ = options_.verify ? std::make_unique<Sha256>() : nullptr;
     report_.source_bytes = 0;
     pipeline.set_on_read([&](const Block& block) {

@@ -271,6 +271,7 @@ std::string ReportJson(const staging::StageReport& report) {
 int RunStage(const std::vector<std::string>& args) {
   StageOptions options;
   bool json = false, no_wait = false, plain = false, uring_writes = false, verbose = false;
+  std::string reads = "auto";
   auto max_bytes = static_cast<int64_t>(options.max_bytes);
   auto max_entries = static_cast<int64_t>(options.max_entries);
   po::options_description desc("Options");
@@ -296,6 +297,9 @@ int RunStage(const std::vector<std::string>& args) {
       "plain-io", po::bool_switch(&plain),
       "read with pread and write with plain system calls (by default a source already in "
       "the page cache is mapped, any other read through io_uring)")(
+      "reads", po::value(&reads)->default_value(reads)->value_name("HOW"),
+      "how sources are read: auto (io_uring, or mapped when already in the page cache), "
+      "mapped, io_uring or plain (pread); --json's source_reads says which ran")(
       "uring-writes", po::bool_switch(&uring_writes),
       "create files through io_uring too (by default plain calls from the writer threads: "
       "faster on local filesystems)")("writers", po::value(&options.writers)->default_value(0),
@@ -319,6 +323,9 @@ int RunStage(const std::vector<std::string>& args) {
     return 2;
   }
   options.max_bytes = Count("--max-bytes", max_bytes, 1);
+  if (!staging::ParseSourceReads(reads, &options.reads)) {
+    throw UsageError("--reads takes auto, mapped, io_uring or plain, not '" + reads + "'");
+  }
   options.max_entries = Count("--max-entries", max_entries, 1);
   options.wait_for_lock = !no_wait;
   if (plain && uring_writes) {

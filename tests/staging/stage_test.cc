@@ -567,6 +567,33 @@ TEST(Stage, ASourceInThePageCacheIsMappedAnUncachedOneReadThroughIoUring) {
   EXPECT_EQ(reads("cold", ""), "io_uring");
 }
 
+// Every way of reading a source can be forced, so that each runs (and is tested) on any kernel:
+// mapping where the kernel cannot say a file is cached (no cachestat before 6.5), io_uring where
+// the page cache would have it mapped, pread. The JSON names the one that ran.
+class ForcedReadsTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ForcedReadsTest, TheReaderAskedForIsTheOneThatRan) {
+  const std::string how = GetParam();
+  if (how == "io_uring" && !staging::UringAvailable()) {
+    GTEST_SKIP() << "io_uring unavailable: " << staging::UringUnavailableReason();
+  }
+  TempDir work;
+  for (int i = 0; i < 60; ++i) WriteFile(work / "tree/d" / std::to_string(i), Pattern(150000, i));
+  fs::create_directories(work / "source");
+  ASSERT_EQ(RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") +
+                       " d")
+                .exit_code,
+            0);
+  RunResult run = RunCommand(StageBinary() + " --json --reads " + how + " --from " +
+                             Quote(work / "source") + " --to " + Quote(work / "out"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find(R"("source_reads":")" + how + "\""), std::string::npos) << run.out;
+  EXPECT_EQ(Snapshot(work / "out"), Snapshot(work / "tree"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Readers, ForcedReadsTest, ::testing::Values("mapped", "io_uring", "plain"),
+                         [](const auto& info) { return std::string(info.param); });
+
 // A damaged manifest record is not trusted: the source is staged again, with a warning that
 // says what became of the earlier staging's files, and the new record is readable.
 TEST(Stage, ADamagedRecordIsStagedAgainWithAWarning) {

@@ -15,6 +15,16 @@ namespace staging {
 
 enum class IoKind { kAuto, kUring, kPlain };
 
+// How sources are read, when forced (`stage --reads`), whatever IoKind says: kAuto leaves it to
+// IoKind and the page cache; kMapped maps the file even where the kernel cannot say it is cached
+// (no cachestat before Linux 6.5); kUring reads through io_uring (plain where it is unavailable);
+// kPlain reads with pread. Each path can so be run, and tested, on any kernel.
+enum class SourceReads { kAuto, kMapped, kUring, kPlain };
+
+// "auto", "mapped", "io_uring", "plain"; and back (false for any other name).
+const char* SourceReadsName(SourceReads reads);
+bool ParseSourceReads(const std::string& name, SourceReads* reads);
+
 // True when this process may create an io_uring with the operations staging uses (read, write,
 // openat2 into direct descriptors, close). Probed once; thread-safe.
 bool UringAvailable();

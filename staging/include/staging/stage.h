@@ -19,6 +19,7 @@ struct StageOptions {
   std::string to = ".";         // destination; created if missing
   int jobs = 0;                 // archives staged at once; 0 = number of cores
   IoKind io = IoKind::kAuto;    // kAuto: io_uring reads, plain-call writes (see io_backend.h)
+  SourceReads reads = SourceReads::kAuto;  // forces how sources are read (io_backend.h)
   int writers = 0;              // threads creating each archive's files; 0 = automatic (cores)
   bool keep_going = false;      // on a failed archive, stage the others and report at the end
   bool force = false;           // re-stage even when the manifest says it is already staged

@@ -75,4 +75,29 @@ const char* IoKindName(IoKind kind) {
   return ring_reads ? "io_uring reads, plain writes" : "plain";
 }
 
+const char* SourceReadsName(SourceReads reads) {
+  switch (reads) {
+    case SourceReads::kMapped:
+      return "mapped";
+    case SourceReads::kUring:
+      return "io_uring";
+    case SourceReads::kPlain:
+      return "plain";
+    case SourceReads::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+bool ParseSourceReads(const std::string& name, SourceReads* reads) {
+  for (SourceReads r :
+       {SourceReads::kAuto, SourceReads::kMapped, SourceReads::kUring, SourceReads::kPlain}) {
+    if (name == SourceReadsName(r)) {
+      *reads = r;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace staging

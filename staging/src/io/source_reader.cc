@@ -34,16 +34,18 @@ constexpr uint64_t kTrialMinBlocks = 16;  // a shorter source is mapped whole: t
 
 // Reads with pread, or, with `map`, maps each block's span of the file instead (no copy; the
 // choice for a source already in the page cache), reading where a span cannot be mapped, or
-// where the trial above finds mapping slower.
+// where the trial above finds mapping slower (with `trial`; without, mapping is kept).
 class PlainSourceReader : public SourceReader {
  public:
-  PlainSourceReader(int fd, uint64_t size, BlockPool& pool, std::vector<uint64_t> cuts, bool map)
+  PlainSourceReader(int fd, uint64_t size, BlockPool& pool, std::vector<uint64_t> cuts, bool map,
+                    bool trial = true)
       : fd_(fd),
         size_(size),
         pool_(pool),
         cuts_(std::move(cuts)),
         map_(map),
-        trials_left_(map && size / kTrialMinBlocks >= pool.block_size() ? kTrialBlocks : 0) {
+        trials_left_(map && trial && size / kTrialMinBlocks >= pool.block_size() ? kTrialBlocks
+                                                                                  : 0) {
     posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
 
@@ -277,9 +279,23 @@ bool SourceInPageCache(int fd, uint64_t size) {
 }
 
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
-                                               int in_flight, std::vector<uint64_t> cuts) {
-  if (kind == IoKind::kAuto && SourceInPageCache(fd, size)) {
-    return std::make_unique<PlainSourceReader>(fd, size, pool, std::move(cuts), /*map=*/true);
+                                               int in_flight, std::vector<uint64_t> cuts,
+                                               SourceReads reads) {
+  switch (reads) {
+    case SourceReads::kMapped:
+      return std::make_unique<PlainSourceReader>(fd, size, pool, std::move(cuts), /*map=*/true,
+                                                 /*trial=*/false);
+    case SourceReads::kPlain:
+      kind = IoKind::kPlain;
+      break;
+    case SourceReads::kUring:
+      kind = IoKind::kUring;
+      break;
+    case SourceReads::kAuto:
+      if (kind == IoKind::kAuto && SourceInPageCache(fd, size)) {
+        return std::make_unique<PlainSourceReader>(fd, size, pool, std::move(cuts), /*map=*/true);
+      }
+      break;
   }
   if (ResolveIoKind(kind) == IoKind::kUring) {
     auto reader = std::make_unique<UringSourceReader>(fd, size, pool, in_flight, cuts);

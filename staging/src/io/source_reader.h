@@ -40,8 +40,11 @@ bool SourceInPageCache(int fd, uint64_t size);
 // ways in turn, found mapping slower than pread). kPlain reads with pread, kUring through io_uring.
 // `cuts` (ascending offsets, may be empty) end a block early at the last cut it would pass, so that
 // what lies between two cuts arrives in one block whenever it fits in one.
+// `reads` other than kAuto forces the way, whatever `kind` and the page cache say (io_uring
+// still falls back to pread where it is unavailable; how() tells).
 std::unique_ptr<SourceReader> MakeSourceReader(IoKind kind, int fd, uint64_t size, BlockPool& pool,
-                                               int in_flight, std::vector<uint64_t> cuts = {});
+                                               int in_flight, std::vector<uint64_t> cuts = {},
+                                               SourceReads reads = SourceReads::kAuto);
 
 // Where a block that starts at `offset` ends: at `offset + capacity` (or `size`), or earlier, at
 // the last of `cuts` beyond `offset` that it reaches.
