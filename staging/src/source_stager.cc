@@ -94,7 +94,11 @@ class SourceStager {
     }
     // The checksum file is read before the source: a missing one fails at once.
     if (options_.verify) STAGING_RETURN_IF_ERROR(ExpectedDigest(job_.path, &expected_digest_));
-    STAGING_RETURN_IF_ERROR(Detect(source.get(), identity.size));
+    if (Status detected = Detect(source.get(), identity.size); !detected.ok()) {
+      // A source rewritten since it was identified explains whatever its head now holds.
+      STAGING_RETURN_IF_ERROR(ConfirmUnchanged(source.get(), identity));
+      return detected;
+    }
     STAGING_RETURN_IF_ERROR(MakeArea());
     uint64_t declared = is_archive_ ? DeclaredDecodedSize(source.get(), identity.size, codec_) : 0;
     STAGING_RETURN_IF_ERROR(CheckRoom(dest_fd_, std::max(identity.size, declared), 1));

@@ -334,7 +334,9 @@ int RunStage(const std::vector<std::string>& args) {
   }
   if (plain) options.io = staging::IoKind::kPlain;
   if (uring_writes) options.io = staging::IoKind::kUring;
-  if (!plain && !staging::UringAvailable()) {
+  // Said with -v only: on a machine without io_uring (an old kernel, a container's seccomp
+  // policy) every run would print it; --json's "io" tells the same to tools.
+  if (verbose && !plain && !staging::UringAvailable()) {
     std::cerr << "stage: io_uring unavailable (" << staging::UringUnavailableReason()
               << "); using plain system calls\n";
   }

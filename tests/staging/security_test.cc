@@ -133,6 +133,20 @@ TEST_F(ContainmentTest, AbsoluteNameLosesItsLeadingSlash) {
   EXPECT_THAT(Joined(report.archives[0].warnings), HasSubstr("leading '/' removed"));
 }
 
+// The paths TearDown checks, aimed at for real: by '..', through a link to /etc, by an absolute
+// name (which lands inside --to, its '/' removed).
+TEST_F(ContainmentTest, MembersAimedAtTheRealEtcNeverReachIt) {
+  const std::string climb = "../../../../../../../../../../../../etc/evil-stage-test";
+  ExpectRefused(StageTar({File(climb, "bad")}), climb, "'..' component");
+  ExpectRefused(StageTar({Symlink("e", "/etc"), File("e/evil-stage-test", "bad")}), "e",
+                "symlink target '/etc' leaves the destination");
+  ExpectNothingVisible();
+  auto report = StageTar({File("/etc/evil-stage-test", "inside")});
+  ASSERT_TRUE(report.ok()) << Joined(report.failures());
+  EXPECT_EQ(ReadFile(to_ / "etc/evil-stage-test"), "inside");
+  EXPECT_FALSE(fs::exists("/etc/evil-stage-test"));
+}
+
 TEST_F(ContainmentTest, EmptyNameIsRefused) {
   auto report = StageTar({File("", "x")});
   ASSERT_FALSE(report.ok());
