@@ -127,8 +127,8 @@ int ClearNonBlocking(int fd) {
   return 0;
 }
 
-UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
-                           std::string* why, uint64_t* size) {
+UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes, std::string* why,
+                           uint64_t* size) {
   why->clear();
   UniqueFd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {

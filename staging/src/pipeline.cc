@@ -50,8 +50,8 @@ Pipeline::~Pipeline() {
 }
 
 void Pipeline::ReadAll() {
-  std::unique_ptr<SourceReader> source =
-      MakeSourceReader(io_, fd_, size_, *source_pool_, kReadsInFlight, std::move(read_cuts_), reads_);
+  std::unique_ptr<SourceReader> source = MakeSourceReader(
+      io_, fd_, size_, *source_pool_, kReadsInFlight, std::move(read_cuts_), reads_);
   source_lost_ = source->lost();
   BlockRef block;
   while ((read_status_ = source->Next(block)).ok() && block) {

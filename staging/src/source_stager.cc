@@ -134,8 +134,7 @@ class SourceStager {
     entry.dest = job_.rel_dir;
     entry.files = report_.files;
     entry.bytes = report_.bytes;
-    report_.warnings.insert(report_.warnings.end(), result.warnings.begin(),
-                            result.warnings.end());
+    report_.warnings.insert(report_.warnings.end(), result.warnings.begin(), result.warnings.end());
     if (record_damaged) {
       // Staged again over whatever the damaged record listed: files of the earlier staging that
       // this one does not make are no longer known to `stage clean`.

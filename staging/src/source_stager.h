@@ -17,8 +17,8 @@ namespace staging {
 struct SourceJob {
   std::string path;       // absolute source path, as found under --from (the manifest's key)
   std::string open_path;  // where a followed symlink resolved to ("" = path)
-  std::string rel_dir;   // where under the destination it goes ("" = the destination itself)
-  std::string rel_name;  // its name relative to --from, for messages
+  std::string rel_dir;    // where under the destination it goes ("" = the destination itself)
+  std::string rel_name;   // its name relative to --from, for messages
   uint64_t size = 0;
   dev_t device = 0;  // the file the walk listed (source_walk.h)
   ino_t inode = 0;

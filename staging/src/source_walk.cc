@@ -86,7 +86,8 @@ class Walker {
     root_real_ = real;
     free(real);
     ancestors_.insert({st.st_dev, st.st_ino});
-    const std::string trimmed = base.size() > 1 && base.back() == '/' ? base.substr(0, base.size() - 1) : base;
+    const std::string trimmed =
+        base.size() > 1 && base.back() == '/' ? base.substr(0, base.size() - 1) : base;
     return Directory(root.get(), {trimmed, trimmed, ""}, 0);
   }
 
@@ -114,14 +115,16 @@ class Walker {
         if (IsChecksumOfSibling(fd, name)) continue;
         AddFile(dir, name, st);
       } else if (S_ISDIR(st.st_mode)) {
-        common::UniqueFd sub(openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        common::UniqueFd sub(
+            openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!sub.valid()) return Status::FromErrno(dir.path + "/" + name + ": open", errno);
-        STAGING_RETURN_IF_ERROR(Enter(sub.get(), {dir.path + "/" + name, dir.real + "/" + name, rel},
-                                      depth + 1));
+        STAGING_RETURN_IF_ERROR(
+            Enter(sub.get(), {dir.path + "/" + name, dir.real + "/" + name, rel}, depth + 1));
       } else if (S_ISLNK(st.st_mode)) {
         if (!options_.follow_symlinks) {
-          Skip(rel, "a symbolic link, not followed (--follow-symlinks follows links that stay "
-                    "inside --from)");
+          Skip(rel,
+               "a symbolic link, not followed (--follow-symlinks follows links that stay "
+               "inside --from)");
           continue;
         }
         STAGING_RETURN_IF_ERROR(FollowLink(dir, name, depth));
@@ -194,8 +197,8 @@ class Walker {
     std::string real = open_path;
     if (real.empty() && dir.real != dir.path) real = dir.real + "/" + name;
     jobs_->push_back({dir.path + "/" + name, std::move(real), dir.rel,
-                      common::JoinPath(dir.rel, name), static_cast<uint64_t>(st.st_size),
-                      st.st_dev, st.st_ino});
+                      common::JoinPath(dir.rel, name), static_cast<uint64_t>(st.st_size), st.st_dev,
+                      st.st_ino});
   }
 
   void Skip(const std::string& rel, const std::string& why) {

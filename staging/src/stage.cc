@@ -31,8 +31,8 @@ namespace fs = std::filesystem;
 
 // Serialises stage runs into one destination: flock on DEST/.stage/lock.
 Status Lock(int stage_fd, bool wait, common::UniqueFd* lock) {
-  lock->reset(openat(stage_fd, kLockFile, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                     0644));
+  lock->reset(
+      openat(stage_fd, kLockFile, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644));
   if (!lock->valid()) return Status::FromErrno("open .stage/lock", errno);
   int rc;
   do {
@@ -122,7 +122,8 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   }
   if (stat(options.from.c_str(), &from_st) == 0 && from_st.st_dev == dest_st.st_dev &&
       from_st.st_ino == dest_st.st_ino) {
-    return fail(Status::Error("--to " + options.to + " is --from itself; staging a folder into "
+    return fail(Status::Error("--to " + options.to +
+                              " is --from itself; staging a folder into "
                               "itself would stage its own output"));
   }
   std::vector<SourceJob> jobs;
@@ -149,8 +150,8 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
       if (lstat(sum.c_str(), &st) < 0) {
         missing.push_back("no checksum file " + sum);
       } else if (!S_ISREG(st.st_mode)) {
-        missing.push_back(sum + (S_ISLNK(st.st_mode) ? ": a symbolic link, not a file"
-                                                     : ": not a regular file"));
+        missing.push_back(
+            sum + (S_ISLNK(st.st_mode) ? ": a symbolic link, not a file" : ": not a regular file"));
       }
     }
     if (!missing.empty()) {
@@ -233,8 +234,8 @@ Status Clean(const std::string& to, uint64_t* removed) {
   if (!unreadable.empty()) {
     // Without its record nobody knows what such a source made: keep .stage and say so.
     return Status::Error(to + ": " + std::to_string(unreadable.size()) +
-                         " manifest record(s) unreadable, their files left in place: " +
-                         kStageDir + "/" + kManifestDir + "/" + unreadable.front());
+                         " manifest record(s) unreadable, their files left in place: " + kStageDir +
+                         "/" + kManifestDir + "/" + unreadable.front());
   }
   lock.reset();
   stage_dir.reset();

@@ -262,9 +262,10 @@ std::string ReportJson(const staging::StageReport& report) {
   }
   nlohmann::json warnings = nlohmann::json::array();
   for (const std::string& w : report.warnings) warnings.push_back(staging::DisplayText(w));
-  return nlohmann::json{{"archives", archives},    {"warnings", warnings}, {"files", report.files},
-                        {"bytes", report.bytes},   {"seconds", report.seconds},
-                        {"io", report.io_backend}, {"ok", report.ok()}}
+  return nlohmann::json{{"archives", archives},      {"warnings", warnings},
+                        {"files", report.files},     {"bytes", report.bytes},
+                        {"seconds", report.seconds}, {"io", report.io_backend},
+                        {"ok", report.ok()}}
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -288,10 +289,9 @@ int RunStage(const std::vector<std::string>& args) {
       "fails, naming it, and nothing of it is moved into place)")(
       "follow-symlinks", po::bool_switch(&options.follow_symlinks),
       "follow symlinks under --from that resolve inside it (by default they are skipped with "
-      "a warning)")(
-      "keep-going", po::bool_switch(&options.keep_going),
-      "stage the other sources after a failure")("force", po::bool_switch(&options.force),
-                                                 "stage again even when already staged")(
+      "a warning)")("keep-going", po::bool_switch(&options.keep_going),
+                    "stage the other sources after a failure")(
+      "force", po::bool_switch(&options.force), "stage again even when already staged")(
       "sync", po::bool_switch(&options.sync), "flush the destination to disk at the end (syncfs)")(
       "no-wait", po::bool_switch(&no_wait), "fail at once if another stage run holds --to")(
       "plain-io", po::bool_switch(&plain),

@@ -161,8 +161,7 @@ TEST(ResNetTest, MatchesTorchvisionOutputs) {
                               " resnet18 resnet50 2>" + dir.file("python.err");
   // Skipped only where torchvision is not there at all; any other failure of the export (an API
   // that moved, a crash) is this test failing.
-  const std::string probe =
-      STAGE_TORCH_PYTHON " -c 'import torch, torchvision' >/dev/null 2>&1";
+  const std::string probe = STAGE_TORCH_PYTHON " -c 'import torch, torchvision' >/dev/null 2>&1";
   if (std::system(probe.c_str()) != 0) {
     GTEST_SKIP() << "no torch and torchvision in " STAGE_TORCH_PYTHON;
   }

@@ -52,17 +52,18 @@ inline int64_t newest_checkpoint_step(const std::string& dir) {
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::smatch match;
     const std::string file = entry.path().filename().string();
-    if (std::regex_match(file, match, name)) newest = std::max<int64_t>(newest, std::stoll(match[1]));
+    if (std::regex_match(file, match, name))
+      newest = std::max<int64_t>(newest, std::stoll(match[1]));
   }
   return newest;
 }
 
 // The resumed run (stdout `resumed_out`, stderr `resumed_err`, model `resumed_model`) did resume,
 // from the checkpoint of step `from_step` (as the stop line or the newest checkpoint says), went on
-// right after that step and ran only the epochs left, and ended as the uninterrupted `reference` of `epochs` epochs did: the
-// last epoch's every loss and its accuracy, and the saved model byte for byte. A run that found
-// no checkpoint and started afresh would end the same (training is deterministic), so the
-// resume itself is asserted first.
+// right after that step and ran only the epochs left, and ended as the uninterrupted `reference` of
+// `epochs` epochs did: the last epoch's every loss and its accuracy, and the saved model byte for
+// byte. A run that found no checkpoint and started afresh would end the same (training is
+// deterministic), so the resume itself is asserted first.
 inline void expect_resumed_as_uninterrupted(const std::string& reference_out,
                                             const std::string& resumed_out,
                                             const std::string& resumed_err, size_t epochs,
@@ -74,7 +75,8 @@ inline void expect_resumed_as_uninterrupted(const std::string& reference_out,
   EXPECT_EQ(resumed.step, from_step) << "resumed from another checkpoint than the newest";
   EXPECT_GT(resumed.step, 0) << "nothing was skipped";
   EXPECT_EQ(resumed.epoch * resumed.steps_per_epoch + resumed.step_in_epoch, resumed.step)
-      << "it went on elsewhere than after the checkpoint's step:\n" << resumed_err;
+      << "it went on elsewhere than after the checkpoint's step:\n"
+      << resumed_err;
   const auto expected = json_lines(reference_out), got = json_lines(resumed_out);
   ASSERT_EQ(expected.size(), epochs);
   EXPECT_EQ(got.size(), epochs - static_cast<size_t>(resumed.epoch)) << "epochs run after it";

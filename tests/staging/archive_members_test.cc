@@ -3,10 +3,9 @@
 // or damaged archive, one changed since it was indexed, a damaged or stale index.
 #include "staging/archive_members.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-
-#include <fcntl.h>
 #include <zlib.h>
 
 #include <fstream>
@@ -16,12 +15,12 @@
 
 #include "base/source_identity.h"
 #include "common/unique_fd.h"
+#include "hostile_archives.h"
 #include "inplace/archive_file.h"
 #include "inplace/header_pass.h"
 #include "inplace/member_index.h"
 #include "inplace/tar_stream.h"
 #include "staging/pack.h"
-#include "hostile_archives.h"
 #include "test_support.h"
 
 namespace staging_test {
@@ -529,7 +528,8 @@ TEST(ArchiveMembersTest, CompressedArchivesAreReadOnceIntoMemoryWithTheirGzipInd
   WriteFile(dir / "tree/images/big_1.jpg", std::string(40 << 20, 'b'));
   contents["images/big_1.jpg"] = std::string(40 << 20, 'b');
   const fs::path big = dir / "big.tar.gz";
-  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " -czf " + Quote(big) + " .").exit_code, 0);
+  ASSERT_EQ(RunCommand("tar -C " + Quote(dir / "tree") + " -czf " + Quote(big) + " .").exit_code,
+            0);
   MemberOpenReport first, second;
   ASSERT_TRUE(OpenOk(big, &first));
   EXPECT_TRUE(first.index_built);
@@ -577,7 +577,8 @@ fs::path TarInOrder(const TempDir& dir, const std::string& name,
   }
   const fs::path archive = dir / name;
   EXPECT_EQ(RunCommand("tar --format=gnu --mtime=@1700000000 --owner=0 --group=0 --numeric-owner "
-                       "-C " + Quote(tree) + " -cf " + Quote(archive) + list)
+                       "-C " +
+                       Quote(tree) + " -cf " + Quote(archive) + list)
                 .exit_code,
             0);
   return archive;
@@ -588,9 +589,11 @@ TEST(InPlaceSecurityTest, AnArchiveSwappedForOneOfTheSameSizeTimeHeadAndTailIsNo
   const std::string head(100 << 10, 'h'), tail(100 << 10, 't');
   const std::string cat(10000, 'c'), dog(10000, 'd');
   const fs::path archive = TarInOrder(
-      dir, "pets.tar", {{"a_head.bin", head}, {"cat_1.jpg", cat}, {"dog_1.jpg", dog}, {"z_tail.bin", tail}});
+      dir, "pets.tar",
+      {{"a_head.bin", head}, {"cat_1.jpg", cat}, {"dog_1.jpg", dog}, {"z_tail.bin", tail}});
   const fs::path swapped = TarInOrder(
-      dir, "swapped.tar", {{"a_head.bin", head}, {"dog_1.jpg", cat}, {"cat_1.jpg", dog}, {"z_tail.bin", tail}});
+      dir, "swapped.tar",
+      {{"a_head.bin", head}, {"dog_1.jpg", cat}, {"cat_1.jpg", dog}, {"z_tail.bin", tail}});
   ASSERT_EQ(fs::file_size(archive), fs::file_size(swapped));
   MemberOpenReport report;
   ASSERT_TRUE(OpenOk(archive, &report));
@@ -624,8 +627,9 @@ TEST(InPlaceSecurityTest, AnArchiveSwappedForOneOfTheSameSizeTimeHeadAndTailIsNo
   EXPECT_TRUE(report.index_built) << "the swapped archive's index was believed";
   EXPECT_NE(report.index_note.find("another version of the archive"), std::string::npos)
       << report.index_note;
-  ExpectContents(*members, {{"a_head.bin", head}, {"dog_1.jpg", cat}, {"cat_1.jpg", dog},
-                            {"z_tail.bin", tail}});
+  ExpectContents(
+      *members,
+      {{"a_head.bin", head}, {"dog_1.jpg", cat}, {"cat_1.jpg", dog}, {"z_tail.bin", tail}});
 
   // An index forged to carry the new identity (its records the old archive's): each read checks
   // the member's headers where the record points, and refuses rather than mislabel.
@@ -654,12 +658,15 @@ TEST(InPlaceSecurityTest, LinksAndNamesStageRefusesAreRefusedInPlaceToo) {
     std::string entry, rule;
   };
   const std::vector<Case> cases = {
-      {{Symlink("images", "/etc"), File("images/passwd", "root:x:0:0")}, "images",
+      {{Symlink("images", "/etc"), File("images/passwd", "root:x:0:0")},
+       "images",
        "leaves the destination"},
-      {{Dir("sub"), Symlink("images", "sub"), File("images/cat_1.jpg", "x")}, "images",
+      {{Dir("sub"), Symlink("images", "sub"), File("images/cat_1.jpg", "x")},
+       "images",
        "not a directory (a symlink or a file; refused"},
       {{File("../escape.jpg", "x")}, "../escape.jpg", "'..'"},
-      {{File(".stage/manifest/x.json", "{}")}, ".stage/manifest/x.json",
+      {{File(".stage/manifest/x.json", "{}")},
+       ".stage/manifest/x.json",
        "staging's own bookkeeping"},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -676,9 +683,9 @@ TEST(InPlaceSecurityTest, LinksAndNamesStageRefusesAreRefusedInPlaceToo) {
     // stage refuses the same archive for the same reason.
     fs::create_directories(dir / ("src" + std::to_string(i)));
     fs::copy_file(archive, dir / ("src" + std::to_string(i)) / "a.tar");
-    RunResult staged = RunCommand(StageBinary() + " --from " +
-                                  Quote(dir / ("src" + std::to_string(i))) + " --to " +
-                                  Quote(dir / ("out" + std::to_string(i))));
+    RunResult staged =
+        RunCommand(StageBinary() + " --from " + Quote(dir / ("src" + std::to_string(i))) +
+                   " --to " + Quote(dir / ("out" + std::to_string(i))));
     EXPECT_EQ(staged.exit_code, 1);
     EXPECT_NE(staged.err.find(cases[i].rule), std::string::npos) << staged.err;
   }
@@ -687,7 +694,8 @@ TEST(InPlaceSecurityTest, LinksAndNamesStageRefusesAreRefusedInPlaceToo) {
 TEST(InPlaceSecurityTest, AMemberOverTheCapIsAnErrorBeforeAnythingIsAllocated) {
   TempDir dir;
   const fs::path archive = dir / "big.tar";
-  WriteFile(archive, Tar({File("images/small.jpg", "s"), File("images/big.jpg", std::string(2 << 20, 'b'))}));
+  WriteFile(archive, Tar({File("images/small.jpg", "s"),
+                          File("images/big.jpg", std::string(2 << 20, 'b'))}));
   WriteFile(dir / "big.tar.gz", Gzip(ReadFile(archive)));
   MemberOpenOptions options;
   options.max_member_bytes = 1 << 20;
@@ -700,7 +708,8 @@ TEST(InPlaceSecurityTest, AMemberOverTheCapIsAnErrorBeforeAnythingIsAllocated) {
         << status.message();
   }
   // A GNU sparse member declaring 4 GiB, gzipped to a few KiB: refused under the default cap.
-  ASSERT_EQ(RunCommand("cd " + Quote(dir.path()) + " && mkdir -p s && truncate -s 4G s/huge.bin && "
+  ASSERT_EQ(RunCommand("cd " + Quote(dir.path()) +
+                       " && mkdir -p s && truncate -s 4G s/huge.bin && "
                        "tar -S -czf sparse.tar.gz s && rm s/huge.bin")
                 .exit_code,
             0);

@@ -498,8 +498,7 @@ class MappedSourceTest : public ::testing::Test {
 
 TEST_F(MappedSourceTest, LostPagesReadAsZerosAndTheNextBlockFails) {
   BlockPool pool(4, 1 << 20);
-  std::unique_ptr<staging::SourceReader> reader =
-      MappedReader(pool);
+  std::unique_ptr<staging::SourceReader> reader = MappedReader(pool);
   ASSERT_STREQ(reader->how(), "mapped");
   ASSERT_NE(reader->lost(), nullptr);
   BlockRef first;

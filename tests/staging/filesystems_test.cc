@@ -9,9 +9,8 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "sample_tree.h"

@@ -70,9 +70,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--write-seed") {
     fs::create_directories(argv[2]);
-    staging::DoneRecord done{"https://host/pets.tar.gz", 791918971, 1'700'000'000'000'000'000,
-                             4242, 1'700'000'001'000'000'000, std::string(64, 'b'),
-                             std::string(32, 'c'), "", false};
+    staging::DoneRecord done{"https://host/pets.tar.gz",
+                             791918971,
+                             1'700'000'000'000'000'000,
+                             4242,
+                             1'700'000'001'000'000'000,
+                             std::string(64, 'b'),
+                             std::string(32, 'c'),
+                             "",
+                             false};
     staging::SaveDoneRecord((fs::path(argv[2]) / "done.json").string(), done);
     done.packed = "pets.tar.zst";
     done.random_access = true;

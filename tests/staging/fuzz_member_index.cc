@@ -21,9 +21,9 @@ namespace {
 
 // The archive every input is an index of: its identity and its layout.
 const staging::SourceIdentity& Identity() {
-  static const staging::SourceIdentity identity{
-      "/data/pets.tar", 1 << 20, 1'700'000'000'000'000'000, 4242, 1'700'000'001'000'000'000,
-      std::string(64, 'a')};
+  static const staging::SourceIdentity identity{"/data/pets.tar",          1 << 20,
+                                                1'700'000'000'000'000'000, 4242,
+                                                1'700'000'001'000'000'000, std::string(64, 'a')};
   return identity;
 }
 
@@ -43,8 +43,8 @@ void Check(const std::string& bytes, staging::MemberLayout layout) {
     const bool inside = r.offset <= expected.stream_size &&
                         r.size <= expected.stream_size - r.offset &&
                         r.headers_offset + 512 <= r.offset &&
-                        r.offset - r.headers_offset <= staging::kMaxHeaderSpan &&
-                        !r.name.empty() && r.headers_digest.size() == 32;
+                        r.offset - r.headers_offset <= staging::kMaxHeaderSpan && !r.name.empty() &&
+                        r.headers_digest.size() == 32;
     if (!inside) {
       std::fprintf(stderr, "an accepted record lies outside the archive or has no name\n");
       std::abort();

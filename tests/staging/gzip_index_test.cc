@@ -2,7 +2,6 @@
 // from them give the same bytes; an index for another archive, or a damaged one, never yields
 // wrong output.
 #include "decode/gzip_index.h"
-#include "decode/gzip_index_format.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,9 +9,9 @@
 
 #include <bitset>
 #include <cstring>
+#include <thread>
 #include <utility>
 #include <vector>
-#include <thread>
 
 #include "base/block.h"
 #include "base/bounded_queue.h"
@@ -20,6 +19,7 @@
 #include "collect_decoded.h"
 #include "common/unique_fd.h"
 #include "decode/decoder.h"
+#include "decode/gzip_index_format.h"
 #include "decode/indexed_gzip.h"
 #include "record/manifest.h"
 #include "test_support.h"
@@ -208,11 +208,13 @@ TEST_F(GzipIndexTest, ForgedRestartPointWhoseChecksumsAgreeIsRefused) {
     while (rc == ISAL_DECOMP_OK && s.block_state != ISAL_BLOCK_FINISH && s.avail_in > 0) {
       rc = isal_inflate(&s);
     }
-    const bool whole = rc == ISAL_DECOMP_OK && s.block_state == ISAL_BLOCK_FINISH && s.avail_out == 1;
+    const bool whole =
+        rc == ISAL_DECOMP_OK && s.block_state == ISAL_BLOCK_FINISH && s.avail_out == 1;
     return whole ? out.substr(kDeflateWindow, tail) : std::string();
   };
   auto crc_of = [](const std::string& data) {
-    return static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), data.size()));
+    return static_cast<uint32_t>(
+        crc32(0, reinterpret_cast<const Bytef*>(data.data()), data.size()));
   };
   const std::string genuine = decode_tail(state, false);
   ASSERT_TRUE(genuine == original_.substr(head.decoded));

@@ -255,7 +255,8 @@ TEST(PackTest, SeekTableThatMisplacesFramesIsAnErrorNotWrongOutput) {
 // The ustar size field of the header `block` (octal; what GNU tar writes for these members).
 uint64_t UstarSize(const char* block) {
   uint64_t size = 0;
-  for (int i = 124; i < 136 && block[i] >= '0' && block[i] <= '7'; ++i) size = size * 8 + (block[i] - '0');
+  for (int i = 124; i < 136 && block[i] >= '0' && block[i] <= '7'; ++i)
+    size = size * 8 + (block[i] - '0');
   return size;
 }
 
@@ -263,9 +264,10 @@ TEST(PackTest, FramesEndOnMemberBoundariesUnlessAMemberIsLarger) {
   TempDir dir;
   MakeTree(dir / "src");
   ASSERT_TRUE(PackTo(dir / "src", dir / "out.tar.zst").status.ok());
-  ASSERT_EQ(RunCommand("zstd -q -d -c " + Quote(dir / "out.tar.zst") + " > " + Quote(dir / "out.tar"))
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      RunCommand("zstd -q -d -c " + Quote(dir / "out.tar.zst") + " > " + Quote(dir / "out.tar"))
+          .exit_code,
+      0);
   const std::string tar = staging_test::ReadFile(dir / "out.tar");
   // Where each header block lies, and how far its member's data reaches.
   std::vector<std::pair<uint64_t, uint64_t>> members;  // header offset, end of its data
@@ -279,11 +281,11 @@ TEST(PackTest, FramesEndOnMemberBoundariesUnlessAMemberIsLarger) {
   ASSERT_GT(members.size(), 40u);
   size_t boundaries = 0, inside_large = 0;
   for (const ZstdFrameInfo& frame : SeekTableOf(dir / "out.tar.zst")) {
-    if (frame.decompressed_offset == 0 || frame.decompressed_offset >= members.back().second) continue;
+    if (frame.decompressed_offset == 0 || frame.decompressed_offset >= members.back().second)
+      continue;
     ++boundaries;
-    auto header = std::find_if(members.begin(), members.end(), [&](const auto& m) {
-      return m.first == frame.decompressed_offset;
-    });
+    auto header = std::find_if(members.begin(), members.end(),
+                               [&](const auto& m) { return m.first == frame.decompressed_offset; });
     if (header != members.end()) continue;  // a frame starts at a member's (first) header
     // Else only inside a member larger than a frame, at a block boundary of its data.
     auto holder = std::find_if(members.begin(), members.end(), [&](const auto& m) {

@@ -2,8 +2,8 @@
 // broken probe fails here instead of quietly skipping tests or sending every run down a fallback:
 // openat2 (Linux 5.6), io_uring, cachestat (Linux 6.5).
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <liburing.h>
+#include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

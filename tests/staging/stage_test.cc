@@ -13,8 +13,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <vector>
 #include <tuple>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "io/source_reader.h"
@@ -107,11 +107,13 @@ TEST_P(StageMatchesGnuTar, CliExtractsTheSameTree) {
   const Case& c = GetParam();
   const TempDir& work = work_;
   std::string env = c.plain_io ? "STAGE_NO_IO_URING=1 " : "";
-  auto staged = RunCommand(env + StageBinary() + " --from " + Quote(work / "source") + " --to " +
-                           Quote(work / "out"));
+  auto staged = RunCommand(env + StageBinary() + " -v --json --from " + Quote(work / "source") +
+                           " --to " + Quote(work / "out"));
   ASSERT_EQ(staged.exit_code, 0) << staged.err;
   if (c.plain_io) {
+    // Said with -v, and in --json's "io" for tools.
     EXPECT_NE(staged.err.find("io_uring unavailable"), std::string::npos) << staged.err;
+    EXPECT_NE(staged.out.find(R"("io":"plain")"), std::string::npos) << staged.out;
   }
   ExpectSameTree(c, work / "gnu", work / "out");
 }
@@ -580,10 +582,10 @@ TEST_P(ForcedReadsTest, TheReaderAskedForIsTheOneThatRan) {
   TempDir work;
   for (int i = 0; i < 60; ++i) WriteFile(work / "tree/d" / std::to_string(i), Pattern(150000, i));
   fs::create_directories(work / "source");
-  ASSERT_EQ(RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") +
-                       " d")
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      RunCommand("tar -cf " + Quote(work / "source/a.tar") + " -C " + Quote(work / "tree") + " d")
+          .exit_code,
+      0);
   RunResult run = RunCommand(StageBinary() + " --json --reads " + how + " --from " +
                              Quote(work / "source") + " --to " + Quote(work / "out"));
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -694,8 +696,8 @@ TEST(StageCommandLine, ADestinationInsideTheSourceIsLeftOutOfIt) {
   std::map<std::string, std::string> staged = Snapshot(work / "same/out", false);
   EXPECT_EQ(staged.size(), 3u) << "data.txt, sub, sub/more.txt: nothing of out/ staged into out/";
   EXPECT_FALSE(fs::exists(work / "same/out/out"));
-  RunResult itself =
-      RunCommand(StageBinary() + " --from " + Quote(work / "same") + " --to " + Quote(work / "same"));
+  RunResult itself = RunCommand(StageBinary() + " --from " + Quote(work / "same") + " --to " +
+                                Quote(work / "same"));
   EXPECT_EQ(itself.exit_code, 1);
   EXPECT_NE(itself.err.find("is --from itself"), std::string::npos) << itself.err;
 }
@@ -703,10 +705,10 @@ TEST(StageCommandLine, ADestinationInsideTheSourceIsLeftOutOfIt) {
 TEST(StageCommandLine, ASourceNamedLikeATarThatIsNotOneIsAnError) {
   TempDir work;
   WriteFile(work / "src/random.tar", std::string(4096, '\x5a'));
-  ASSERT_EQ(RunCommand("printf 'a,b\\n1,2\\n' | gzip > " + Quote(work / "src/text.tar.gz")).exit_code,
-            0);
-  ASSERT_EQ(RunCommand("printf 'a,b\\n1,2\\n' | gzip > " + Quote(work / "src/data.csv.gz")).exit_code,
-            0);
+  ASSERT_EQ(
+      RunCommand("printf 'a,b\\n1,2\\n' | gzip > " + Quote(work / "src/text.tar.gz")).exit_code, 0);
+  ASSERT_EQ(
+      RunCommand("printf 'a,b\\n1,2\\n' | gzip > " + Quote(work / "src/data.csv.gz")).exit_code, 0);
   ASSERT_EQ(RunCommand("cd " + Quote(work.path()) + " && echo x > f && tar -cf whole.tar f && " +
                        "head -c 300 whole.tar > src/cut.tgz")
                 .exit_code,
@@ -736,8 +738,8 @@ TEST(StageCommandLine, VerifyChecksEveryChecksumFileBeforeStagingAny) {
   TempDir work;
   WriteFile(work / "src/a.bin", "a");
   WriteFile(work / "src/b.bin", "b");
-  ASSERT_EQ(RunCommand("cd " + Quote(work / "src") + " && sha256sum a.bin > a.bin.sha256").exit_code,
-            0);
+  ASSERT_EQ(
+      RunCommand("cd " + Quote(work / "src") + " && sha256sum a.bin > a.bin.sha256").exit_code, 0);
   RunResult r = RunCommand(StageBinary() + " --verify --keep-going --from " + Quote(work / "src") +
                            " --to " + Quote(work / "to"));
   EXPECT_EQ(r.exit_code, 1);

@@ -176,7 +176,8 @@ TEST_F(SurroundingsTest, ASymlinkedStageDirectoryIsRefusedAndNeverFollowed) {
   fs::create_directory_symlink(outside_ / "dir", to_ / ".stage");
   auto report = StageSrc();
   EXPECT_FALSE(report.ok());
-  EXPECT_THAT(Joined(report.failures()), HasSubstr(".stage is a symbolic link; refusing to use it"));
+  EXPECT_THAT(Joined(report.failures()),
+              HasSubstr(".stage is a symbolic link; refusing to use it"));
   EXPECT_FALSE(fs::exists(to_ / "x"));
   const staging::Status cleaned = staging::Clean(to_.string());
   EXPECT_FALSE(cleaned.ok());

@@ -67,10 +67,11 @@ int ClearNonBlocking(int fd);
 // Opens a file that anyone who can write its directory may have planted (an index or record
 // beside an archive, a checksum file): O_NOFOLLOW | O_NONBLOCK, so a symlink is refused and a
 // FIFO or device never blocks the open, then fstat: only a regular file of at most `max_bytes`
-// is accepted, and returned blocking (ClearNonBlocking). `dirfd` as for openat. On failure the result is invalid and `*why` says why in
-// a few words ("" when the file does not exist); `*size` (optional) receives the file's length.
-UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes,
-                           std::string* why, uint64_t* size = nullptr);
+// is accepted, and returned blocking (ClearNonBlocking). `dirfd` as for openat. On failure the
+// result is invalid and `*why` says why in a few words ("" when the file does not exist); `*size`
+// (optional) receives the file's length.
+UniqueFd OpenUntrustedFile(int dirfd, const std::string& path, uint64_t max_bytes, std::string* why,
+                           uint64_t* size = nullptr);
 
 // The whole of such a file (see OpenUntrustedFile), read only after its length passed the cap.
 // "" or the reason ("" with `*exists` false when there is no such file).

@@ -15,14 +15,14 @@
 namespace staging {
 
 struct StageOptions {
-  std::string from;             // source directory (or a single archive/file)
-  std::string to = ".";         // destination; created if missing
-  int jobs = 0;                 // archives staged at once; 0 = number of cores
-  IoKind io = IoKind::kAuto;    // kAuto: io_uring reads, plain-call writes (see io_backend.h)
+  std::string from;           // source directory (or a single archive/file)
+  std::string to = ".";       // destination; created if missing
+  int jobs = 0;               // archives staged at once; 0 = number of cores
+  IoKind io = IoKind::kAuto;  // kAuto: io_uring reads, plain-call writes (see io_backend.h)
   SourceReads reads = SourceReads::kAuto;  // forces how sources are read (io_backend.h)
-  int writers = 0;              // threads creating each archive's files; 0 = automatic (cores)
-  bool keep_going = false;      // on a failed archive, stage the others and report at the end
-  bool force = false;           // re-stage even when the manifest says it is already staged
+  int writers = 0;          // threads creating each archive's files; 0 = automatic (cores)
+  bool keep_going = false;  // on a failed archive, stage the others and report at the end
+  bool force = false;       // re-stage even when the manifest says it is already staged
   // Replace files in the destination that no staging made (the user's own). Without it, a member
   // or file that would replace one is an error and nothing of its source is moved into place.
   bool overwrite = false;
@@ -76,7 +76,8 @@ struct ArchiveReport {
 
 struct StageReport {
   std::vector<ArchiveReport> archives;  // files and bytes: of the sources staged (ok) only
-  std::vector<std::string> warnings;  // entries of `from` skipped (symlinks, FIFOs, ...), one line each
+  std::vector<std::string>
+      warnings;        // entries of `from` skipped (symlinks, FIFOs, ...), one line each
   uint64_t files = 0;  // in the destination now, from the sources staged or already staged
   uint64_t bytes = 0;
   double seconds = 0;

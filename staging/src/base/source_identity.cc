@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "base/pread_full.h"
 #include "base/digest.h"
+#include "base/pread_full.h"
 
 namespace staging {
 namespace {

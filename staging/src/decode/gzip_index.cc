@@ -101,8 +101,8 @@ bool LoadGzipIndex(const std::string& path, const SourceIdentity& source, GzipIn
   if (!note) note = &ignored;
   note->clear();
   uint64_t size = 0;
-  common::UniqueFd fd = common::OpenUntrustedFile(AT_FDCWD, path, MaxGzipIndexBytes(source.size),
-                                                  note, &size);
+  common::UniqueFd fd =
+      common::OpenUntrustedFile(AT_FDCWD, path, MaxGzipIndexBytes(source.size), note, &size);
   if (!fd.valid()) return false;
   auto refuse = [&](const char* why) {
     *note = why;

@@ -85,8 +85,8 @@ bool SameDecoderState(const inflate_state& ours, uint64_t our_next, const inflat
   if (ours.block_state == ISAL_BLOCK_CODED) {
     return std::memcmp(&ours.lit_huff_code, &stored.lit_huff_code, sizeof ours.lit_huff_code) ==
                0 &&
-           std::memcmp(&ours.dist_huff_code, &stored.dist_huff_code,
-                       sizeof ours.dist_huff_code) == 0;
+           std::memcmp(&ours.dist_huff_code, &stored.dist_huff_code, sizeof ours.dist_huff_code) ==
+               0;
   }
   return true;
 }
@@ -123,8 +123,8 @@ class IndexedInflater {
 
   Status Open() {
     std::string why;
-    index_fd_ = common::OpenUntrustedFile(AT_FDCWD, index_.path,
-                                          MaxGzipIndexBytes(file_size_), &why);
+    index_fd_ =
+        common::OpenUntrustedFile(AT_FDCWD, index_.path, MaxGzipIndexBytes(file_size_), &why);
     if (!index_fd_.valid()) {
       return Status::Error("gzip index " + index_.path + ": " + (why.empty() ? "gone" : why));
     }

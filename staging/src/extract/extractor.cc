@@ -110,8 +110,7 @@ class Extractor {
     if (path.stripped_leading_slash) {
       result_->warnings.push_back(Describe() + ": leading '/' removed");
     }
-    STAGING_RETURN_IF_ERROR(
-        CheckMemberName(path, member_.type == TarMember::Type::kDirectory));
+    STAGING_RETURN_IF_ERROR(CheckMemberName(path, member_.type == TarMember::Type::kDirectory));
     if (path.is_root()) return Status::Ok();
     switch (member_.type) {
       case TarMember::Type::kHardlink:

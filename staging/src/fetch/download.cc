@@ -135,10 +135,9 @@ bool Download::AlreadyThere(FetchedFile* report) {
   common::UniqueFd fd(open(stored.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat st;
   if (!fd.valid() || fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) return false;
-  const bool unchanged = static_cast<uint64_t>(st.st_size) == record.size &&
-                         MtimeNs(st) == record.mtime_ns &&
-                         static_cast<uint64_t>(st.st_ino) == record.inode &&
-                         CtimeNs(st) == record.ctime_ns;
+  const bool unchanged =
+      static_cast<uint64_t>(st.st_size) == record.size && MtimeNs(st) == record.mtime_ns &&
+      static_cast<uint64_t>(st.st_ino) == record.inode && CtimeNs(st) == record.ctime_ns;
   if (!unchanged) {
     // Replaced or rewritten since it was verified (a new inode or ctime, which no writer can set
     // back): the record says nothing of it. With a checksum to hold it to, the file itself is
@@ -154,8 +153,9 @@ bool Download::AlreadyThere(FetchedFile* report) {
     record.sha256 = actual;
     record.md5.clear();  // not computed here
     if (!SaveDoneRecord(Path(kFetchRecordSuffix), record).ok()) return false;
-    report->warnings.push_back("changed since its record was written; hashed again: it matches "
-                               "--sha256");
+    report->warnings.push_back(
+        "changed since its record was written; hashed again: it matches "
+        "--sha256");
   }
   report->already = true;
   report->path = stored;

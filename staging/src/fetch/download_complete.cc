@@ -78,8 +78,8 @@ Status Download::MakeVisible(const SinkResult& result, FetchedFile* report) {
   identity.head_sha256 = result.identity_sha256;
   report->indexed = sink_->CommitIndex(identity);
   report->member_indexed = sink_->CommitMemberIndex(identity);
-  DoneRecord done{url_.redacted, identity.size, identity.mtime_ns, identity.inode,
-                  identity.ctime_ns,  result.sha256,      result.md5};
+  DoneRecord done{url_.redacted,     identity.size, identity.mtime_ns, identity.inode,
+                  identity.ctime_ns, result.sha256, result.md5};
   STAGING_RETURN_IF_ERROR(SaveDoneRecord(Path(kFetchRecordSuffix), done));
   unlink(Path(kFetchResumeSuffix).c_str());
   return Status::Ok();
@@ -97,7 +97,7 @@ Status Download::PublishPacked(const SinkResult& result, FetchedFile* report) {
   if (stat(packed.c_str(), &st) < 0) return Status::FromErrno(packed + ": stat", errno);
   SourceIdentity facts;
   SetStatFacts(st, &facts);
-  DoneRecord done{url_.redacted,  facts.size,   facts.mtime_ns, facts.inode,           facts.ctime_ns,
+  DoneRecord done{url_.redacted, facts.size, facts.mtime_ns, facts.inode,           facts.ctime_ns,
                   result.sha256, result.md5, PackedName(),   options_.random_access};
   STAGING_RETURN_IF_ERROR(SaveDoneRecord(Path(kFetchRecordSuffix), done));
   unlink(Path(kFetchPartialSuffix).c_str());

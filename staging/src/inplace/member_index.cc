@@ -143,8 +143,6 @@ Status ReadRecords(FieldReader& in, const MemberIndex& expected, MemberIndex* in
 // is at most its name and 64 bytes, and its headers in the archive take at least 512 bytes.
 uint64_t MaxIndexBytes(uint64_t archive_size) { return archive_size + (1 << 20); }
 
-
-
 }  // namespace
 
 std::string EncodeMemberIndex(const MemberIndex& index, const SourceIdentity& source) {

@@ -45,7 +45,7 @@ class PlainSourceReader : public SourceReader {
         cuts_(std::move(cuts)),
         map_(map),
         trials_left_(map && trial && size / kTrialMinBlocks >= pool.block_size() ? kTrialBlocks
-                                                                                  : 0) {
+                                                                                 : 0) {
     posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
 

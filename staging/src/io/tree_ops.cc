@@ -101,8 +101,8 @@ Status CheckMerge(int from_fd, int to_fd, const std::string& prefix,
     common::UniqueFd sub_to(
         openat(to_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub_from.valid() || !sub_to.valid()) return Status::FromErrno("open " + path, errno);
-    STAGING_RETURN_IF_ERROR(CheckMerge(sub_from.get(), sub_to.get(), path, may_replace,
-                                       merged_dirs));
+    STAGING_RETURN_IF_ERROR(
+        CheckMerge(sub_from.get(), sub_to.get(), path, may_replace, merged_dirs));
   }
   return Status::Ok();
 }

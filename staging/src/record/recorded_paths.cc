@@ -11,7 +11,8 @@ void RecordedPaths::LoadLocked() {
   // An unreadable manifest directory records nothing: every existing file then counts as the
   // user's, which only ever refuses more.
   if (manifest_ && manifest_->All(&entries).ok()) {
-    for (const ManifestEntry& entry : entries) paths_.insert(entry.paths.begin(), entry.paths.end());
+    for (const ManifestEntry& entry : entries)
+      paths_.insert(entry.paths.begin(), entry.paths.end());
   }
 }
 
@@ -27,8 +28,7 @@ bool RecordedPaths::Contains(const std::string& path) {
   return paths_.count(path) > 0;
 }
 
-std::vector<std::string> PathsToRecord(const std::string& rel_dir,
-                                       std::vector<std::string> created,
+std::vector<std::string> PathsToRecord(const std::string& rel_dir, std::vector<std::string> created,
                                        const std::unordered_set<std::string>& existing_dirs) {
   std::vector<std::string> paths;
   paths.reserve(created.size() + 8);

@@ -39,8 +39,7 @@ class RecordedPaths {
 // source's directory `rel_dir` under DEST), each directory above them up to DEST that the staging
 // made implicitly, and `rel_dir`'s own components, less `existing_dirs` (directories that were
 // there before and were merged into). All relative to DEST, parents before children.
-std::vector<std::string> PathsToRecord(const std::string& rel_dir,
-                                       std::vector<std::string> created,
+std::vector<std::string> PathsToRecord(const std::string& rel_dir, std::vector<std::string> created,
                                        const std::unordered_set<std::string>& existing_dirs);
 
 }  // namespace staging
