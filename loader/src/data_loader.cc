@@ -123,7 +123,9 @@ class DataLoader::Impl {
   void work();
   // Decodes and transforms one sample into `out`; returns false (after reporting) on failure.
   bool make_sample(size_t index, int64_t epoch, uint8_t* out, std::vector<uint8_t>* bytes);
-  std::string transform(size_t index, int64_t epoch, std::span<const uint8_t> bytes, uint8_t* out);
+  // `*partial_decode`: set when the JPEG was decoded only around its crop.
+  std::string transform(size_t index, int64_t epoch, std::span<const uint8_t> bytes, uint8_t* out,
+                        bool* partial_decode);
   Batch assemble(Job& job) const;
   // Lets the store start reading a new batch's samples at once, in file order.
   void announce_reads(const Job& job) const {
@@ -242,7 +244,8 @@ bool DataLoader::Impl::make_sample(size_t index, int64_t epoch, uint8_t* out,
   std::string error =
       options_.store ? options_.store->read(samples_[index].key, bytes) : read_file(path, bytes);
   const bool archive_failed = options_.store && !error.empty();
-  if (error.empty()) error = transform(index, epoch, *bytes, out);
+  bool partial = false;
+  if (error.empty()) error = transform(index, epoch, *bytes, out, &partial);
   std::lock_guard lock(mu_);
   if (archive_failed) {  // the archive itself: no later batch can be trusted
     if (failure_.empty()) failure_ = error;
@@ -250,6 +253,7 @@ bool DataLoader::Impl::make_sample(size_t index, int64_t epoch, uint8_t* out,
   }
   if (error.empty()) {
     ++stats_.decoded;
+    stats_.partial_decodes += partial;
     return true;
   }
   ++stats_.skipped;
@@ -259,7 +263,7 @@ bool DataLoader::Impl::make_sample(size_t index, int64_t epoch, uint8_t* out,
 }
 
 std::string DataLoader::Impl::transform(size_t index, int64_t epoch, std::span<const uint8_t> bytes,
-                                        uint8_t* out) {
+                                        uint8_t* out, bool* partial_decode) {
   const int size = options_.image_size;
   const bool train = options_.mode == Mode::kTrain;
   std::mt19937_64 rng = generator_for(options_.seed, epoch, index);
@@ -285,6 +289,7 @@ std::string DataLoader::Impl::transform(size_t index, int64_t epoch, std::span<c
       return "decoded region misses the crop";
     cv::Mat view = decoded.bgr(inside);
     resize_to_planar_rgb(view, {0, 0, double(view.cols), double(view.rows)}, size, size, out);
+    *partial_decode = decoded.bgr.size() != *full;  // a PNG, or a crop of it all, is whole
     return "";
   }
   Decoded decoded = decode_image(bytes, reduce);

@@ -135,9 +135,23 @@ TEST_F(SafetensorsTest, IntegerTensorForFloatParameterIsRefused) {
 TEST_F(SafetensorsTest, HalfPrecisionWeightsAreConverted) {
   TensorMap tensors;
   write_good(&tensors);
-  tensors["layer1.0.conv1.weight"] = tensors["layer1.0.conv1.weight"].to(torch::kBFloat16);
+  const std::string name = "layer1.0.conv1.weight";
+  // Values bf16 cannot hold exactly, so that a load that kept the float32 originals would show.
+  tensors[name] =
+      (torch::randn(tensors[name].sizes(), torch::TensorOptions().dtype(torch::kFloat32)) / 3)
+          .to(torch::kBFloat16);
   bool skipped = false;
-  EXPECT_EQ(load_into_fresh(tensors, &skipped), "");
+  ResNet model = small_model();
+  ASSERT_EQ(load_state_dict(*model, tensors, "weights", "fc.", &skipped), "");
+  bool found = false;
+  for (const auto& parameter : model->named_parameters()) {
+    if (parameter.key() != name) continue;
+    found = true;
+    EXPECT_EQ(parameter.value().scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(torch::equal(parameter.value(), tensors[name].to(torch::kFloat32)))
+        << "the loaded values are not the bf16 values widened";
+  }
+  EXPECT_TRUE(found) << name;
 }
 
 TEST_F(SafetensorsTest, MissingBatchCountersAreTolerated) {

@@ -282,6 +282,10 @@ TEST(DataLoader, PartialDecodeGivesTheSameBatchesAsWholeDecode) {
     }
   }
   EXPECT_EQ(partial.stats().skipped, 0u);
+  // The path under test ran: JPEGs decoded only around their crops, and none with it off.
+  EXPECT_GT(partial.stats().partial_decodes, 0u);
+  EXPECT_LE(partial.stats().partial_decodes, 3u * 14u) << "the PNG is never decoded in part";
+  EXPECT_EQ(whole.stats().partial_decodes, 0u);
 }
 
 // DCT-scaled decoding when the crop is shrunk a lot: a different low-pass, close to the full path.

@@ -56,9 +56,11 @@ struct Batch {
 };
 
 struct LoaderStats {
-  uint64_t decoded = 0;     // samples delivered since construction
-  uint64_t skipped = 0;     // samples that could not be read or decoded (each counted every epoch)
-  double wait_seconds = 0;  // time next() spent waiting for a batch
+  uint64_t decoded = 0;  // samples delivered since construction
+  uint64_t skipped = 0;  // samples that could not be read or decoded (each counted every epoch)
+  uint64_t partial_decodes =
+      0;                        // of the decoded, those whose JPEG was decoded only around its crop
+  double wait_seconds = 0;      // time next() spent waiting for a batch
   size_t max_batches_held = 0;  // most batches allocated by the loader at once (<= prefetch)
 };
 
