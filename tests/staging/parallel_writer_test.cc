@@ -1,12 +1,17 @@
 // The parallel writer: files spread over worker threads arrive whole, with their modes and times;
-// every block is released; the first error of any worker is reported and the rest stop; an
+// every block is released; the first error of any worker is reported and no worker begins another
+// file after it; an
 // abandoned writer neither hangs nor leaks blocks.
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/block.h"
@@ -129,6 +134,90 @@ TEST_P(ParallelWriterTest, TheFirstErrorStopsEveryWorkerAndNamesTheFile) {
   EXPECT_THAT(drained.message(), HasSubstr("entry 'f5'"));
   EXPECT_EQ(drained.error_number(), EEXIST);
   EXPECT_EQ(ReadFile(tmp_ / "f5"), "already there");
+  EXPECT_TRUE(feeder.AllBlocksFree());
+}
+
+// What the workers of one writer share in the test below: a gate every file but "bad" waits at
+// before it is begun, and how many files got past it.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable opened;
+  bool open = false;
+  int begun = 0;  // files other than "bad" handed to a worker's own writer
+};
+
+// A worker's writer that fails the file named "bad" at once and holds every other file at the
+// gate, then hands it to the real writer.
+class GatedWriter : public staging::EntryWriter {
+ public:
+  GatedWriter(std::unique_ptr<staging::EntryWriter> inner, Gate& gate)
+      : inner_(std::move(inner)), gate_(gate) {}
+  staging::Status BeginFile(int dirfd, const std::string& name, const std::string& label,
+                            mode_t mode, uint64_t size, const timespec& mtime) override {
+    if (name == "bad") return staging::Status::Error(label + ": refused by the test", EIO);
+    {
+      std::unique_lock lock(gate_.mu);
+      ++gate_.begun;
+      gate_.opened.wait(lock, [&] { return gate_.open; });
+    }
+    return inner_->BeginFile(dirfd, name, label, mode, size, mtime);
+  }
+  staging::Status Append(const staging::BlockRef& owner, const std::byte* data,
+                         size_t len) override {
+    return inner_->Append(owner, data, len);
+  }
+  staging::Status EndFile() override { return inner_->EndFile(); }
+  staging::Status Drain() override { return inner_->Drain(); }
+  staging::Status Poll() override { return inner_->Poll(); }
+  bool Busy() const override { return inner_->Busy(); }
+  staging::WriterCounts counts() const override { return inner_->counts(); }
+
+ private:
+  std::unique_ptr<staging::EntryWriter> inner_;
+  Gate& gate_;
+};
+
+TEST_P(ParallelWriterTest, AfterTheFirstErrorNoWorkerBeginsAnotherFile) {
+  constexpr unsigned kWorkers = 3;
+  constexpr int kFiles = 60;
+  Gate gate;
+  bool ring = GetParam();
+  std::unique_ptr<staging::EntryWriter> writer =
+      staging::MakeParallelWriter(kWorkers, [&]() -> std::unique_ptr<staging::EntryWriter> {
+        return std::make_unique<GatedWriter>(
+            ring ? staging::MakeUringWriter() : staging::MakePlainWriter(), gate);
+      });
+  Feeder feeder(*writer, dir_.get());
+  // Empty files hold no block, so every operation stays in its worker's unsent batch until Flush
+  // hands each worker one batch: "bad" first, so that its worker fails at once while every other
+  // worker is held at the gate with its first file (or has not reached it yet).
+  ASSERT_TRUE(feeder.Write("bad", "", 0644, 0).ok());
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_TRUE(feeder.Write("f" + std::to_string(i), "", 0644, 0).ok());
+  }
+  writer->Flush();
+  // Wait until the failure is recorded; the deadline fails the test rather than hanging it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (writer->Poll().ok()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the failure of 'bad' never showed";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  {
+    std::lock_guard lock(gate.mu);
+    gate.open = true;
+  }
+  gate.opened.notify_all();
+  staging::Status drained = writer->Drain();
+  ASSERT_FALSE(drained.ok());
+  EXPECT_THAT(drained.message(), HasSubstr("entry 'bad': refused by the test"));
+  // At most the one file each other worker was holding at the gate when "bad" failed; without
+  // the stop, all 60 would be begun.
+  EXPECT_LE(gate.begun, static_cast<int>(kWorkers) - 1);
+  int created = 0;
+  for (int i = 0; i < kFiles; ++i) created += fs::exists(tmp_ / ("f" + std::to_string(i)));
+  // The io_uring writer creates a small file only at its end, which the stop skips.
+  EXPECT_LE(created, gate.begun);
+  writer.reset();
   EXPECT_TRUE(feeder.AllBlocksFree());
 }
 
