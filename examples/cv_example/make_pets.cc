@@ -30,8 +30,8 @@
 #include <thread>
 #include <vector>
 
-#include "command_line.h"
 #include "common/c_text.h"
+#include "common/command_line.h"
 #include "common/ordered_workers.h"
 #include "loader/encode.h"
 
@@ -344,38 +344,9 @@ std::string generate(uint64_t seed, size_t count, int threads, const std::vector
   return error;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string out, archive;
-  int64_t count = 0;  // signed, so that -1 is refused rather than wrapped round
-  uint64_t seed = 42;
-  int threads = 0;
-  po::options_description options(
-      "Usage: make_pets (--out DIR | --archive FILE) --count N [options]\n\n"
-      "Writes N synthetic Pets images (<breed>_<n>.jpg, 37 breeds) into DIR and/or a tar.gz\n"
-      "holding them under images/. The same seed and count give byte-identical output.\n\n"
-      "Examples:\n"
-      "  make_pets --out /tmp/pets --count 740\n"
-      "  make_pets --archive persistent-disk/cv_example/images.tar.gz --count 7390\n\n"
-      "Options");
-  auto add = options.add_options();
-  add("help", "this text");
-  add("out", po::value(&out), "directory for the images (created)");
-  add("count", po::value(&count)->required(), "number of images");
-  add("seed", po::value(&seed)->default_value(seed), "seed of everything drawn");
-  add("archive", po::value(&archive), "also (or only) write this tar.gz, entries under images/");
-  add("threads", po::value(&threads)->default_value(0), "threads (0: one per core)");
-  if (std::optional<int> exit_status =
-          cv_example::ParseCommandLine(argc, argv, options, "make_pets", [&] {
-            if (out.empty() && archive.empty()) throw po::error("give --out, --archive or both");
-            if (count < 1) {
-              throw po::error("--count takes a count of at least 1, not " + std::to_string(count));
-            }
-            if (threads < 0) throw po::error("--threads takes 0 (one per core) or more");
-          })) {
-    return *exit_status;
-  }
+// Writes the images into the sinks asked for; the process exit status.
+int Make(const std::string& out, const std::string& archive, int64_t count, uint64_t seed,
+         int threads) {
   // The images are made in parallel here; OpenCV's own threads would only compete.
   cv::setNumThreads(1);
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -411,4 +382,46 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out, archive;
+  int64_t count = 0;  // signed, so that -1 is refused rather than wrapped round
+  uint64_t seed = 42;
+  int threads = 0;
+  po::options_description options("Options");
+  auto add = options.add_options();
+  add("help,h", "show this help and exit");
+  add("version", "show the version and exit");
+  add("out", po::value(&out)->value_name("DIR"), "directory for the images (created)");
+  add("count", po::value(&count)->required()->value_name("N"), "number of images, at least 1");
+  add("seed", po::value(&seed)->default_value(seed)->value_name("N"), "seed of everything drawn");
+  add("archive", po::value(&archive)->value_name("FILE"),
+      "also (or only) write this tar.gz, entries under images/");
+  add("threads", po::value(&threads)->default_value(0)->value_name("N"),
+      "threads (0: one per core)");
+  const common::Program program{
+      "make_pets",
+      "Usage: make_pets (--out DIR | --archive FILE) --count N [options]\n\n"
+      "Writes N synthetic Pets images (<breed>_<n>.jpg, 37 breeds) into DIR and/or a tar.gz\n"
+      "holding them under images/. The same seed and count give byte-identical output.\n\n"
+      "Examples:\n"
+      "  make_pets --out /tmp/pets --count 740\n"
+      "  make_pets --archive persistent-disk/cv_example/images.tar.gz --count 7390\n",
+      ""};
+  return common::RunProgram("make_pets", [&] {
+    po::variables_map vm;
+    if (auto exit_status = common::ParseCommandLine(
+            program, std::vector<std::string>(argv + 1, argv + argc), options, &vm)) {
+      return *exit_status;
+    }
+    if (out.empty() && archive.empty()) throw common::UsageError("give --out, --archive or both");
+    if (count < 1) {
+      throw common::UsageError("--count takes a count of at least 1, not " + std::to_string(count));
+    }
+    if (threads < 0) throw common::UsageError("--threads takes 0 (one per core) or more");
+    return Make(out, archive, count, seed, threads);
+  });
 }

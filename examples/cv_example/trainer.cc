@@ -63,16 +63,14 @@ int64_t checkpoint_every(const std::string& text) {
   return error == std::errc() && end == text.data() + text.size() && every > 0 ? every : 0;
 }
 
-// Checks the values the command line cannot; an empty string when the configuration is usable.
-std::string validate(const TrainConfig& c, bool cuda) {
+}  // namespace
+
+std::string check_options(const TrainConfig& c) {
   if (c.epochs < 1 || c.batch_size < 1) return "--epochs and --batch_size must be at least 1";
   if (c.image_size < 32) return "--image_size must be at least 32";
   if (!(c.lr > 0)) return "--lr must be positive";
   if (c.mixed_precision != "no" && c.mixed_precision != "bf16" && c.mixed_precision != "fp16") {
     return "--mixed_precision must be no, bf16 or fp16, not " + c.mixed_precision;
-  }
-  if (c.mixed_precision == "fp16" && !cuda) {
-    return "--mixed_precision fp16 needs a CUDA device; on the CPU use bf16";
   }
   if (!resnet_config(c.model)) {
     std::string known;
@@ -90,6 +88,17 @@ std::string validate(const TrainConfig& c, bool cuda) {
   if (c.eval_only && !c.resume_from_checkpoint.empty()) {
     return "--eval_only takes --weights (training writes OUTPUT_DIR/model.safetensors), "
            "not a checkpoint";
+  }
+  return {};
+}
+
+namespace {
+
+// check_options, and what this machine must have for them.
+std::string validate(const TrainConfig& c, bool cuda) {
+  if (std::string error = check_options(c); !error.empty()) return error;
+  if (c.mixed_precision == "fp16" && !cuda) {
+    return "--mixed_precision fp16 needs a CUDA device; on the CPU use bf16";
   }
   return {};
 }

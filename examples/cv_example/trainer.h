@@ -63,6 +63,11 @@ inline constexpr int kRunStopped = -1;
 // checkpoints and the final model.
 int run(const TrainConfig& config);
 
+// The options' own mistakes, found before anything runs (a model no one knows, --epochs 0,
+// --checkpointing_steps without --output_dir): one line, or "" when there is none. What the
+// machine must have for them (fp16 needs CUDA) is checked by run().
+std::string check_options(const TrainConfig& config);
+
 }  // namespace cv_example
 
 #endif  // CV_EXAMPLE_TRAINER_H_

@@ -8,6 +8,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/command_line.h"
+#include "common/human_units.h"
 #include "common/stop_signals.h"
 #include "progress_printer.h"
 #include "staging/fetch.h"
@@ -42,27 +44,28 @@ Examples:
 struct CommandLine {
   FetchOptions options;
   bool json = false;
+  bool quiet = false;
   double progress_every = 5;
 };
 
 // The per-file line on stderr.
-void PrintFile(const FetchedFile& f) {
+void PrintFile(const FetchedFile& f, bool quiet) {
   for (const std::string& w : f.warnings) {
     std::cerr << "stage fetch: warning: " << DisplayText(f.path) << ": " << DisplayText(w) << "\n";
   }
-  if (!f.status.ok()) return;
+  if (!f.status.ok() || quiet) return;
   if (f.already) {
     std::cerr << "stage fetch: " << DisplayText(f.path) << ": already fetched and verified\n";
     return;
   }
-  std::fprintf(
-      stderr, "stage fetch: %s -> %s: %s, %llu bytes, %.2f s, %.0f MB/s%s%s%s%s\n",
-      DisplayText(f.url).c_str(), DisplayText(f.path).c_str(), f.kind.c_str(),
-      static_cast<unsigned long long>(f.bytes), f.seconds,
-      f.seconds > 0 ? f.bytes / f.seconds / 1e6 : 0.0,
-      f.resumed_from ? (", resumed from byte " + std::to_string(f.resumed_from)).c_str() : "",
-      f.indexed ? ", gzip index written" : "", f.member_indexed ? ", member index written" : "",
-      f.packed ? ", packed" : "");
+  std::cerr << "stage fetch: " << DisplayText(f.url) << " -> " << DisplayText(f.path) << ": "
+            << f.kind << ", " << common::HumanBytes(f.bytes) << ", "
+            << common::HumanSeconds(f.seconds) << ", "
+            << common::HumanRate(f.seconds > 0 ? f.bytes / f.seconds : 0)
+            << (f.resumed_from ? ", resumed from byte " + std::to_string(f.resumed_from) : "")
+            << (f.indexed ? ", gzip index written" : "")
+            << (f.member_indexed ? ", member index written" : "") << (f.packed ? ", packed" : "")
+            << "\n";
 }
 
 nlohmann::json FileJson(const FetchedFile& f) {
@@ -86,12 +89,12 @@ nlohmann::json FileJson(const FetchedFile& f) {
   return j;
 }
 
-void PrintSummary(const FetchReport& report, bool json) {
+void PrintSummary(const FetchReport& report, bool json, bool quiet) {
   uint64_t bytes = 0, fetched = 0;
   size_t already = 0;
   nlohmann::json files = nlohmann::json::array();
   for (const FetchedFile& f : report.files) {
-    PrintFile(f);
+    PrintFile(f, quiet);
     if (!f.status.ok()) {
       std::cerr << "stage fetch: error: " << DisplayText(f.status.message()) << "\n";
     }
@@ -100,10 +103,13 @@ void PrintSummary(const FetchReport& report, bool json) {
     if (!f.already) fetched += f.bytes;
     files.push_back(FileJson(f));
   }
-  std::fprintf(
-      stderr, "stage fetch: %zu files (%zu already there), %llu bytes, %.2f s, %.0f MB/s%s\n",
-      report.files.size(), already, static_cast<unsigned long long>(bytes), report.seconds,
-      report.seconds > 0 ? fetched / report.seconds / 1e6 : 0.0, report.ok() ? "" : ", FAILED");
+  if (!quiet) {
+    std::cerr << "stage fetch: " << common::Counted(report.files.size(), "file", "files") << " ("
+              << already << " already there), " << common::HumanBytes(bytes) << ", "
+              << common::HumanSeconds(report.seconds) << ", "
+              << common::HumanRate(report.seconds > 0 ? fetched / report.seconds : 0)
+              << (report.ok() ? "" : ", FAILED") << "\n";
+  }
   if (json) {
     std::cout << nlohmann::json{{"files", files},
                                 {"bytes", bytes},
@@ -115,53 +121,65 @@ void PrintSummary(const FetchReport& report, bool json) {
 }
 
 po::options_description Options(CommandLine& c) {
-  po::options_description desc("stage fetch options");
+  po::options_description desc("Options");
   FetchOptions& o = c.options;
-  desc.add_options()("help,h", "show this help")("to", po::value(&o.to)->required(),
-                                                 "directory to store the files in")(
-      "sha256", po::value(&o.sha256)->composing(), "expected SHA-256 (once per URL, in order)")(
-      "md5", po::value(&o.md5)->composing(), "expected MD5 (once per URL, in order)")(
+  desc.add_options()("help,h", "show this help and exit")(
+      "version", "show the version and the libraries it runs on, and exit")(
+      "to", po::value(&o.to)->required()->value_name("DIR"), "directory to store the files in")(
+      "sha256", po::value(&o.sha256)->composing()->value_name("HEX"),
+      "expected SHA-256 (once per URL, in order)")(
+      "md5", po::value(&o.md5)->composing()->value_name("HEX"),
+      "expected MD5 (once per URL, in order)")(
       "pack", po::bool_switch(&o.pack),
       "store archives re-packed by stage pack (NAME's stem + .tar.zst) instead")(
       "random-access", po::bool_switch(&o.random_access),
       "with --pack: a frame per member, so that training reads the archive in place")(
-      "retries", po::value(&o.retries)->default_value(o.retries),
-      "retries of a transient failure (5xx, dropped connection) in a row")(
-      "retry-delay", po::value(&o.retry_delay)->default_value(o.retry_delay),
-      "seconds before the first retry, doubled each time (at most 60)")(
-      "stall-timeout", po::value(&o.stall_seconds)->default_value(o.stall_seconds),
+      "retry", po::value(&o.retries)->default_value(o.retries)->value_name("N"),
+      "retries of a transient failure (5xx, 408, 429, a dropped or timed-out connection) in a "
+      "row, as curl's --retry")(
+      "retry-delay", po::value(&o.retry_delay)->default_value(o.retry_delay)->value_name("S"),
+      "seconds before the first retry, doubled each time (at most 60; a server's Retry-After "
+      "wins)")("retry-max-time", po::value(&o.retry_max_time)->value_name("S"),
+               "no retry after S seconds from the first try (default: no limit)")(
+      "retry-connrefused", po::bool_switch(&o.retry_connrefused),
+      "retry a refused connection too (by default it fails at once, as an unknown host does)")(
+      "stall-timeout", po::value(&o.stall_seconds)->default_value(o.stall_seconds)->value_name("S"),
       "seconds without a byte before a connection is retried")(
-      "ca-file", po::value(&o.ca_file), "extra CA certificates (PEM) for a private server")(
+      "ca-file", po::value(&o.ca_file)->value_name("PEM"),
+      "extra CA certificates (PEM) for a private server")(
       "json", po::bool_switch(&c.json), "print the summary as one JSON object on stdout")(
-      "progress-every", po::value(&c.progress_every)->default_value(c.progress_every),
+      "quiet,q", po::bool_switch(&c.quiet), "no progress and no summary on stderr; errors only")(
+      "progress-every",
+      po::value(&c.progress_every)->default_value(c.progress_every)->value_name("S"),
       "seconds between progress lines when stderr is not a terminal")(
-      "url", po::value(&o.urls)->composing(), "URL or path to fetch (positional)");
+      "url", po::value(&o.urls)->composing()->value_name("URL"),
+      "URL or path to fetch (also given without --url)");
   return desc;
 }
 
 }  // namespace
 
-int RunFetch(const std::vector<std::string>& args) {
+int RunFetch(const std::vector<std::string>& args, const std::string& build_facts) {
   CommandLine c;
   po::options_description desc = Options(c);
   po::positional_options_description positional;
   positional.add("url", -1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
-  if (vm.count("help")) {
-    std::cout << kUsage << "\n" << desc;
-    return 0;
+  if (auto exit_status = common::ParseCommandLine({"stage fetch", kUsage, build_facts}, args, desc,
+                                                  &vm, &positional)) {
+    return *exit_status;
   }
-  po::notify(vm);
   if (Status status = CheckFetchOptions(c.options); !status.ok()) {
-    std::cerr << "stage " << DisplayText(status.message()) << " (see stage fetch --help)\n";
-    return 2;
+    const std::string& message = status.message();
+    // "fetch: --retry must not be negative": the program's name is already in front of it.
+    throw common::UsageError(message.rfind("fetch: ", 0) == 0 ? message.substr(7) : message);
   }
   signal(SIGPIPE, SIG_IGN);  // a failed pack closes its pipe: a write error, not a death
   common::InstallStopSignals();
   c.options.interrupt = &common::StopRequested();
   ProgressPrinter printer("fetch", isatty(STDERR_FILENO) == 1,
-                          std::chrono::milliseconds(static_cast<int64_t>(c.progress_every * 1000)));
+                          std::chrono::milliseconds(static_cast<int64_t>(c.progress_every * 1000)),
+                          c.quiet);
   c.options.on_notice = [&](const std::string& line) {
     printer.Finish();
     std::cerr << "stage fetch: " << DisplayText(line) << "\n";
@@ -173,7 +191,7 @@ int RunFetch(const std::vector<std::string>& args) {
                  "resumes it\n";
     return common::StopExitStatus();
   }
-  PrintSummary(report, c.json);
+  PrintSummary(report, c.json, c.quiet);
   return report.ok() ? 0 : 1;
 }
 

@@ -11,15 +11,18 @@ namespace staging {
 
 class ProgressPrinter {
  public:
-  // Off a terminal, a line every `line_every` (and none before the first has passed).
+  // Off a terminal, a line every `line_every` (and none before the first has passed); nothing at
+  // all when `silent` (--quiet).
   ProgressPrinter(std::string verb, bool terminal,
-                  std::chrono::milliseconds line_every = std::chrono::seconds(5));
+                  std::chrono::milliseconds line_every = std::chrono::seconds(5),
+                  bool silent = false);
   void Update(const Progress& progress);
   void Finish();  // clears the bar
 
  private:
   std::string verb_;
   bool terminal_;
+  bool silent_;
   bool drew_ = false;
   std::chrono::milliseconds line_every_;
   std::chrono::steady_clock::time_point start_, last_line_;

@@ -1,13 +1,20 @@
 // stage: the command-line face of libstaging. Parses flags, shows progress, prints the summary.
+#include <archive.h>
+#include <curl/curl.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
+#include "common/command_line.h"
+#include "common/human_units.h"
 #include "common/stop_signals.h"
 #include "fetch_command.h"
 #include "progress_printer.h"
@@ -44,31 +51,30 @@ Examples:
 
 bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 
-// A usage mistake: one line on stderr, exit status 2 (runtime failures exit 1).
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using common::UsageError;
 
-// Parses `args` against `desc`; an argument no option takes is a usage error naming it, with the
-// first of `hints` not given as the option it was probably meant for (`stage clean dst`: --to).
-po::variables_map Parse(const std::vector<std::string>& args, const po::options_description& desc,
-                        const std::vector<std::string>& hints) {
-  po::parsed_options parsed = po::command_line_parser(args).options(desc).run();
-  po::variables_map vm;
-  po::store(parsed, vm);
-  const std::vector<std::string> stray =
-      po::collect_unrecognized(parsed.options, po::include_positional);
-  if (!stray.empty()) {
-    std::string message = "unexpected argument '" + stray.front() + "'";
-    for (const std::string& option : hints) {
-      if (vm.count(option.substr(2)) == 0 || vm[option.substr(2)].defaulted()) {
-        message += " (did you mean " + option + " " + stray.front() + "?)";
-        break;
-      }
-    }
-    throw UsageError(message);
-  }
-  return vm;
+// The facts --version prints after the version line: the libraries this build runs on.
+std::string BuildFacts() {
+  std::string facts = std::string(archive_version_details()) + "\n" + curl_version() + "\nzstd " +
+                      ZSTD_versionString() + "\nio_uring: ";
+  facts += staging::UringAvailable() ? "available"
+                                     : "unavailable (" + staging::UringUnavailableReason() + ")";
+  return facts + "\n";
+}
+
+// Every subcommand's --help, -h and --version.
+void AddStandardOptions(po::options_description& desc) {
+  desc.add_options()("help,h", "show this help and exit")(
+      "version", "show the version and the libraries it runs on, and exit");
+}
+
+// Parses a subcommand's arguments as every program does (common/command_line.h); nullopt to go
+// on, or the status to exit with after --help or --version.
+std::optional<int> Parse(const std::string& name, const std::string& usage,
+                         const std::vector<std::string>& args, const po::options_description& desc,
+                         po::variables_map* vm, const std::vector<std::string>& hints,
+                         const po::positional_options_description* positional = nullptr) {
+  return common::ParseCommandLine({name, usage, BuildFacts()}, args, desc, vm, positional, hints);
 }
 
 // A count read as a signed number, so that "-1" is refused rather than wrapped round.
@@ -82,15 +88,18 @@ uint64_t Count(const std::string& option, int64_t value, int64_t minimum) {
 
 int RunClean(const std::vector<std::string>& args) {
   std::string to = ".";
-  po::options_description desc("stage clean options");
-  desc.add_options()("help,h", "show this help")("to", po::value(&to), "destination (default: .)");
-  po::variables_map vm = Parse(args, desc, {"--to"});
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << "Usage: stage clean [--to DIR]\n\nRemoves every path the manifest in DIR/.stage "
-                 "lists, then the manifest.\n\nExample:\n  stage clean --to job-execution\n\n"
-              << desc;
-    return 0;
+  bool quiet = false;
+  po::options_description desc("Options");
+  AddStandardOptions(desc);
+  desc.add_options()("to", po::value(&to)->value_name("DIR"), "destination (default: .)")(
+      "quiet,q", po::bool_switch(&quiet), "print errors only");
+  po::variables_map vm;
+  if (auto exit_status = Parse("stage clean",
+                               "Usage: stage clean [--to DIR]\n\nRemoves every path the "
+                               "manifest in DIR/.stage lists, then the manifest.\n\nExample:\n"
+                               "  stage clean --to job-execution\n",
+                               args, desc, &vm, {"--to"})) {
+    return *exit_status;
   }
   uint64_t removed = 0;
   staging::Status status = staging::Clean(to, &removed);
@@ -98,40 +107,45 @@ int RunClean(const std::vector<std::string>& args) {
     std::cerr << "stage clean: " << staging::DisplayText(status.message()) << "\n";
     return 1;
   }
-  std::cerr << "stage clean: removed " << removed << " paths from " << staging::DisplayText(to)
-            << "\n";
+  if (!quiet) {
+    std::cerr << "stage clean: removed " << common::Counted(removed, "path", "paths") << " from "
+              << staging::DisplayText(to) << "\n";
+  }
   return 0;
 }
 
+constexpr char kPackUsage[] =
+    "Usage: stage pack --from DIR|ARCHIVE --to FILE.tar.zst [options]\n\n"
+    "Writes a tar cut into independent zstd frames with a seek table (zstd's seekable\n"
+    "format), so stage decodes it on every core while zstd -d and tar read it as usual.\n\n"
+    "Examples:\n  stage pack --from images.tar.gz --to images.tar.zst\n"
+    "  stage pack --from ./images --to images.tar.zst --level 3\n"
+    "  stage pack --from images.tar.gz --to images.tar.zst --random-access\n";
+
 int RunPack(const std::vector<std::string>& args) {
   staging::PackOptions options;
-  bool json = false;
+  bool json = false, quiet = false;
   auto frame_bytes = static_cast<int64_t>(options.frame_bytes);
-  po::options_description desc("stage pack options");
-  desc.add_options()("help,h", "show this help")("from", po::value(&options.from)->required(),
-                                                 "a directory, or an archive to re-pack")(
-      "to", po::value(&options.to)->required(), "the .tar.zst to write")(
-      "level", po::value(&options.level)->default_value(options.level), "zstd level")(
-      "frame-size", po::value(&frame_bytes)->default_value(frame_bytes),
-      "target bytes of tar per independent frame")(
-      "threads", po::value(&options.threads)->default_value(0), "compression threads (0 = cores)")(
+  po::options_description desc("Options");
+  AddStandardOptions(desc);
+  desc.add_options()("from", po::value(&options.from)->required()->value_name("PATH"),
+                     "a directory, or an archive to re-pack")(
+      "to", po::value(&options.to)->required()->value_name("FILE"), "the .tar.zst to write")(
+      "level", po::value(&options.level)->default_value(options.level)->value_name("N"),
+      "zstd level, 1 to 22")(
+      "frame-size", po::value(&frame_bytes)->default_value(frame_bytes)->value_name("BYTES"),
+      "target bytes of tar per independent frame (at least 4096)")(
+      "threads", po::value(&options.threads)->default_value(0)->value_name("N"),
+      "compression threads (0 = cores)")(
       "random-access", po::bool_switch(&options.random_access),
       "one frame per member, so that training reads a member in place for the cost of its own "
       "bytes: for JPEGs and other already compressed members, which zstd keeps almost as they "
-      "are at any level")("json", po::bool_switch(&json), "print the summary as JSON on stdout");
-  po::variables_map vm = Parse(args, desc, {"--from", "--to"});
-  if (vm.count("help")) {
-    std::cout
-        << "Usage: stage pack --from DIR|ARCHIVE --to FILE.tar.zst\n\n"
-           "Writes a tar cut into independent zstd frames with a seek table (zstd's seekable\n"
-           "format), so stage decodes it on every core while zstd -d and tar read it as usual.\n\n"
-           "Examples:\n  stage pack --from images.tar.gz --to images.tar.zst\n"
-           "  stage pack --from ./images --to images.tar.zst --level 3\n"
-           "  stage pack --from images.tar.gz --to images.tar.zst --random-access\n\n"
-        << desc;
-    return 0;
+      "are at any level")("json", po::bool_switch(&json), "print the summary as JSON on stdout")(
+      "quiet,q", po::bool_switch(&quiet), "no progress and no summary on stderr; errors only");
+  po::variables_map vm;
+  if (auto exit_status = Parse("stage pack", kPackUsage, args, desc, &vm, {"--from", "--to"})) {
+    return *exit_status;
   }
-  po::notify(vm);
   if (options.level < 1 || options.level > 22) {
     throw UsageError("--level takes zstd's levels, 1 to 22, not " + std::to_string(options.level));
   }
@@ -139,7 +153,7 @@ int RunPack(const std::vector<std::string>& args) {
   Count("--threads", options.threads, 0);
   common::InstallStopSignals();
   options.interrupt = &common::StopRequested();
-  staging::ProgressPrinter printer("pack", StderrIsTerminal());
+  staging::ProgressPrinter printer("pack", StderrIsTerminal(), std::chrono::seconds(5), quiet);
   staging::PackReport report =
       staging::Pack(options, [&](const staging::Progress& p) { printer.Update(p); });
   printer.Finish();
@@ -172,9 +186,14 @@ int RunPack(const std::vector<std::string>& args) {
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   }
-  std::cerr << "stage pack: " << report.files << " files, " << report.bytes << " bytes -> "
-            << report.compressed_bytes << " bytes in " << report.frames << " frames, "
-            << report.seconds << " s" << (indexed ? ", member index written" : "") << "\n";
+  if (!quiet) {
+    std::cerr << "stage pack: " << common::Counted(report.files, "file", "files") << ", "
+              << common::HumanBytes(report.bytes) << " -> "
+              << common::HumanBytes(report.compressed_bytes) << " in "
+              << common::Counted(report.frames, "frame", "frames") << ", "
+              << common::HumanSeconds(report.seconds) << (indexed ? ", member index written" : "")
+              << "\n";
+  }
   return 0;
 }
 
@@ -186,7 +205,7 @@ std::string ReadsText(const std::string& reads) {
 }
 
 // Warnings, per-source lines, errors and the summary line, on stderr.
-void PrintReport(const staging::StageReport& report, bool verbose) {
+void PrintReport(const staging::StageReport& report, bool verbose, bool quiet) {
   uint32_t already = 0;
   for (const auto& w : report.warnings) {
     std::cerr << "stage: warning: " << staging::DisplayText(w) << "\n";
@@ -198,13 +217,14 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
     }
     if (a.already_staged) {
       ++already;
-      std::cerr << "stage: " << staging::DisplayText(a.path) << ": already staged\n";
+      if (!quiet) std::cerr << "stage: " << staging::DisplayText(a.path) << ": already staged\n";
     } else if (verbose && a.status.ok()) {
-      std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", " << a.files
-                << " files by " << a.writer_threads << " threads (" << a.ring_files
+      std::cerr << "stage: " << staging::DisplayText(a.path) << ": " << a.kind << ", "
+                << common::Counted(a.files, "file", "files") << " by "
+                << common::Counted(a.writer_threads, "thread", "threads") << " (" << a.ring_files
                 << " through io_uring, " << a.redone_files << " redone with plain calls, "
-                << a.plain_files << " plain), " << ReadsText(a.source_reads) << ", " << a.bytes
-                << " bytes, " << a.seconds << " s";
+                << a.plain_files << " plain), " << ReadsText(a.source_reads) << ", "
+                << common::HumanBytes(a.bytes) << ", " << common::HumanSeconds(a.seconds);
       if (a.kind != "file") {
         std::cerr << ", tar headers: " << a.members_by_stage << " members read by stage, "
                   << a.members_by_libarchive << " by libarchive";
@@ -221,9 +241,9 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
     if (!a.status.ok()) ++failed;
     written += a.already_staged || !a.status.ok() ? 0 : a.bytes;
   }
-  const double mbps = report.seconds > 0 ? written / report.seconds / 1e6 : 0;
+  if (quiet) return;
   const size_t sources = report.archives.size();
-  std::string counts = std::to_string(sources) + (sources == 1 ? " source" : " sources");
+  std::string counts = common::Counted(sources, "source", "sources");
   std::vector<std::string> parts;
   if (already > 0) parts.push_back(std::to_string(already) + " already staged");
   if (failed > 0) {
@@ -232,10 +252,10 @@ void PrintReport(const staging::StageReport& report, bool verbose) {
   }
   for (size_t i = 0; i < parts.size(); ++i) counts += (i == 0 ? " (" : ", ") + parts[i];
   if (!parts.empty()) counts += ")";
-  std::fprintf(stderr, "stage: %s, %llu %s, %llu bytes, %.2f s, %.0f MB/s%s\n", counts.c_str(),
-               static_cast<unsigned long long>(report.files), report.files == 1 ? "file" : "files",
-               static_cast<unsigned long long>(report.bytes), report.seconds, mbps,
-               report.ok() ? "" : ", FAILED");
+  std::cerr << "stage: " << counts << ", " << common::Counted(report.files, "file", "files") << ", "
+            << common::HumanBytes(report.bytes) << ", " << common::HumanSeconds(report.seconds)
+            << ", " << common::HumanRate(report.seconds > 0 ? written / report.seconds : 0)
+            << (report.ok() ? "" : ", FAILED") << "\n";
 }
 
 // The report as one JSON line for machines; names escaped as in messages.
@@ -271,18 +291,23 @@ std::string ReportJson(const staging::StageReport& report) {
 
 int RunStage(const std::vector<std::string>& args) {
   StageOptions options;
-  bool json = false, no_wait = false, plain = false, uring_writes = false, verbose = false;
+  bool json = false, no_wait = false, plain = false, uring_writes = false, verbose = false,
+       quiet = false;
   std::string reads = "auto";
   auto max_bytes = static_cast<int64_t>(options.max_bytes);
   auto max_entries = static_cast<int64_t>(options.max_entries);
   po::options_description desc("Options");
-  desc.add_options()("help,h", "show this help")("from", po::value(&options.from),
-                                                 "source directory (or one file) to stage")(
-      "to", po::value(&options.to)->default_value("."), "destination directory")(
-      "jobs,j", po::value(&options.jobs)->default_value(0), "sources staged at once (0 = cores)")(
-      "json", po::bool_switch(&json), "print the summary as one JSON object on stdout")(
+  AddStandardOptions(desc);
+  desc.add_options()("from", po::value(&options.from)->value_name("DIR"),
+                     "source directory (or one file) to stage")(
+      "to", po::value(&options.to)->default_value(".")->value_name("DIR"), "destination directory")(
+      "jobs,j", po::value(&options.jobs)->default_value(0)->value_name("N"),
+      "sources staged at once (0 = cores)")("json", po::bool_switch(&json),
+                                            "print the summary as one JSON object on stdout")(
       "verbose,v", po::bool_switch(&verbose),
       "one line per source: its kind, files, and how they were written")(
+      "quiet,q", po::bool_switch(&quiet),
+      "no progress and no summary on stderr; warnings and errors only")(
       "verify", po::bool_switch(&options.verify), "check each source against NAME.sha256")(
       "overwrite", po::bool_switch(&options.overwrite),
       "replace files in --to that no staging made (without it, a source that would replace one "
@@ -302,26 +327,22 @@ int RunStage(const std::vector<std::string>& args) {
       "mapped, io_uring or plain (pread); --json's source_reads says which ran")(
       "uring-writes", po::bool_switch(&uring_writes),
       "create files through io_uring too (by default plain calls from the writer threads: "
-      "faster on local filesystems)")("writers", po::value(&options.writers)->default_value(0),
-                                      "threads creating each archive's files (0 = cores)")(
-      "max-bytes", po::value(&max_bytes)->default_value(max_bytes),
+      "faster on local filesystems)")(
+      "writers", po::value(&options.writers)->default_value(0)->value_name("N"),
+      "threads creating each archive's files (0 = cores)")(
+      "max-bytes", po::value(&max_bytes)->default_value(max_bytes)->value_name("BYTES"),
       "cap on bytes one archive may write")(
-      "max-entries", po::value(&max_entries)->default_value(max_entries),
+      "max-entries", po::value(&max_entries)->default_value(max_entries)->value_name("N"),
       "cap on entries in one archive, and on entries under --from");
-  po::variables_map vm = Parse(args, desc, {"--from", "--to"});
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << kUsage << "\n" << desc;
-    return 0;
+  po::variables_map vm;
+  if (auto exit_status = Parse("stage", kUsage, args, desc, &vm, {"--from", "--to"})) {
+    return *exit_status;
   }
-  if (options.from.empty()) {
-    std::cerr << "stage: --from DIR is required (see stage --help)\n";
-    return 2;
-  }
+  if (options.from.empty()) throw UsageError("--from DIR is required");
   if (options.jobs < 0 || options.writers < 0) {
-    std::cerr << "stage: --jobs and --writers take 0 (automatic) or a positive count\n";
-    return 2;
+    throw UsageError("--jobs and --writers take 0 (automatic) or a positive count");
   }
+  if (verbose && quiet) throw UsageError("--verbose and --quiet contradict each other");
   options.max_bytes = Count("--max-bytes", max_bytes, 1);
   if (!staging::ParseSourceReads(reads, &options.reads)) {
     throw UsageError("--reads takes auto, mapped, io_uring or plain, not '" + reads + "'");
@@ -329,8 +350,7 @@ int RunStage(const std::vector<std::string>& args) {
   options.max_entries = Count("--max-entries", max_entries, 1);
   options.wait_for_lock = !no_wait;
   if (plain && uring_writes) {
-    std::cerr << "stage: --plain-io and --uring-writes contradict each other\n";
-    return 2;
+    throw UsageError("--plain-io and --uring-writes contradict each other");
   }
   if (plain) options.io = staging::IoKind::kPlain;
   if (uring_writes) options.io = staging::IoKind::kUring;
@@ -341,7 +361,7 @@ int RunStage(const std::vector<std::string>& args) {
               << "); using plain system calls\n";
   }
   options.interrupt = &common::StopRequested();
-  staging::ProgressPrinter printer("stage", StderrIsTerminal());
+  staging::ProgressPrinter printer("stage", StderrIsTerminal(), std::chrono::seconds(5), quiet);
   staging::StageReport report =
       staging::Stage(options, [&](const staging::Progress& p) { printer.Update(p); });
   printer.Finish();
@@ -353,7 +373,7 @@ int RunStage(const std::vector<std::string>& args) {
     return common::StopExitStatus();
   }
 
-  PrintReport(report, verbose);
+  PrintReport(report, verbose, quiet);
   if (json) std::cout << ReportJson(report) << "\n";
   return report.ok() ? 0 : 1;
 }
@@ -365,24 +385,12 @@ int main(int argc, char** argv) {
   const bool subcommand =
       !args.empty() && (args[0] == "clean" || args[0] == "pack" || args[0] == "fetch");
   const std::string command = subcommand ? "stage " + args[0] : "stage";
-  try {
-    if (!args.empty() && args[0] == "clean") return RunClean({args.begin() + 1, args.end()});
-    if (!args.empty() && args[0] == "pack") return RunPack({args.begin() + 1, args.end()});
-    if (!args.empty() && args[0] == "fetch") {
-      return staging::RunFetch({args.begin() + 1, args.end()});
-    }
+  return common::RunProgram(command, [&] {
+    const std::vector<std::string> rest(args.begin() + (subcommand ? 1 : 0), args.end());
+    if (command == "stage clean") return RunClean(rest);
+    if (command == "stage pack") return RunPack(rest);
+    if (command == "stage fetch") return staging::RunFetch(rest, BuildFacts());
     common::InstallStopSignals();
-    return RunStage(args);
-  } catch (const po::error& e) {
-    std::cerr << command << ": " << staging::DisplayText(e.what()) << " (see " << command
-              << " --help)\n";
-    return 2;
-  } catch (const UsageError& e) {
-    std::cerr << command << ": " << staging::DisplayText(e.what()) << " (see " << command
-              << " --help)\n";
-    return 2;
-  } catch (const std::exception& e) {  // out of memory, or a library's unforeseen error
-    std::cerr << "stage: error: " << staging::DisplayText(e.what()) << "\n";
-    return 1;
-  }
+    return RunStage(rest);
+  });
 }

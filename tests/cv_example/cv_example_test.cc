@@ -24,6 +24,7 @@ using cv_example_test::program;
 using cv_example_test::read_text;
 using cv_example_test::run;
 using cv_example_test::TempDir;
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 
 size_t count_lines(const std::string& text) {
@@ -76,7 +77,10 @@ TEST_F(CvExampleTest, VersionSaysWhatWasCompiledAndLinkedIn) {
     EXPECT_THAT(version.out, HasSubstr("cuda: yes (runtime "));
     EXPECT_THAT(version.out, HasSubstr("nccl: yes"));
   }
-  EXPECT_EQ(count_lines(version.out), 1u);
+  // The version line, then the build facts.
+  EXPECT_THAT(version.out,
+              ContainsRegex("^cv_example [0-9]+\\.[0-9]+\\.[0-9]+ \\(git [^)]+\\)\nLibTorch"));
+  EXPECT_EQ(count_lines(version.out), 2u);
 }
 
 // --fixed_batch takes as many steps as a normal epoch, all on the first batch: the same batch
@@ -358,13 +362,58 @@ TEST_F(CvExampleTest, DamagedWeightsFailWithOneLine) {
   EXPECT_EQ(count_lines(failed.err), 1u) << failed.err;
 }
 
+// Usage mistakes exit 2 with one line naming them, before anything is read or trained; what
+// this machine cannot do (fp16 without CUDA) is a runtime failure, 1.
 TEST_F(CvExampleTest, BadArgumentsAreNamed) {
   make_data(40);
-  EXPECT_THAT(train({"--model", "resnet51"}).err, HasSubstr("unknown --model resnet51"));
-  EXPECT_THAT(train({"--mixed_precision", "fp16"}).err, HasSubstr("fp16 needs a CUDA device"));
-  EXPECT_THAT(train({"--checkpointing_steps", "often", "--output_dir", scratch_.path()}).err,
-              HasSubstr("--checkpointing_steps must be epoch or a positive step count"));
+  struct Case {
+    std::vector<std::string> args;
+    int status;
+    std::string words;
+  };
+  const std::vector<Case> cases = {
+      {{"--model", "resnet51"}, 2, "cv_example: unknown --model resnet51 (known:"},
+      {{"--epochs", "-1"}, 2, "--epochs and --batch_size must be at least 1"},
+      {{"--epochs", "two"}, 2, "the argument ('two') for option '--epochs' is invalid"},
+      {{"--image_size", "8"}, 2, "--image_size must be at least 32"},
+      {{"--lr", "0"}, 2, "--lr must be positive"},
+      {{"--mixed_precision", "fp8"}, 2, "--mixed_precision must be no, bf16 or fp16, not fp8"},
+      {{"--checkpointing_steps", "often", "--output_dir", scratch_.path()},
+       2,
+       "--checkpointing_steps must be epoch or a positive step count"},
+      {{"--checkpointing_steps", "epoch"}, 2, "need --output_dir"},
+      {{"--dist_timeout", "0"}, 2, "--dist_timeout must be positive"},
+      {{"--max_member_mb", "0"}, 2, "--max_member_mb must be a positive count of MiB"},
+      {{"--no_such_option"}, 2, "unrecognised option '--no_such_option'"},
+      {{"stray"}, 2, "unexpected argument 'stray'"},
+      {{"--mixed_precision", "fp16"}, 1, "fp16 needs a CUDA device"},
+  };
+  for (const Case& c : cases) {
+    const Outcome outcome = train(c.args);
+    EXPECT_EQ(outcome.status, c.status) << c.words << "\n" << outcome.err;
+    EXPECT_THAT(outcome.err, HasSubstr(c.words));
+    EXPECT_EQ(count_lines(outcome.err), 1u) << outcome.err;
+    EXPECT_EQ(outcome.out, "") << c.words;
+  }
   EXPECT_EQ(run({program("cv_example")}, scratch_).status, 2);
+}
+
+// -h as --help; every option with hyphens as with underscores (torchrun's and accelerate's
+// spellings); a repeated option takes its last value.
+TEST_F(CvExampleTest, EitherSpellingAndTheLastValueOfARepeatedOption) {
+  const Outcome short_help = run({program("cv_example"), "-h"}, scratch_);
+  EXPECT_EQ(short_help.status, 0);
+  EXPECT_EQ(short_help.out, run({program("cv_example"), "--help"}, scratch_).out);
+  EXPECT_THAT(short_help.out, HasSubstr("--data_dir PATH"));
+  EXPECT_THAT(short_help.out, HasSubstr("Exit status: 0 on success, 1 when the work failed"));
+  make_data(40);
+  const Outcome hyphens = run({program("cv_example"), "--data-dir", data_.path(), "--cpu",
+                               "--model", "resnet10t", "--image-size", "32", "--batch-size", "8",
+                               "--epochs", "5", "--epochs", "1", "--threads", "1", "--json"},
+                              scratch_);
+  ASSERT_EQ(hyphens.status, 0) << hyphens.err;
+  const auto epochs = json_lines(hyphens.out);
+  ASSERT_EQ(epochs.size(), 1u) << "--epochs 5 --epochs 1 is one epoch:\n" << hyphens.out;
 }
 
 }  // namespace

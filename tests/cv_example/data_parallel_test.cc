@@ -325,9 +325,10 @@ TEST_F(DataParallelTest, TwoMachinesAndTorchrunVariablesMatchOneLauncher) {
   pid_t nodes[2];
   for (int node = 0; node < 2; ++node) {
     std::vector<std::string> machine = command(args);
+    // torchrun's hyphenated spellings: the launcher takes them as its own, and passes none on.
     machine.insert(machine.end(),
-                   {"--nproc_per_node", "1", "--nnodes", "2", "--node_rank", std::to_string(node),
-                    "--master_addr", "127.0.0.1", "--master_port", port});
+                   {"--nproc-per-node", "1", "--nnodes", "2", "--node-rank", std::to_string(node),
+                    "--master-addr", "127.0.0.1", "--master-port=" + port});
     nodes[node] = cv_example_test::start(machine, file(node, "out"), file(node, "err"));
   }
   ASSERT_EQ(cv_example_test::wait_for(nodes[0]), 0) << read_text(file(0, "err"));

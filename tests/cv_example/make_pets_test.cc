@@ -3,6 +3,7 @@
 #include <archive_entry.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -168,6 +169,27 @@ TEST_F(MakePetsTest, ACountBelowOneIsAUsageErrorNotARunaway) {
         << result.err;
   }
   EXPECT_FALSE(std::filesystem::exists(scratch_.file("out")));
+}
+
+TEST_F(MakePetsTest, VersionHelpAndUsageMistakes) {
+  const auto version = run({program("make_pets"), "--version"}, scratch_);
+  EXPECT_EQ(version.status, 0);
+  EXPECT_EQ(version.out.rfind("make_pets ", 0), 0u) << version.out;
+  const auto help = run({program("make_pets"), "-h"}, scratch_);
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--count N"), std::string::npos) << help.out;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--out", "x", "--count", "3", "extra"},
+        {"--out", "x", "--count", "many"},
+        {"--out", "x", "--count", "3", "--threads", "-2"},
+        {"--out", "x"}}) {
+    std::vector<std::string> command = {program("make_pets")};
+    command.insert(command.end(), args.begin(), args.end());
+    const auto result = run(command, scratch_);
+    EXPECT_EQ(result.status, 2) << args.back() << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    EXPECT_NE(result.err.find("(see make_pets --help)"), std::string::npos) << result.err;
+  }
 }
 
 }  // namespace

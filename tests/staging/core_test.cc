@@ -26,6 +26,7 @@
 #include "base/source_identity.h"
 #include "collect_decoded.h"
 #include "common/file_io.h"
+#include "common/human_units.h"
 #include "common/ordered_workers.h"
 #include "common/unique_fd.h"
 #include "decode/decoder.h"
@@ -629,6 +630,40 @@ TEST(FileLayerTest, ListDirectoryListsEveryNameOrFails) {
   EXPECT_EQ(common::JoinPath("", "b"), "b");
   EXPECT_EQ(common::JoinPath("a", ""), "a");
   EXPECT_EQ(common::JoinPath("a", "b"), "a/b");
+}
+
+}  // namespace
+}  // namespace staging_test
+
+namespace staging_test {
+namespace {
+
+TEST(HumanUnits, SizesHaveThreeSignificantDigitsInDecimalUnits) {
+  EXPECT_EQ(common::HumanBytes(0), "0 B");
+  EXPECT_EQ(common::HumanBytes(999), "999 B");
+  EXPECT_EQ(common::HumanBytes(1000), "1.00 kB");
+  EXPECT_EQ(common::HumanBytes(1234567), "1.23 MB");
+  EXPECT_EQ(common::HumanBytes(12'345'678), "12.3 MB");
+  EXPECT_EQ(common::HumanBytes(999'499), "999 kB");
+  EXPECT_EQ(common::HumanBytes(999'500), "1.00 MB");  // never "1000 kB"
+  EXPECT_EQ(common::HumanBytes(1'200'000'000'000), "1.20 TB");
+  EXPECT_EQ(common::HumanBytes(UINT64_MAX), "18.4 EB");
+  EXPECT_EQ(common::HumanRate(0), "0 B/s");
+  EXPECT_EQ(common::HumanRate(512e6), "512 MB/s");
+}
+
+TEST(HumanUnits, DurationsAndCounts) {
+  EXPECT_EQ(common::HumanSeconds(0), "0 s");
+  EXPECT_EQ(common::HumanSeconds(-3), "0 s");
+  EXPECT_EQ(common::HumanSeconds(0.0123), "0.012 s");
+  EXPECT_EQ(common::HumanSeconds(0.123), "0.12 s");
+  EXPECT_EQ(common::HumanSeconds(1.25), "1.2 s");
+  EXPECT_EQ(common::HumanSeconds(59.9), "59.9 s");
+  EXPECT_EQ(common::HumanSeconds(125), "2 min 05 s");
+  EXPECT_EQ(common::HumanSeconds(3720), "1 h 02 min");
+  EXPECT_EQ(common::Counted(1, "file", "files"), "1 file");
+  EXPECT_EQ(common::Counted(0, "file", "files"), "0 files");
+  EXPECT_EQ(common::Counted(2, "try", "tries"), "2 tries");
 }
 
 }  // namespace

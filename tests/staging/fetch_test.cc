@@ -1,15 +1,20 @@
 // stage fetch end to end: the real program against a fault-injecting HTTP server on 127.0.0.1
 // (fetch_server.py), with archives made by GNU tar.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "base/source_identity.h"
@@ -21,6 +26,9 @@
 
 namespace staging_test {
 namespace {
+
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
 
 // Shared by every test: the served files and the server.
 struct Served {
@@ -243,14 +251,73 @@ TEST_F(FetchTest, ServiceUnavailableTwiceThenSuccess) {
 
 TEST_F(FetchTest, ServerErrorAfterTheRetriesFails) {
   served->server->Script("", "status500");
-  RunResult r = Fetch(server().Url("data.tar.gz"), "--retries 2");
+  RunResult r = Fetch(server().Url("data.tar.gz"), "--retry 2");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("HTTP 500 Internal Server Error (gave up after 2 retries)"),
-            std::string::npos)
-      << r.err;
-  EXPECT_NE(r.err.find("HTTP 500"), std::string::npos) << r.err;
+  EXPECT_THAT(r.err, ContainsRegex("data.tar.gz: gave up after 3 tries over [0-9.]+ s: "
+                                   "HTTP 500 Internal Server Error\n"));
   EXPECT_EQ(server().Log().size(), 3u);
   EXPECT_FALSE(fs::exists(Dest() / "data.tar.gz"));
+}
+
+// The tries a message names, from "gave up after N tries"; -1 when it names none.
+int TriesNamed(const std::string& err) {
+  std::smatch m;
+  if (!std::regex_search(err, m, std::regex("gave up after ([0-9]+) tr"))) return -1;
+  return std::stoi(m[1]);
+}
+
+TEST_F(FetchTest, RetryMaxTimeEndsTheRetriesWhateverTheirCount) {
+  served->server->Script("", "status503");
+  // Waits of 0.2 and 0.4 s, then one cut to end at 1 s: four or five tries, never the 51 that
+  // --retry alone allows.
+  RunResult r =
+      Fetch(server().Url("data.tar.gz"), "--retry 50 --retry-delay 0.2 --retry-max-time 1");
+  EXPECT_EQ(r.exit_code, 1);
+  int tries = TriesNamed(r.err);
+  EXPECT_GE(tries, 2) << r.err;
+  EXPECT_LE(tries, 5) << r.err;
+  EXPECT_EQ(server().Log().size(), static_cast<size_t>(tries));
+  EXPECT_THAT(r.err, HasSubstr(": HTTP 503 Service Unavailable"));
+}
+
+// A port on 127.0.0.1 where nothing listens: bound, read and closed again.
+int RefusingPort() {
+  common::UniqueFd s(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(s.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return -1;
+  }
+  return ntohs(addr.sin_port);
+}
+
+TEST_F(FetchTest, RefusedConnectionFailsAtOnceUnlessAskedToRetry) {
+  int port = RefusingPort();
+  ASSERT_GT(port, 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/data.tar.gz";
+  RunResult once = Fetch(url, "--retry 3");
+  EXPECT_EQ(once.exit_code, 1);
+  EXPECT_THAT(once.err, HasSubstr("data.tar.gz: connection refused"));
+  EXPECT_THAT(once.err, HasSubstr("not retried (--retry-connrefused retries it)"));
+  EXPECT_EQ(FileJson(once)["attempts"], 1);
+
+  RunResult retried = Fetch(url, "--retry 2 --retry-connrefused");
+  EXPECT_EQ(retried.exit_code, 1);
+  EXPECT_EQ(TriesNamed(retried.err), 3) << retried.err;
+  EXPECT_THAT(retried.err, HasSubstr(" s: connection refused"));
+  EXPECT_EQ(FileJson(retried)["attempts"], 3);
+  ExpectNothingOf("data.tar.gz");
+}
+
+TEST_F(FetchTest, UnresolvableHostFailsAtOnce) {
+  RunResult r = Fetch("http://no-such-host.invalid/data.tar.gz", "--retry 3");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(FileJson(r)["attempts"], 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("no-such-host.invalid"));
+  EXPECT_EQ(TriesNamed(r.err), -1) << r.err;
 }
 
 TEST_F(FetchTest, ServerWithoutRangeSupportStartsOver) {
@@ -267,7 +334,7 @@ TEST_F(FetchTest, FileChangedOnTheServerStartsOver) {
   TempDir other;
   RunCommand("head -c 700000 /dev/urandom > " + Quote(served->root / "changing.bin"));
   served->server->Script("", "drop");
-  EXPECT_EQ(Fetch(server().Url("changing.bin"), "--retries 0").exit_code, 1);
+  EXPECT_EQ(Fetch(server().Url("changing.bin"), "--retry 0").exit_code, 1);
   EXPECT_EQ(fs::file_size(Dest() / "changing.bin.stagefetch.part"), 350000u);
   RunCommand("head -c 600000 /dev/urandom > " + Quote(served->root / "changing.bin"));
   served->server->Script("");
@@ -280,7 +347,7 @@ TEST_F(FetchTest, FileChangedOnTheServerStartsOver) {
 
 TEST_F(FetchTest, BodyShorterThanAnnouncedFailsKeepingThePartial) {
   served->server->Script("", "short");
-  RunResult r = Fetch(server().Url("blob.bin"), "--retries 1");
+  RunResult r = Fetch(server().Url("blob.bin"), "--retry 1");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("closed after 750000 bytes"), std::string::npos) << r.err;
   ExpectNothingOf("blob.bin", /*partial_kept=*/true);
@@ -288,7 +355,7 @@ TEST_F(FetchTest, BodyShorterThanAnnouncedFailsKeepingThePartial) {
 
 TEST_F(FetchTest, BodyLongerThanAnnouncedStoresOnlyWhatWasAnnounced) {
   served->server->Script("", "long");
-  RunResult r = Fetch(server().Url("blob.bin"), "--retries 0");
+  RunResult r = Fetch(server().Url("blob.bin"), "--retry 0");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(Dest() / "blob.bin"), served->blob);
 }
@@ -303,7 +370,7 @@ TEST_F(FetchTest, SlowServerShowsProgressLines) {
     if (at == 0 || r.err[at - 1] == '\n') ++lines;
   }
   EXPECT_GE(lines, 3u) << r.err;
-  EXPECT_NE(r.err.find("MB/s"), std::string::npos);
+  EXPECT_THAT(r.err, ContainsRegex("[0-9.]+ [kMG]?B/s"));
 }
 
 TEST_F(FetchTest, NonArchiveIsStoredAsItIs) {

@@ -4,6 +4,7 @@
 #include "staging/stage.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,12 +29,16 @@ using staging_test::BinDir;
 using staging_test::MakeTree;
 using staging_test::Pattern;
 using staging_test::Quote;
+using staging_test::ReadFile;
 using staging_test::RunCommand;
 using staging_test::RunResult;
 using staging_test::Snapshot;
 using staging_test::StageBinary;
 using staging_test::TempDir;
 using staging_test::WriteFile;
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 struct Case {
@@ -673,6 +678,20 @@ TEST(StageCommandLine, UsageMistakesExitTwoNamingTheArgument) {
       {"pack --from " + src + " --to x.tar.zst --level 99", "stage pack: --level takes zstd's"},
       {"pack --from " + src + " --to x.tar.zst --frame-size -1", "--frame-size takes a count"},
       {"pack --from " + src + " --to x.tar.zst extra", "stage pack: unexpected argument 'extra'"},
+      {"--from " + src + " --no-such-option", "stage: unrecognised option '--no-such-option'"},
+      {"--from " + src + " --jobs many", "the argument ('many') for option '--jobs' is invalid"},
+      {"--from " + src + " --verbose --quiet", "--verbose and --quiet contradict each other"},
+      {"--from " + src + " --reads sometimes", "--reads takes auto, mapped, io_uring or plain"},
+      {"--to " + to, "stage: --from DIR is required"},
+      {"pack --to x.tar.zst", "stage pack: the option '--from' is required"},
+      {"clean --to", "stage clean: the required argument for option '--to' is missing"},
+      {"fetch ftp://host/data.tar --to " + to,
+       "stage fetch: ftp://host/data.tar: unsupported scheme"},
+      {"fetch https://host/ --to " + to, "the URL names no file to store"},
+      {"fetch https://host/a.tar --to " + to + " --retry -1", "--retry must not be negative"},
+      {"fetch https://host/a.tar --to " + to + " --retry-max-time -2", "--retry-max-time"},
+      {"fetch https://host/a.tar", "stage fetch: the option '--to' is required"},
+      {"fetch https://host/a.tar --to " + to + " --sha256 abc", "--sha256"},
   };
   for (const Case& c : cases) {
     RunResult r = RunCommand(StageBinary() + " " + c.args);
@@ -681,6 +700,53 @@ TEST(StageCommandLine, UsageMistakesExitTwoNamingTheArgument) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
   }
   EXPECT_FALSE(fs::exists(work / "to/.stage")) << "a usage error staged something";
+}
+
+// The conventions of GNU tools: --version and -h on every command, the exit statuses stated in
+// the help, options shown with what they take, a repeated option's last value, --quiet.
+TEST(StageCommandLine, EveryCommandHasVersionHelpAndTheUsualConventions) {
+  for (const std::string command : {"", "clean ", "pack ", "fetch "}) {
+    RunResult version = RunCommand(StageBinary() + " " + command + "--version");
+    EXPECT_EQ(version.exit_code, 0) << command << version.err;
+    EXPECT_THAT(version.out, ContainsRegex("^stage " + std::string(command.empty() ? "" : command) +
+                                           "[0-9]+\\.[0-9]+\\.[0-9]+ \\(git [^)]+\\)\n"));
+    EXPECT_THAT(version.out, HasSubstr("libarchive "));
+    EXPECT_THAT(version.out, HasSubstr("io_uring: "));
+    RunResult help = RunCommand(StageBinary() + " " + command + "-h");
+    EXPECT_EQ(help.exit_code, 0) << command << help.err;
+    EXPECT_THAT(help.out, ContainsRegex("^Usage:"));
+    EXPECT_THAT(help.out, HasSubstr("Exit status: 0 on success, 1 when the work failed, 2 for a "
+                                    "usage error"));
+    EXPECT_THAT(help.out, Not(HasSubstr(" arg "))) << "an option without the name of its value";
+    EXPECT_EQ(RunCommand(StageBinary() + " " + command + "--help").out, help.out);
+  }
+  EXPECT_THAT(RunCommand(StageBinary() + " --help").out, HasSubstr("--to DIR (=.)"));
+
+  TempDir work;
+  WriteFile(work / "src/a.txt", "a");
+  // The last --to wins, as in GNU tools; the first is not even created.
+  RunResult last = RunCommand(StageBinary() + " --from " + Quote(work / "src") + " --to " +
+                              Quote(work / "first") + " --to " + Quote(work / "second"));
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_EQ(ReadFile(work / "second/a.txt"), "a");
+  EXPECT_FALSE(fs::exists(work / "first"));
+  // --quiet: nothing on stderr when all goes well, the error when it does not.
+  RunResult quiet = RunCommand(StageBinary() + " --from " + Quote(work / "src") + " --to " +
+                               Quote(work / "third") + " -q");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(ReadFile(work / "third/a.txt"), "a");
+  RunResult quiet_failure = RunCommand(StageBinary() + " --from " + Quote(work / "missing") +
+                                       " --to " + Quote(work / "fourth") + " --quiet");
+  EXPECT_EQ(quiet_failure.exit_code, 1);
+  EXPECT_THAT(quiet_failure.err, HasSubstr("missing"));
+  // Summaries in units for people, singular where there is one.
+  RunResult summary = RunCommand(StageBinary() + " --from " + Quote(work / "src") + " --to " +
+                                 Quote(work / "fifth"));
+  EXPECT_THAT(summary.err, ContainsRegex("stage: 1 source, 1 file, 1 B, [0-9.]+ s, [0-9.]+ "
+                                         "[kMG]?B/s\n"));
+  EXPECT_THAT(RunCommand(StageBinary() + " clean --to " + Quote(work / "fifth")).err,
+              HasSubstr("removed 1 path from"));
 }
 
 TEST(StageCommandLine, ADestinationInsideTheSourceIsLeftOutOfIt) {

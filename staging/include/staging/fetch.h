@@ -34,10 +34,14 @@ struct FetchOptions {
   std::vector<std::string> sha256, md5;
   bool pack = false;  // store archives as `stage pack` writes them (NAME's stem + .tar.zst)
   bool random_access = false;  // with pack: a frame per member, for reading in place
-  int retries = 5;             // retries of transient failures in a row (progress resets the count)
-  double retry_delay = 1.0;    // seconds before the first retry; doubled each time, at most 60
-  int stall_seconds = 60;      // a connection that moves no byte this long is retried
-  std::string ca_file;         // extra CA certificates for a private server; TLS is always verified
+  // Retries follow curl's conventions (--retry, --retry-delay, --retry-max-time,
+  // --retry-connrefused), with more retries by default: a training job would rather wait.
+  int retries = 5;            // retries of transient failures in a row (progress resets the count)
+  double retry_delay = 1.0;   // seconds before the first retry; doubled each time, at most 60
+  double retry_max_time = 0;  // no retry starts this many seconds after the first try (0: no cap)
+  bool retry_connrefused = false;  // a refused connection is transient too (else it fails at once)
+  int stall_seconds = 60;          // a connection that moves no byte this long is retried
+  std::string ca_file;  // extra CA certificates for a private server; TLS is always verified
   // Raised (e.g. by a signal handler), stops the download within a moment, keeping the partial
   // file for the next run. Must outlive the call.
   const std::atomic<bool>* interrupt = nullptr;

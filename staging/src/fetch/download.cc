@@ -19,6 +19,7 @@
 #include "base/digest.h"
 #include "base/stage_layout.h"
 #include "common/file_io.h"
+#include "common/human_units.h"
 #include "decode/gzip_index.h"
 #include "fetch/fetch_record.h"
 
@@ -219,23 +220,38 @@ Status Download::Transfer(FetchedFile* report) {
     offset = 0;  // nothing to resume from, or nothing to check it against
   }
   Validators known = resume.validators;
-  for (int failures = 0;;) {
+  const auto started = std::chrono::steady_clock::now();
+  for (int failures = 0, tries = 0;;) {
     const uint64_t before = sink_ ? sink_->bytes() : offset;
     ++report->attempts;
+    ++tries;
     Attempt attempt = TryOnce(offset, known);
     if (attempt.result == AttemptResult::kDone) return Status::Ok();
     if (attempt.result == AttemptResult::kInterrupted) interrupted_ = true;
-    if (attempt.result != AttemptResult::kTransient) return attempt.status;
+    if (attempt.result != AttemptResult::kTransient) {
+      if (attempt.refused && tries == 1) {
+        return Status::Error(attempt.status.message() +
+                             "; not retried (--retry-connrefused retries it)");
+      }
+      return attempt.status;
+    }
     const uint64_t now = sink_ ? sink_->bytes() : offset;
     if (now > before) failures = 0;  // progress: a flaky link is not a dead one
-    if (++failures > options_.retries) {
-      return Status::Error(attempt.status.message() + " (gave up after " +
-                           std::to_string(options_.retries) + " retries)");
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const bool out_of_time = options_.retry_max_time > 0 && elapsed >= options_.retry_max_time;
+    if (++failures > options_.retries || out_of_time) {
+      return Status::Error(url_.redacted + ": gave up after " +
+                           common::Counted(tries, "try", "tries") + " over " +
+                           common::HumanSeconds(elapsed) + ": " +
+                           (attempt.cause.empty() ? attempt.status.message() : attempt.cause));
     }
     known = validators_.usable() ? validators_ : known;
     offset = attempt.drop_range || !known.usable() ? 0 : now;
     double delay = std::min(kMaxRetryDelay, options_.retry_delay * std::pow(2.0, failures - 1));
     delay = std::max(delay, std::min(kMaxRetryDelay, attempt.retry_after));
+    // As curl's --retry-max-time: the last wait ends when the time does, for one more try.
+    if (options_.retry_max_time > 0) delay = std::min(delay, options_.retry_max_time - elapsed);
     if (notice_) {
       notice_(attempt.status.message() + "; retrying in " + std::to_string(delay).substr(0, 4) +
               " s from byte " + std::to_string(offset));
@@ -249,7 +265,8 @@ Status Download::Transfer(FetchedFile* report) {
 }
 
 Attempt Download::TryOnce(uint64_t offset, const Validators& known) {
-  TransferSettings settings{options_.ca_file, options_.stall_seconds, options_.interrupt};
+  TransferSettings settings{options_.ca_file, options_.retry_connrefused, options_.stall_seconds,
+                            options_.interrupt};
   if (url_.local) return LocalAttempt(url_, settings, offset, known, *this, &local_mtime_ns_);
   Attempt attempt = HttpAttempt(url_, settings, offset, known, *this);
   if (attempt.result == AttemptResult::kDone) mtime_header_ = attempt.mtime_header;

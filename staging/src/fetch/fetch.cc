@@ -45,9 +45,16 @@ Status CheckDigestList(const std::vector<std::string>& digests, size_t urls, con
 
 Status CheckFetchOptions(const FetchOptions& options) {
   if (options.urls.empty()) return Status::Error("fetch: no URL given");
+  for (const std::string& text : options.urls) {
+    FetchUrl url;  // a scheme it does not speak, or no file name: nothing to try
+    if (Status status = ParseFetchUrl(text, &url); !status.ok()) {
+      return Status::Error("fetch: " + status.message());
+    }
+  }
   if (options.to.empty()) return Status::Error("fetch: --to DIR is required");
-  if (options.retries < 0) return Status::Error("fetch: --retries must not be negative");
+  if (options.retries < 0) return Status::Error("fetch: --retry must not be negative");
   if (!(options.retry_delay >= 0)) return Status::Error("fetch: --retry-delay must be >= 0");
+  if (!(options.retry_max_time >= 0)) return Status::Error("fetch: --retry-max-time must be >= 0");
   if (options.stall_seconds < 1) return Status::Error("fetch: --stall-timeout must be >= 1");
   if (options.random_access && !options.pack) {
     return Status::Error("fetch: --random-access is a way to --pack; give both");

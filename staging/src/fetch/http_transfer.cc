@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
@@ -219,6 +220,17 @@ class HttpRun {
       cause = "the connection closed after " + std::to_string(offset_ + received_) + " bytes (" +
               cause + ")";
     }
+    long os_errno = 0;
+    if (rc == CURLE_COULDNT_CONNECT &&
+        curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+        os_errno == ECONNREFUSED) {
+      // As curl: nothing listens there, which waiting rarely cures, unless asked.
+      Attempt a =
+          Fail(settings_.refused_is_transient ? AttemptResult::kTransient : AttemptResult::kFailed,
+               "connection refused (" + cause + ")");
+      a.refused = true;
+      return a;
+    }
     switch (rc) {
       case CURLE_PARTIAL_FILE:
       case CURLE_RECV_ERROR:
@@ -250,7 +262,8 @@ class HttpRun {
   Attempt Fail(AttemptResult result, const std::string& cause) const {
     Attempt a;
     a.result = result;
-    a.status = Status::Error(url_.redacted + ": " + ScrubSecrets(cause, url_));
+    a.cause = ScrubSecrets(cause, url_);
+    a.status = Status::Error(url_.redacted + ": " + a.cause);
     return a;
   }
 

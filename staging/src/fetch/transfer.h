@@ -33,14 +33,17 @@ enum class AttemptResult {
 struct Attempt {
   AttemptResult result = AttemptResult::kFailed;
   Status status;             // why, for every result but kDone; names the redacted URL
+  std::string cause;         // the same without the URL ("HTTP 503 Service Unavailable")
+  bool refused = false;      // the server refused the connection (nothing listens on the port)
   double retry_after = 0;    // seconds the server asked to wait (Retry-After), 0 if none
   bool drop_range = false;   // the server's range answer did not fit: ask for the whole file
   std::string mtime_header;  // Last-Modified of the response, to date the stored file
 };
 
 struct TransferSettings {
-  std::string ca_file;     // extra CA bundle for private servers ("" = the system's); never off
-  int stall_seconds = 60;  // a connection moving no byte for this long counts as dropped
+  std::string ca_file;  // extra CA bundle for private servers ("" = the system's); never off
+  bool refused_is_transient = false;  // retry a refused connection (curl's --retry-connrefused)
+  int stall_seconds = 60;             // a connection moving no byte for this long counts as dropped
   const std::atomic<bool>* interrupt = nullptr;
 };
 
