@@ -21,8 +21,7 @@ namespace {
 namespace po = boost::program_options;
 
 constexpr char kUsage[] =
-    R"(Usage: stage fetch URL... --to DIR [--sha256 HEX|--md5 HEX] [--pack [--random-access]]
-                   [--json]
+    R"(Usage: stage fetch URL... --to DIR [--sha256 HEX|--md5 HEX] [--pack] [options]
 
 Puts files on persistent disk, verified: each URL (http://, https://, file:// or a path) is
 stored as DIR/NAME, NAME being the last component of its path, and appears under that name only
