@@ -539,10 +539,12 @@ def run(args):
         eval_start = time.perf_counter()
         accuracy = runner.evaluate(eval_loader)
         eval_seconds = time.perf_counter() - eval_start
-        emit(f"epoch {epoch}: {accuracy:.2f}")
+        # As cv_example: with --json, stdout holds the JSON lines alone.
+        print(f"epoch {epoch}: {accuracy:.2f}", file=sys.stderr if args.json else sys.stdout,
+              flush=True)
         if args.json:
             emit(json.dumps({
-                "epoch": epoch, "accuracy": accuracy, "train_seconds": train_seconds,
+                "epoch": epoch, "accuracy_pct": accuracy, "train_seconds": train_seconds,
                 "eval_seconds": eval_seconds, "images": images,
                 "images_per_second": images / train_seconds if train_seconds > 0 else 0.0,
                 "data_wait_fraction": wait / train_seconds if train_seconds > 0 else 0.0,

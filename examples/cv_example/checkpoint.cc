@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <sstream>
@@ -79,6 +80,57 @@ std::string save_checkpoint(const std::string& path, torch::nn::Module& model,
   }
 }
 
+std::string encode_run_settings(const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::string out = "settings 1\n";  // a format tag: earlier checkpoints hold a sentence
+  for (const auto& [name, value] : settings) out += name + "=" + value + "\n";
+  return out;
+}
+
+namespace {
+
+std::map<std::string, std::string> decode_run_settings(const std::string& text) {
+  std::map<std::string, std::string> settings;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // the format tag
+  while (std::getline(in, line)) {
+    const size_t equals = line.find('=');
+    if (equals != std::string::npos) settings[line.substr(0, equals)] = line.substr(equals + 1);
+  }
+  return settings;
+}
+
+// What a difference in `name` means for the run, where it is not obvious.
+std::string consequence(const std::string& name) {
+  if (name == "--epochs" || name == "steps per epoch" || name == "--batch_size" ||
+      name == "training images") {
+    return " (the one-cycle schedule's length is fixed at the start: it cannot be stretched)";
+  }
+  if (name == "ranks") return " (the batches each rank saw would change)";
+  return "";
+}
+
+}  // namespace
+
+std::string run_settings_difference(const std::string& saved, const std::string& now) {
+  if (saved == now) return {};
+  if (saved.rfind("settings 1\n", 0) != 0) {
+    return "it was made by an older version of cv_example, which recorded its settings as \"" +
+           saved + "\"";
+  }
+  const std::map<std::string, std::string> before = decode_run_settings(saved);
+  const std::map<std::string, std::string> after = decode_run_settings(now);
+  std::string out;
+  for (const auto& [name, value] : after) {
+    const auto it = before.find(name);
+    const std::string old = it == before.end() ? "not recorded" : it->second;
+    if (old == value) continue;
+    out += (out.empty() ? "" : "; ") + name + ": checkpoint " + old + ", now " + value +
+           consequence(name);
+  }
+  return out.empty() ? "its settings are recorded differently" : out;
+}
+
 std::string load_checkpoint(const std::string& path, torch::nn::Module& model,
                             torch::optim::Optimizer& optimizer, Progress* progress) {
   try {
@@ -86,9 +138,10 @@ std::string load_checkpoint(const std::string& path, torch::nn::Module& model,
     archive.load_from(path);
     c10::IValue value;
     archive.read("fingerprint", value);
-    if (value.toStringRef() != progress->fingerprint) {
-      return path + ": made by a different run (" + value.toStringRef() + "), this run is " +
-             progress->fingerprint;
+    if (std::string difference =
+            run_settings_difference(value.toStringRef(), progress->fingerprint);
+        !difference.empty()) {
+      return path + ": cannot resume this run: " + difference;
     }
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cv_example {
@@ -20,10 +21,19 @@ struct Progress {
   int64_t step_in_epoch = 0;  // batches of `epoch` already trained on
   int64_t global_step = 0;
   std::vector<double> epoch_losses;  // the batch losses of `epoch` so far, in order
-  // What the run was started with (model, classes, schedule length, batch size, seed): a
-  // checkpoint resumes only a run with the same one, since anything else would silently diverge.
+  // What the run was started with (model, classes, schedule length, batch size, seed), as
+  // encode_run_settings() writes it: a checkpoint resumes only a run with the same one, since
+  // anything else would silently diverge.
   std::string fingerprint;
 };
+
+// The settings a resume must share, ("--epochs", "2") pairs, as one string to store.
+std::string encode_run_settings(const std::vector<std::pair<std::string, std::string>>& settings);
+
+// Why a checkpoint made with the settings `saved` cannot resume a run with `now`, naming each
+// setting that differs ("--epochs: checkpoint 1, now 2 (the one-cycle schedule cannot be
+// stretched)"); "" when they agree.
+std::string run_settings_difference(const std::string& saved, const std::string& now);
 
 // Writes model, optimizer, progress and the CPU (and CUDA, if present) generator states to `path`
 // atomically. Returns an empty string or a one-line reason.

@@ -10,6 +10,7 @@
 #include "common/stop_signals.h"
 #include "distributed/launcher.h"
 #include "loader/build_info.h"
+#include "tracking/tracker.h"
 #include "trainer.h"
 
 namespace po = boost::program_options;
@@ -141,7 +142,15 @@ int main(int argc, char** argv) {
       "intra-op threads for CPU compute (0: this machine's cores / its ranks)");
   add("fast_decode", po::bool_switch(&c.fast_decode),
       "decode JPEGs at reduced size when the crop shrinks anyway (faster, pixels differ slightly)");
-  add("json", po::bool_switch(&c.json), "also print one JSON line per epoch on stdout");
+  add("json", po::bool_switch(&c.json),
+      "print one JSON line per epoch on stdout, and nothing else there (the \"epoch N: XX.XX\" "
+      "line goes to stderr)");
+  add("with_tracking", po::bool_switch(&c.with_tracking),
+      "record training loss and learning rate per step, accuracy, images/s and data-wait "
+      "fraction per epoch as TensorBoard event files and metrics.jsonl under "
+      "PROJECT_DIR/cv_example (as accelerate's --with_tracking)");
+  add("project_dir", po::value(&c.project_dir)->default_value(c.project_dir)->value_name("DIR"),
+      "where --with_tracking writes");
   add("fixed_batch", po::bool_switch(&c.fixed_batch),
       "train every step on the first batch, kept on the device: the speed of the step alone, "
       "the ceiling for the loader (accuracy meaningless)");
@@ -168,7 +177,10 @@ int main(int argc, char** argv) {
       "port of rank 0's store");
   return common::RunProgram("cv_example", [&] {
     po::variables_map vm;
-    const common::Program program{"cv_example", kUsage, loader::BuildInfoLine()};
+    const common::Program program{
+        "cv_example", kUsage,
+        loader::BuildInfoLine() + ", tracking: " +
+            (cv_example::tracking::available() ? "yes (TensorBoard, metrics.jsonl)" : "no")};
     if (auto exit_status = common::ParseCommandLine(
             program, std::vector<std::string>(argv + 1, argv + argc), options, &vm)) {
       return *exit_status;

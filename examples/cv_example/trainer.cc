@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -17,8 +18,10 @@
 #include <vector>
 
 #include "checkpoint.h"
+#include "common/human_units.h"
 #include "common/stop_signals.h"
 #include "distributed/data_parallel.h"
+#include "epoch_progress.h"
 #include "loader/data_loader.h"
 #include "loader/dataset.h"
 #include "one_cycle.h"
@@ -26,6 +29,7 @@
 #include "run_facts.h"
 #include "safetensors.h"
 #include "torch_compat.h"
+#include "tracking/tracker.h"
 #include "training_data.h"
 
 namespace cv_example {
@@ -220,7 +224,7 @@ class Trainer {
   // (on the device), steps_per_epoch_ times.
   std::optional<loader::Batch> next_training_batch(int64_t step_in_epoch);
   // Moves the losses still on the device into progress_, in step order.
-  void collect_losses(std::vector<torch::Tensor>* pending);
+  std::string collect_losses(std::vector<torch::Tensor>* pending);
   // Writes the batch about to be trained on to --dump_batches (when set); a one-line error.
   std::string dump_batch(const loader::Batch& batch, int64_t epoch) const;
   bool due_for_checkpoint() const;
@@ -228,10 +232,12 @@ class Trainer {
   EvalResult evaluate(loader::DataLoader& loader, bool keep_predictions);
   std::string write_predictions(const EvalResult& result, const std::vector<loader::Sample>& set);
   struct EpochTimes {
-    double train_seconds, wait_seconds, eval_seconds, allreduce_seconds;
+    double train_seconds, wait_seconds, eval_seconds, epoch_seconds, allreduce_seconds;
     int64_t images, steps;
   };
-  void report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times);
+  // The epoch's lines (stdout: the recipe's line, or with --json its JSON line alone; stderr:
+  // times and rates) and its tracked scalars; "" or a one-line reason.
+  std::string report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times);
 
   const TrainConfig& config_;
   std::unique_ptr<distributed::DataParallel> dp_;  // null in a single-process run
@@ -243,6 +249,7 @@ class Trainer {
   ResNet model_{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::unique_ptr<OneCycle> schedule_;
+  std::unique_ptr<tracking::Tracker> tracker_;  // --with_tracking, on the reporting rank
   std::unique_ptr<Normalizer> normalize_;
   std::unique_ptr<LossScaler> scaler_;
   Progress progress_;
@@ -303,15 +310,36 @@ std::string Trainer::setup() {
               << config_.batch_size << ", size " << config_.image_size << ", lr " << config_.lr
               << ", seed " << config_.seed << (config_.train_all ? ", all layers" : ", fc only");
   if (dp_) fingerprint << ", " << dp_->world_size() << " ranks";
-  progress_.fingerprint = fingerprint.str();
+  std::ostringstream lr;
+  lr << config_.lr;
+  progress_.fingerprint = encode_run_settings({
+      {"--model", config_.model},
+      {"classes", std::to_string(classes_.size())},
+      {"training images", std::to_string(train_set_.size())},
+      {"--epochs", std::to_string(config_.epochs)},
+      {"steps per epoch", std::to_string(steps_per_epoch_)},
+      {"--batch_size", std::to_string(config_.batch_size)},
+      {"--image_size", std::to_string(config_.image_size)},
+      {"--lr", lr.str()},
+      {"--seed", std::to_string(config_.seed)},
+      {"--train_all", config_.train_all ? "on" : "off"},
+      {"ranks", std::to_string(dp_ ? dp_->world_size() : 1)},
+  });
   if (main_rank()) {
-    std::cerr << "cv_example: " << progress_.fingerprint << ", " << eval_set_.size()
+    std::cerr << "cv_example: " << fingerprint.str() << ", " << eval_set_.size()
               << " eval images, on " << (cuda ? "cuda" : "cpu") << " (" << at::get_num_threads()
               << " intra-op threads), "
               << "mixed precision " << config_.mixed_precision
               << (config_.fixed_batch ? ", every step on one fixed batch" : "") << "\n";
   }
   if (std::string error = resume(); !error.empty()) return error;
+  if (config_.with_tracking && main_rank() && !config_.eval_only) {
+    std::string error;
+    tracker_ = tracking::Tracker::open(config_.project_dir, &error);
+    if (!tracker_) return error;
+    std::cerr << "cv_example: tracking to " << tracker_->dir() << " (TensorBoard: tensorboard "
+              << "--logdir " << config_.project_dir << ")\n";
+  }
   return agree_and_synchronise();
 }
 
@@ -487,6 +515,8 @@ std::string Trainer::train_epoch(int64_t epoch) {
   // Losses stay on the device until a checkpoint or the epoch's end needs them: reading each one
   // back would make every step wait for the device.
   std::vector<torch::Tensor> pending_losses;
+  EpochProgress progress_line(main_rank() && isatty(STDERR_FILENO) == 1, epoch, steps_per_epoch_,
+                              progress_.step_in_epoch);
   for (;;) {
     const auto wait_start = Clock::now();
     std::optional<loader::Batch> batch = next_training_batch(progress_.step_in_epoch);
@@ -524,16 +554,18 @@ std::string Trainer::train_epoch(int64_t epoch) {
     ++steps;
     ++progress_.global_step;
     ++progress_.step_in_epoch;
+    progress_line.step(progress_.step_in_epoch, images);
     if (due_for_checkpoint()) {
-      collect_losses(&pending_losses);
+      if (std::string error = collect_losses(&pending_losses); !error.empty()) return error;
       if (std::string error = save(); !error.empty()) return error;
     }
     if (dp_ ? stop_now : stop_requested()) {
-      collect_losses(&pending_losses);
+      if (std::string error = collect_losses(&pending_losses); !error.empty()) return error;
       return stop();
     }
   }
-  collect_losses(&pending_losses);
+  progress_line.finish();
+  if (std::string error = collect_losses(&pending_losses); !error.empty()) return error;
   if (std::string error = train_loader_->error(); !error.empty()) return error;
   const double train_seconds = seconds_since(start);
 
@@ -541,13 +573,18 @@ std::string Trainer::train_epoch(int64_t epoch) {
   const bool last = epoch + 1 == config_.epochs;
   const EvalResult eval = evaluate(*eval_loader_, last && !config_.predictions_out.empty());
   if (std::string error = eval_loader_->error(); !error.empty()) return error;
-  report_epoch(epoch, eval,
-               {.train_seconds = train_seconds,
-                .wait_seconds = wait_seconds,
-                .eval_seconds = seconds_since(eval_start),
-                .allreduce_seconds = dp_ ? dp_->take_averaging_seconds() : 0,
-                .images = images,
-                .steps = steps});
+  if (std::string error =
+          report_epoch(epoch, eval,
+                       {.train_seconds = train_seconds,
+                        .wait_seconds = wait_seconds,
+                        .eval_seconds = seconds_since(eval_start),
+                        .epoch_seconds = seconds_since(start),
+                        .allreduce_seconds = dp_ ? dp_->take_averaging_seconds() : 0,
+                        .images = images,
+                        .steps = steps});
+      !error.empty()) {
+    return error;
+  }
   if (last && !config_.predictions_out.empty() && main_rank()) {
     if (std::string error = write_predictions(eval, eval_set_); !error.empty()) return error;
   }
@@ -594,13 +631,23 @@ std::string Trainer::dump_batch(const loader::Batch& batch, int64_t epoch) const
                            {{"images", batch.images}, {"labels", batch.labels}});
 }
 
-void Trainer::collect_losses(std::vector<torch::Tensor>* pending) {
-  if (pending->empty()) return;
+std::string Trainer::collect_losses(std::vector<torch::Tensor>* pending) {
+  if (pending->empty()) return {};
   const torch::Tensor losses = torch::stack(*pending).to(torch::kCPU, torch::kFloat64);
+  // The losses of the steps just before this one, each logged at its own step with its rate.
+  const int64_t first_step = progress_.global_step - losses.numel();
   for (int64_t i = 0; i < losses.numel(); ++i) {
-    progress_.epoch_losses.push_back(losses.data_ptr<double>()[i]);
+    const double loss = losses.data_ptr<double>()[i];
+    progress_.epoch_losses.push_back(loss);
+    if (!tracker_) continue;
+    if (std::string error = tracker_->log(
+            first_step + i, {{"train_loss", loss}, {"lr", schedule_->lr(first_step + i)}});
+        !error.empty()) {
+      return error;
+    }
   }
   pending->clear();
+  return tracker_ ? tracker_->flush() : std::string();
 }
 
 bool Trainer::due_for_checkpoint() const {
@@ -674,11 +721,8 @@ std::string Trainer::write_predictions(const EvalResult& result,
   return {};
 }
 
-void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times) {
-  if (!main_rank()) return;
-  // The recipe's line, on stdout alone, so scripts comparing runs can read it as is.
-  std::printf("epoch %" PRId64 ": %.2f\n", epoch, eval.accuracy());
-  std::fflush(stdout);
+std::string Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTimes& times) {
+  if (!main_rank()) return {};
   double loss_sum = 0;
   for (double loss : progress_.epoch_losses) loss_sum += loss;
   const double mean_loss =
@@ -691,28 +735,49 @@ void Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const EpochTim
   const double allreduce_ms = times.steps > 0 ? 1000 * times.allreduce_seconds / times.steps : 0;
   const double wait_fraction =
       times.train_seconds > 0 ? times.wait_seconds / times.train_seconds : 0;
+  // The recipe's line, on stdout alone, so scripts comparing runs can read it as is; with --json
+  // stdout holds JSON lines only, and the line goes to stderr.
+  std::fprintf(config_.json ? stderr : stdout, "epoch %" PRId64 ": %.2f\n", epoch, eval.accuracy());
+  std::fflush(stdout);
   std::fprintf(stderr,
                "epoch %" PRId64
-               ": train loss %.4f, %.1f images/s, waiting for data %.1f%% of "
-               "step time, eval %.1f s\n",
-               epoch, mean_loss, images_per_second, 100 * wait_fraction, times.eval_seconds);
+               ": %s (train %s, eval %s), train loss %.4f, %.1f images/s, waiting for data "
+               "%.1f%% of step time\n",
+               epoch, common::HumanSeconds(times.epoch_seconds).c_str(),
+               common::HumanSeconds(times.train_seconds).c_str(),
+               common::HumanSeconds(times.eval_seconds).c_str(), mean_loss, images_per_second,
+               100 * wait_fraction);
   if (dp_) {
     std::fprintf(stderr, "epoch %" PRId64 ": %d ranks, gradient allreduce %.2f ms per step\n",
                  epoch, world, allreduce_ms);
   }
-  if (!config_.json) return;
-  const nlohmann::json line = {{"epoch", epoch},
-                               {"accuracy", eval.accuracy()},
-                               {"train_loss", mean_loss},
-                               {"losses", progress_.epoch_losses},
-                               {"images_per_second", images_per_second},
-                               {"data_wait_fraction", wait_fraction},
-                               {"train_seconds", times.train_seconds},
-                               {"eval_seconds", times.eval_seconds},
-                               {"world_size", world},
-                               {"allreduce_ms_per_step", allreduce_ms}};
-  std::printf("%s\n", line.dump().c_str());
-  std::fflush(stdout);
+  if (config_.json) {
+    const nlohmann::json line = {{"epoch", epoch},
+                                 {"accuracy_pct", eval.accuracy()},
+                                 {"train_loss", mean_loss},
+                                 {"losses", progress_.epoch_losses},
+                                 {"images_per_second", images_per_second},
+                                 {"data_wait_fraction", wait_fraction},
+                                 {"train_seconds", times.train_seconds},
+                                 {"eval_seconds", times.eval_seconds},
+                                 {"epoch_seconds", times.epoch_seconds},
+                                 {"world_size", world},
+                                 {"allreduce_ms_per_step", allreduce_ms}};
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
+  }
+  if (!tracker_) return {};
+  if (std::string error = tracker_->log(progress_.global_step,
+                                        {{"accuracy_pct", eval.accuracy()},
+                                         {"epoch_train_loss", mean_loss},
+                                         {"images_per_second", images_per_second},
+                                         {"data_wait_fraction", wait_fraction},
+                                         {"epoch_seconds", times.epoch_seconds}},
+                                        epoch);
+      !error.empty()) {
+    return error;
+  }
+  return tracker_->flush();
 }
 
 std::string Trainer::evaluate_only() {

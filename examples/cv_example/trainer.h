@@ -34,8 +34,12 @@ struct TrainConfig {
   int workers = 0;                     // decoding threads; 0: one per core
   int threads = 0;                     // intra-op threads for CPU work; 0: one per core
   bool fast_decode = false;            // the loader's reduced-size JPEG decoding
-  bool json = false;                   // also one JSON line per epoch on stdout
-  bool fixed_batch = false;            // train every step on the first batch, kept on the device
+  bool json = false;                   // one JSON line per epoch on stdout, and nothing else there
+  // accelerate's --with_tracking: TensorBoard event files and metrics.jsonl under
+  // project_dir/cv_example/ (tracking/tracker.h).
+  bool with_tracking = false;
+  std::string project_dir = "logs";
+  bool fixed_batch = false;  // train every step on the first batch, kept on the device
   // Where each training batch goes as it is trained on, epoch<E>_step<S>.safetensors ("images"
   // uint8 NCHW, "labels" int64): the Python recipe replays them to compare per-step losses.
   std::string dump_batches;

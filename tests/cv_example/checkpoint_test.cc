@@ -19,6 +19,7 @@ namespace {
 using cv_example_test::read_text;
 using cv_example_test::TempDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 ResNet tiny_model() { return ResNet(*resnet_config("resnet10t"), 3); }
 
@@ -66,15 +67,33 @@ TEST(CheckpointTest, RestoresModelOptimizerProgressAndRng) {
   }
 }
 
-TEST(CheckpointTest, RefusesAnotherRunsCheckpoint) {
+// The refusal names each setting that differs, with both values, not two strings to compare.
+TEST(CheckpointTest, RefusesAnotherRunsCheckpointNamingWhatDiffers) {
   TempDir dir;
   ResNet model = tiny_model();
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
   const std::string path = checkpoint_path(dir.path(), 1);
+  const std::string saved = encode_run_settings(
+      {{"--model", "resnet10t"}, {"classes", "3"}, {"--epochs", "1"}, {"--seed", "42"}});
+  ASSERT_EQ(save_checkpoint(path, *model, optimizer, {.fingerprint = saved}), "");
+  Progress progress{
+      .fingerprint = encode_run_settings(
+          {{"--model", "resnet10t"}, {"classes", "3"}, {"--epochs", "2"}, {"--seed", "7"}})};
+  const std::string error = load_checkpoint(path, *model, optimizer, &progress);
+  EXPECT_THAT(error, HasSubstr(path + ": cannot resume this run: "));
+  EXPECT_THAT(error, HasSubstr("--epochs: checkpoint 1, now 2 (the one-cycle schedule's length "
+                               "is fixed at the start: it cannot be stretched)"));
+  EXPECT_THAT(error, HasSubstr("--seed: checkpoint 42, now 7"));
+  EXPECT_THAT(error, Not(HasSubstr("--model")));
+  EXPECT_THAT(error, Not(HasSubstr("classes")));
+  EXPECT_EQ(error.find('\n'), std::string::npos) << "one line";
+  // The same settings resume.
+  Progress same{.fingerprint = saved};
+  EXPECT_EQ(load_checkpoint(path, *model, optimizer, &same), "");
+  // A checkpoint of an older version (a sentence, not settings) is refused saying so.
   ASSERT_EQ(save_checkpoint(path, *model, optimizer, {.fingerprint = "resnet10t, 3 classes"}), "");
-  Progress progress{.fingerprint = "resnet10t, 4 classes"};
-  EXPECT_THAT(load_checkpoint(path, *model, optimizer, &progress),
-              HasSubstr("made by a different run (resnet10t, 3 classes)"));
+  EXPECT_THAT(load_checkpoint(path, *model, optimizer, &same),
+              HasSubstr("made by an older version of cv_example"));
 }
 
 TEST(CheckpointTest, DamagedFileIsReportedNotThrown) {

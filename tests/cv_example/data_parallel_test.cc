@@ -199,7 +199,7 @@ TEST_F(DataParallelTest, TwoRanksLearnAndCountEveryEvalImageOnce) {
   // 148 images: 19 batches of 8, made 20 (10 per rank) by wrapping around.
   EXPECT_EQ(epochs[0]["losses"].size(), 10u);
   EXPECT_LT(epochs.back()["train_loss"].get<double>(), epochs.front()["train_loss"].get<double>());
-  EXPECT_GT(epochs.back()["accuracy"].get<double>(), 15.0) << trained.out;  // chance: 2.7%
+  EXPECT_GT(epochs.back()["accuracy_pct"].get<double>(), 15.0) << trained.out;  // chance: 2.7%
 
   // One row per evaluation image, none twice, and the accuracy is over exactly those 37.
   std::istringstream csv(read_text(scratch_.file("predictions.csv")));
@@ -218,7 +218,7 @@ TEST_F(DataParallelTest, TwoRanksLearnAndCountEveryEvalImageOnce) {
   }
   EXPECT_EQ(rows, 37);
   EXPECT_EQ(files.size(), 37u);
-  EXPECT_NEAR(epochs.back()["accuracy"].get<double>(), 100.0 * right / 37, 1e-9);
+  EXPECT_NEAR(epochs.back()["accuracy_pct"].get<double>(), 100.0 * right / 37, 1e-9);
   // Only rank 0 prints the epoch lines.
   EXPECT_THAT(trained.out, ::testing::Not(HasSubstr("[rank 1] epoch")));
 }
@@ -337,7 +337,7 @@ TEST_F(DataParallelTest, TwoMachinesAndTorchrunVariablesMatchOneLauncher) {
   const auto on_machines = json_lines(read_text(file(0, "out")));
   ASSERT_EQ(on_machines.size(), 1u);
   EXPECT_EQ(on_machines[0]["losses"], expected[0]["losses"]);
-  EXPECT_EQ(on_machines[0]["accuracy"], expected[0]["accuracy"]);
+  EXPECT_EQ(on_machines[0]["accuracy_pct"], expected[0]["accuracy_pct"]);
   EXPECT_EQ(read_text(file(1, "out")), "");  // the second machine's rank prints no epoch line
 
   const std::vector<Outcome> ranks = run_ranks({command(args), command(args)});

@@ -82,7 +82,7 @@ inline void expect_resumed_as_uninterrupted(const std::string& reference_out,
   EXPECT_EQ(got.size(), epochs - static_cast<size_t>(resumed.epoch)) << "epochs run after it";
   ASSERT_FALSE(got.empty());
   EXPECT_EQ(got.back()["losses"], expected.back()["losses"]);
-  EXPECT_EQ(got.back()["accuracy"], expected.back()["accuracy"]);
+  EXPECT_EQ(got.back()["accuracy_pct"], expected.back()["accuracy_pct"]);
   EXPECT_TRUE(read_text(reference_model) == read_text(resumed_model)) << "the models differ";
 }
 
