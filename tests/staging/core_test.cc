@@ -23,6 +23,7 @@
 #include "base/bounded_queue.h"
 #include "base/hash_set64.h"
 #include "base/member_path.h"
+#include "base/member_rules.h"
 #include "base/source_identity.h"
 #include "collect_decoded.h"
 #include "common/file_io.h"
@@ -33,6 +34,7 @@
 #include "decode/gzip_index.h"
 #include "decode/indexed_gzip.h"
 #include "decode/parallel_zstd.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hostile_archives.h"
 #include "io/source_reader.h"
@@ -243,6 +245,10 @@ TEST(MemberPathTest, NormalisesHarmlessNamesAndRefusesEscapes) {
   EXPECT_FALSE(staging::ParseMemberPath(std::string("a\0b", 3), {}, &path).ok());
   EXPECT_FALSE(staging::ParseMemberPath(std::string(5000, 'x'), {}, &path).ok());
   EXPECT_FALSE(staging::ParseMemberPath("a/b/c/d", {4096, 3}, &path).ok());
+  // The limits are inclusive: exactly the longest and the deepest name allowed pass.
+  EXPECT_TRUE(staging::ParseMemberPath("a/b/c", {4096, 3}, &path).ok());
+  EXPECT_TRUE(staging::ParseMemberPath("abcdefghij", {10, 3}, &path).ok());
+  EXPECT_FALSE(staging::ParseMemberPath("abcdefghijk", {10, 3}, &path).ok());
 }
 
 TEST(MemberPathTest, SymlinkTargetsMustResolveBeneathTheRoot) {
@@ -253,6 +259,47 @@ TEST(MemberPathTest, SymlinkTargetsMustResolveBeneathTheRoot) {
   EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(link, "../../../x"));
   EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(link, "/etc/passwd"));
   EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(link, "c/../../../../x"));
+  // '..' only as a leading run: after a named component (which may itself be a link) never,
+  // however shallow; '.' names nothing and changes nothing.
+  staging::MemberPath shallow;
+  ASSERT_TRUE(staging::ParseMemberPath("d/link", {}, &shallow).ok());
+  EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(shallow, "a/../b"));
+  EXPECT_TRUE(staging::SymlinkTargetStaysBeneath(shallow, "./../x"));
+  EXPECT_TRUE(staging::SymlinkTargetStaysBeneath(shallow, "../x/./y"));
+  EXPECT_FALSE(staging::SymlinkTargetStaysBeneath(shallow, ""));
+}
+
+// The rules every member reader applies, without a filesystem: what extraction refuses on disk
+// (through openat2's RESOLVE_BENEATH or the walk), the reading in place refuses by name alone.
+TEST(MemberRuleCheckerTest, AMemberBeneathAnEarlierSymlinkIsRefusedUntilTheLinkIsReplaced) {
+  using Kind = staging::MemberRuleChecker::Kind;
+  staging::MemberRuleChecker rules;
+  staging::MemberPath path;
+  ASSERT_TRUE(rules.Check("x/y", Kind::kSymlink, "z", &path).ok());
+  ASSERT_TRUE(rules.Check("a", Kind::kSymlink, "b", &path).ok());
+  staging::Status through = rules.Check("a/file", Kind::kOther, "", &path);
+  EXPECT_FALSE(through.ok());
+  EXPECT_THAT(through.message(), ::testing::HasSubstr("'a' is not a directory"));
+  staging::Status deeper = rules.Check("x/y/z/file", Kind::kOther, "", &path);
+  EXPECT_FALSE(deeper.ok());
+  EXPECT_THAT(deeper.message(), ::testing::HasSubstr("'x/y' is not a directory"));
+  EXPECT_TRUE(rules.Check("x/other", Kind::kOther, "", &path).ok()) << "x itself is a directory";
+  // The link's own name again replaces it: a directory of that name may then hold members.
+  EXPECT_TRUE(rules.Check("a", Kind::kDirectory, "", &path).ok());
+  EXPECT_TRUE(rules.Check("a/file", Kind::kOther, "", &path).ok());
+}
+
+TEST(MemberRuleCheckerTest, NamesAndTargetsFollowTheRules) {
+  using Kind = staging::MemberRuleChecker::Kind;
+  staging::MemberRuleChecker rules;
+  staging::MemberPath path;
+  EXPECT_TRUE(rules.Check("./", Kind::kDirectory, "", &path).ok()) << "the root, as a directory";
+  EXPECT_FALSE(rules.Check("./", Kind::kOther, "", &path).ok()) << "the root cannot be a file";
+  EXPECT_FALSE(rules.Check(".stage/manifest", Kind::kOther, "", &path).ok());
+  EXPECT_FALSE(rules.Check("l", Kind::kSymlink, "../out", &path).ok());
+  EXPECT_FALSE(rules.Check("../x", Kind::kOther, "", &path).ok());
+  EXPECT_TRUE(rules.Check("d/l", Kind::kSymlink, "../file", &path).ok());
+  EXPECT_EQ(path.joined(), "d/l");
 }
 
 // --- every decoder behind the one interface ---

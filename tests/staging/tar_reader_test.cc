@@ -307,6 +307,119 @@ TEST(TarHeader, FieldsAreReadAsLibarchiveReadsThem) {
   EXPECT_EQ(header.path, "ends/name");
 }
 
+// Puts a valid unsigned checksum into `h` (GNU tar's form: six octal digits, NUL, space).
+void SetChecksum(std::string* h) {
+  std::memset(&(*h)[148], ' ', 8);
+  unsigned long sum = 0;
+  for (char c : *h) sum += static_cast<unsigned char>(c);
+  char field[8];
+  std::snprintf(field, sizeof field, "%06lo", sum);
+  std::memcpy(&(*h)[148], field, 7);
+}
+
+// A ustar header whose every field is used to its last byte, with no terminating NUL: names of
+// 100 and 155 bytes, 32-byte owner names, 8 mode digits, 12 size and mtime digits.
+std::string FullWidthHeader(char type) {
+  std::string h(kTarBlockSize, '\0');
+  const std::string name = "n" + std::string(98, 'a') + "Z";     // 100
+  const std::string prefix = "p" + std::string(153, 'b') + "Y";  // 155
+  const std::string link = "l" + std::string(98, 'c') + "X";     // 100
+  std::memcpy(&h[0], name.data(), 100);
+  std::memcpy(&h[100], "00000644", 8);
+  std::memcpy(&h[108], "0001750\0", 8);  // uid
+  std::memcpy(&h[116], "0001750\0", 8);  // gid
+  std::memcpy(&h[124], type == '0' ? "000000001750" : "000000000000", 12);
+  std::memcpy(&h[136], "014571234567", 12);
+  h[156] = type;
+  if (type == '2') std::memcpy(&h[157], link.data(), 100);
+  std::memcpy(&h[257],
+              "ustar\0"
+              "00",
+              8);
+  std::memcpy(&h[265], std::string(32, 'u').data(), 32);
+  std::memcpy(&h[297], std::string(32, 'g').data(), 32);
+  std::memcpy(&h[345], prefix.data(), 155);
+  SetChecksum(&h);
+  return h;
+}
+
+// The first header of `archive` (headers and data) as libarchive reads it.
+struct LibarchiveView {
+  std::string path, link;
+  int64_t size = -1, mtime = -1;
+  mode_t perm = 0;
+};
+LibarchiveView FirstHeaderByLibarchive(const std::string& tar) {
+  LibarchiveView view;
+  std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(),
+                                                                  archive_read_free);
+  archive_read_support_format_tar(a.get());
+  archive_entry* entry = nullptr;
+  if (archive_read_open_memory(a.get(), tar.data(), tar.size()) != ARCHIVE_OK ||
+      archive_read_next_header(a.get(), &entry) != ARCHIVE_OK) {
+    return view;
+  }
+  view.path = archive_entry_pathname(entry);
+  view.link = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+  view.size = archive_entry_size(entry);
+  view.mtime = archive_entry_mtime(entry);
+  view.perm = archive_entry_perm(entry);
+  return view;
+}
+
+TEST(TarHeader, FullWidthFieldsAreReadToTheirLastByteAsLibarchiveReadsThem) {
+  for (char type : {'0', '2'}) {
+    const std::string h = FullWidthHeader(type);
+    TarHeader header;
+    ASSERT_EQ(Read(h, &header), TarHeaderKind::kMember) << type;
+    const LibarchiveView expected =
+        FirstHeaderByLibarchive(h + std::string(3 * kTarBlockSize, '\0'));
+    ASSERT_FALSE(expected.path.empty()) << "libarchive did not read it";
+    EXPECT_EQ(header.path, expected.path);
+    EXPECT_EQ(header.path.size(), 256u);  // prefix, '/', name
+    EXPECT_EQ(header.link, expected.link);
+    EXPECT_EQ(static_cast<int64_t>(header.size), expected.size);
+    EXPECT_EQ(header.mtime, expected.mtime);
+    EXPECT_EQ(header.perm, expected.perm);
+    if (type == '2') {
+      EXPECT_EQ(header.link.size(), 100u);
+    }
+  }
+}
+
+TEST(TarHeader, ANonAsciiLastByteOfAnyNameFieldIsNotUnderstood) {
+  // name, prefix, link name, user and group names: each field's last byte.
+  for (size_t at : {99u, 499u, 256u, 296u, 328u}) {
+    std::string h = FullWidthHeader('2');
+    h[at] = '\xe9';
+    SetChecksum(&h);
+    TarHeader header;
+    EXPECT_EQ(Read(h, &header), TarHeaderKind::kNotUnderstood) << "byte " << at;
+  }
+}
+
+TEST(TarHeader, AGnuSparseMapOrRealSizeIsLeftToLibarchive) {
+  for (size_t at : {386u, 483u, 0u}) {
+    std::string h = UstarHeader("f", '0', "0");
+    std::memcpy(&h[257], "ustar  \0", 8);  // GNU's magic: the prefix holds GNU's fields
+    if (at) h[at] = '1';
+    SetChecksum(&h);
+    TarHeader header;
+    EXPECT_EQ(Read(h, &header), at ? TarHeaderKind::kNotUnderstood : TarHeaderKind::kMember)
+        << "byte " << at;
+  }
+}
+
+TEST(TarHeader, OnlyABlockOfZerosToItsLastByteEndsTheArchive) {
+  TarHeader header;
+  std::string block(kTarBlockSize, '\0');
+  block[kTarBlockSize - 1] = 1;
+  EXPECT_NE(Read(block, &header), TarHeaderKind::kEnd);
+  block[kTarBlockSize - 1] = 0;
+  block[1] = 1;
+  EXPECT_NE(Read(block, &header), TarHeaderKind::kEnd);
+}
+
 TEST(TarHeader, WhatLibarchiveReadsDifferentlyIsNotUnderstood) {
   TarHeader header;
   // A size field libarchive would read leniently (digits, then garbage), and base-256.
@@ -345,6 +458,22 @@ TEST(PaxAttributes, UsualRecordsAreReadAndAnythingElseIsLeftToLibarchive) {
   EXPECT_EQ(pax.mtime->tv_sec, 1700000000);
   EXPECT_EQ(pax.mtime->tv_nsec, 123456789);
   EXPECT_FALSE(pax.linkpath);
+  // Boundaries: 18 digits of seconds, 64 of a fraction, 18 of an id; past them, libarchive's.
+  EXPECT_TRUE(ReadPaxAttributes(Record("mtime", std::string(18, '1')), false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes(Record("mtime", std::string(19, '1')), false, &pax));
+  EXPECT_TRUE(ReadPaxAttributes(Record("mtime", "1." + std::string(64, '2')), false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes(Record("mtime", "1." + std::string(65, '2')), false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes(Record("mtime", "."), false, &pax));
+  for (const char* key : {"uid", "gid", "SCHILY.dev", "SCHILY.ino", "SCHILY.nlink", "size"}) {
+    EXPECT_TRUE(ReadPaxAttributes(Record(key, std::string(18, '7')), false, &pax)) << key;
+    EXPECT_FALSE(ReadPaxAttributes(Record(key, std::string(19, '7')), false, &pax)) << key;
+  }
+  // Malformed records: an empty key, a length with nothing after it, a length too short.
+  EXPECT_FALSE(ReadPaxAttributes("7 =path\n", false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes("30", false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes("3 =\n", false, &pax));
+  EXPECT_TRUE(ReadPaxAttributes(Record("uname", "u"), false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes(Record("uname", "\xe9"), false, &pax));
   // Only nine digits of a fraction count.
   ASSERT_TRUE(ReadPaxAttributes(Record("mtime", "5.12345678912"), false, &pax));
   EXPECT_EQ(pax.mtime->tv_nsec, 123456789);
