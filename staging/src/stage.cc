@@ -87,12 +87,14 @@ Status PrepareDestination(const StageOptions& options, OpenDestinationState* sta
 }  // namespace
 
 bool StageReport::ok() const {
-  return !interrupted && std::all_of(archives.begin(), archives.end(),
-                                     [](const ArchiveReport& a) { return a.status.ok(); });
+  return !interrupted && error.ok() &&
+         std::all_of(archives.begin(), archives.end(),
+                     [](const ArchiveReport& a) { return a.status.ok(); });
 }
 
 std::vector<std::string> StageReport::failures() const {
   std::vector<std::string> lines;
+  if (!error.ok()) lines.push_back(error.message());
   for (const ArchiveReport& a : archives) {
     if (!a.status.ok()) lines.push_back(a.status.message());
   }
@@ -105,17 +107,14 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   StageReport report;
   report.io_backend = IoKindName(options.io);
   auto fail = [&](const Status& status) {
-    ArchiveReport failed;
-    failed.path = options.from;
-    failed.status = status;
-    report.archives.push_back(failed);
+    report.error = status;
     return report;
   };
   if (options.from.empty()) return fail(Status::Error("no source given (--from)"));
   // The destination first: when it lies inside the source, the walk leaves it out.
   OpenDestinationState state;
-  Status status = OpenDestination(options.to, &state.dest);
-  if (!status.ok()) return fail(status.WithContext(options.to));
+  Status status = OpenDestination(options.to, &state.dest);  // its messages name `to`
+  if (!status.ok()) return fail(status);
   struct stat dest_st, from_st;
   if (fstat(state.dest.get(), &dest_st) < 0) {
     return fail(Status::FromErrno(options.to + ": stat", errno));

@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -234,6 +235,7 @@ void PrintReport(const staging::StageReport& report, bool verbose, bool quiet) {
   }
   for (const std::string& failure : report.failures())
     std::cerr << "stage: error: " << staging::DisplayText(failure) << "\n";
+  if (!report.error.ok()) return;  // nothing was read: no summary to give
   // The totals count what is in the destination: nothing of a failed source.
   uint64_t written = 0;
   size_t failed = 0;
@@ -282,11 +284,12 @@ std::string ReportJson(const staging::StageReport& report) {
   }
   nlohmann::json warnings = nlohmann::json::array();
   for (const std::string& w : report.warnings) warnings.push_back(staging::DisplayText(w));
-  return nlohmann::json{{"archives", archives},      {"warnings", warnings},
-                        {"files", report.files},     {"bytes", report.bytes},
-                        {"seconds", report.seconds}, {"io", report.io_backend},
-                        {"ok", report.ok()}}
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::json json{{"archives", archives},      {"warnings", warnings},
+                      {"files", report.files},     {"bytes", report.bytes},
+                      {"seconds", report.seconds}, {"io", report.io_backend},
+                      {"ok", report.ok()}};
+  if (!report.error.ok()) json["error"] = staging::DisplayText(report.error.message());
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 int RunStage(const std::vector<std::string>& args) {
@@ -343,6 +346,12 @@ int RunStage(const std::vector<std::string>& args) {
     throw UsageError("--jobs and --writers take 0 (automatic) or a positive count");
   }
   if (verbose && quiet) throw UsageError("--verbose and --quiet contradict each other");
+  std::error_code same_ec;
+  if (std::filesystem::equivalent(options.from, options.to, same_ec)) {
+    throw UsageError("--to " + options.to +
+                     " is --from itself: staging a folder into itself "
+                     "would stage its own output");
+  }
   options.max_bytes = Count("--max-bytes", max_bytes, 1);
   if (!staging::ParseSourceReads(reads, &options.reads)) {
     throw UsageError("--reads takes auto, mapped, io_uring or plain, not '" + reads + "'");

@@ -764,8 +764,40 @@ TEST(StageCommandLine, ADestinationInsideTheSourceIsLeftOutOfIt) {
   EXPECT_FALSE(fs::exists(work / "same/out/out"));
   RunResult itself = RunCommand(StageBinary() + " --from " + Quote(work / "same") + " --to " +
                                 Quote(work / "same"));
-  EXPECT_EQ(itself.exit_code, 1);
+  EXPECT_EQ(itself.exit_code, 2) << "a usage error";
   EXPECT_NE(itself.err.find("is --from itself"), std::string::npos) << itself.err;
+  // The same through another spelling of the path, through the library: a run-wide error, no
+  // source counted as failed, nothing written.
+  staging::StageOptions options;
+  options.from = (work / "same").string();
+  options.to = (work / "same/sub/..").string();
+  staging::StageReport report = staging::Stage(options);
+  EXPECT_FALSE(report.ok());
+  EXPECT_THAT(report.error.message(), HasSubstr("is --from itself"));
+  EXPECT_TRUE(report.archives.empty());
+  EXPECT_FALSE(fs::exists(work / "same/.stage"));
+}
+
+// A failure before any source is read is one line, with no summary counting sources that were
+// never looked at, and the path named once.
+TEST(StageCommandLine, AFailureBeforeAnySourceIsOneLineWithoutASummary) {
+  TempDir work;
+  WriteFile(work / "src/a.txt", "a");
+  WriteFile(work / "file", "not a directory");
+  for (const std::string& args :
+       {" --from " + Quote(work / "missing") + " --to " + Quote(work / "to"),
+        " --from " + Quote(work / "src") + " --to " + Quote(work / "file/sub")}) {
+    RunResult r = RunCommand(StageBinary() + args);
+    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, Not(HasSubstr("source")));
+    RunResult json = RunCommand(StageBinary() + args + " --json");
+    EXPECT_THAT(json.out, HasSubstr("\"error\":"));
+  }
+  RunResult r = RunCommand(StageBinary() + " --from " + Quote(work / "src") + " --to " +
+                           Quote(work / "file/sub"));
+  const std::string path = (work / "file/sub").string();
+  EXPECT_EQ(r.err.find(path), r.err.rfind(path)) << "the path twice: " << r.err;
 }
 
 TEST(StageCommandLine, ASourceNamedLikeATarThatIsNotOneIsAnError) {

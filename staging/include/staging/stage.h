@@ -83,6 +83,9 @@ struct StageReport {
   double seconds = 0;
   std::string io_backend;    // "io_uring" or "plain"
   bool interrupted = false;  // options.interrupt stopped the run (ok() is then false)
+  // A failure before any source was read (no --from, the destination, the walk, --verify's
+  // checksum files): nothing was staged, and `archives` is empty.
+  Status error;
   bool ok() const;
   // Failures, one line each: "<archive>: <entry>: <cause>".
   std::vector<std::string> failures() const;
