@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
   add("json", po::bool_switch(&c.json),
       "print one JSON line per epoch on stdout, and nothing else there (the \"epoch N: XX.XX\" "
       "line goes to stderr)");
+  add("quiet,q", po::bool_switch(&c.quiet),
+      "no start-up, throughput or progress lines on stderr (warnings, resumes, stops and errors "
+      "still are)");
   add("with_tracking", po::bool_switch(&c.with_tracking),
       "record training loss and learning rate per step, accuracy, images/s and data-wait "
       "fraction per epoch as TensorBoard event files and metrics.jsonl under "

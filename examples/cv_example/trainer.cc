@@ -212,6 +212,8 @@ class Trainer {
   std::string start_data_parallel(bool cuda);
   std::string agree_and_synchronise();
   bool main_rank() const { return !dp_ || dp_->rank() == 0; }
+  // The rank that reports, unless --quiet: what is said for information, not warning.
+  bool chatty() const { return main_rank() && !config_.quiet; }
   // The default for decoding and intra-op threads: the ranks of one machine share its cores.
   int cores_per_rank() const {
     return std::max(1, default_threads() / (dp_ ? dp_->local_world_size() : 1));
@@ -325,7 +327,7 @@ std::string Trainer::setup() {
       {"--train_all", config_.train_all ? "on" : "off"},
       {"ranks", std::to_string(dp_ ? dp_->world_size() : 1)},
   });
-  if (main_rank()) {
+  if (chatty()) {
     std::cerr << "cv_example: " << fingerprint.str() << ", " << eval_set_.size()
               << " eval images, on " << (cuda ? "cuda" : "cpu") << " (" << at::get_num_threads()
               << " intra-op threads), "
@@ -337,8 +339,10 @@ std::string Trainer::setup() {
     std::string error;
     tracker_ = tracking::Tracker::open(config_.project_dir, &error);
     if (!tracker_) return error;
-    std::cerr << "cv_example: tracking to " << tracker_->dir() << " (TensorBoard: tensorboard "
-              << "--logdir " << config_.project_dir << ")\n";
+    if (chatty()) {
+      std::cerr << "cv_example: tracking to " << tracker_->dir() << " (TensorBoard: tensorboard "
+                << "--logdir " << config_.project_dir << ")\n";
+    }
   }
   return agree_and_synchronise();
 }
@@ -354,7 +358,7 @@ std::string Trainer::start_data_parallel(bool cuda) {
       std::chrono::milliseconds(static_cast<int64_t>(config_.dist_timeout_seconds * 1000));
   std::string error;
   dp_ = distributed::DataParallel::start(options, &error);
-  if (dp_ && main_rank()) {
+  if (dp_ && chatty()) {
     std::cerr << "cv_example: " << dp_->world_size() << " ranks, " << options.backend
               << " process group, batch " << config_.batch_size << " per rank ("
               << config_.batch_size * dp_->world_size() << " in all)\n";
@@ -373,7 +377,7 @@ std::string Trainer::agree_and_synchronise() {
   dp_->broadcast_state(*model_, /*buffers_only=*/false);
   if (config_.eval_only) return {};
   dp_->prepare_gradients(model_->parameters());
-  if (main_rank()) {
+  if (chatty()) {
     std::cerr << "cv_example: gradients averaged in " << dp_->gradient_buckets()
               << " allreduce call(s) per step\n";
   }
@@ -489,7 +493,7 @@ std::string Trainer::train() {
     if (std::string error = write_safetensors(path, state_dict(*model_)); !error.empty()) {
       return error;
     }
-    std::cerr << "cv_example: wrote " << path << "\n";
+    if (chatty()) std::cerr << "cv_example: wrote " << path << "\n";
   }
   // Rank 0 serves the store: it leaves only once every rank is done with it.
   if (dp_) dp_->barrier("the final barrier");
@@ -515,7 +519,7 @@ std::string Trainer::train_epoch(int64_t epoch) {
   // Losses stay on the device until a checkpoint or the epoch's end needs them: reading each one
   // back would make every step wait for the device.
   std::vector<torch::Tensor> pending_losses;
-  EpochProgress progress_line(main_rank() && isatty(STDERR_FILENO) == 1, epoch, steps_per_epoch_,
+  EpochProgress progress_line(chatty() && isatty(STDERR_FILENO) == 1, epoch, steps_per_epoch_,
                               progress_.step_in_epoch);
   for (;;) {
     const auto wait_start = Clock::now();
@@ -737,17 +741,22 @@ std::string Trainer::report_epoch(int64_t epoch, const EvalResult& eval, const E
       times.train_seconds > 0 ? times.wait_seconds / times.train_seconds : 0;
   // The recipe's line, on stdout alone, so scripts comparing runs can read it as is; with --json
   // stdout holds JSON lines only, and the line goes to stderr.
-  std::fprintf(config_.json ? stderr : stdout, "epoch %" PRId64 ": %.2f\n", epoch, eval.accuracy());
+  if (!(config_.json && config_.quiet)) {
+    std::fprintf(config_.json ? stderr : stdout, "epoch %" PRId64 ": %.2f\n", epoch,
+                 eval.accuracy());
+  }
   std::fflush(stdout);
-  std::fprintf(stderr,
-               "epoch %" PRId64
-               ": %s (train %s, eval %s), train loss %.4f, %.1f images/s, waiting for data "
-               "%.1f%% of step time\n",
-               epoch, common::HumanSeconds(times.epoch_seconds).c_str(),
-               common::HumanSeconds(times.train_seconds).c_str(),
-               common::HumanSeconds(times.eval_seconds).c_str(), mean_loss, images_per_second,
-               100 * wait_fraction);
-  if (dp_) {
+  if (!config_.quiet) {
+    std::fprintf(stderr,
+                 "epoch %" PRId64
+                 ": %s (train %s, eval %s), train loss %.4f, %.1f images/s, waiting for data "
+                 "%.1f%% of step time\n",
+                 epoch, common::HumanSeconds(times.epoch_seconds).c_str(),
+                 common::HumanSeconds(times.train_seconds).c_str(),
+                 common::HumanSeconds(times.eval_seconds).c_str(), mean_loss, images_per_second,
+                 100 * wait_fraction);
+  }
+  if (dp_ && !config_.quiet) {
     std::fprintf(stderr, "epoch %" PRId64 ": %d ranks, gradient allreduce %.2f ms per step\n",
                  epoch, world, allreduce_ms);
   }
@@ -788,8 +797,10 @@ std::string Trainer::evaluate_only() {
   if (!main_rank()) return {};
   std::printf("eval: %.2f\n", eval.accuracy());
   std::fflush(stdout);
-  std::fprintf(stderr, "eval: %" PRId64 " of %" PRId64 " images right, %.1f images/s\n",
-               eval.correct, eval.total, eval.total / std::max(1e-9, seconds_since(start)));
+  if (!config_.quiet) {
+    std::fprintf(stderr, "eval: %" PRId64 " of %" PRId64 " images right, %.1f images/s\n",
+                 eval.correct, eval.total, eval.total / std::max(1e-9, seconds_since(start)));
+  }
   if (config_.predictions_out.empty()) return {};
   return write_predictions(eval, eval_set_);
 }

@@ -35,6 +35,9 @@ struct TrainConfig {
   int threads = 0;                     // intra-op threads for CPU work; 0: one per core
   bool fast_decode = false;            // the loader's reduced-size JPEG decoding
   bool json = false;                   // one JSON line per epoch on stdout, and nothing else there
+  // Only what stdout says (the epoch lines or JSON), warnings, notices of resumes and stops, and
+  // errors: no start-up, throughput or progress lines on stderr.
+  bool quiet = false;
   // accelerate's --with_tracking: TensorBoard event files and metrics.jsonl under
   // project_dir/cv_example/ (tracking/tracker.h).
   bool with_tracking = false;

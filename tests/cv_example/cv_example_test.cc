@@ -488,6 +488,21 @@ TEST_F(CvExampleTest, WithTrackingRecordsEveryStepAndEpoch) {
 }
 #endif
 
+// --quiet: the epoch line on stdout, nothing on stderr; with --json, the JSON line alone.
+TEST_F(CvExampleTest, QuietLeavesOnlyWhatStdoutSays) {
+  make_data(40);
+  const Outcome quiet = train({"--image_size", "32", "--batch_size", "8", "--epochs", "1", "-q"});
+  ASSERT_EQ(quiet.status, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_TRUE(std::regex_match(quiet.out, std::regex(R"(epoch 0: \d+\.\d\d\n)"))) << quiet.out;
+  const Outcome json =
+      train({"--image_size", "32", "--batch_size", "8", "--epochs", "1", "--quiet", "--json"});
+  ASSERT_EQ(json.status, 0) << json.err;
+  EXPECT_EQ(json.err, "");
+  EXPECT_EQ(json_lines(json.out).size(), 1u);
+  EXPECT_EQ(count_lines(json.out), 1u);
+}
+
 // A checkpoint of a run with other settings is refused naming each difference, in one line.
 TEST_F(CvExampleTest, AResumeThatCannotContinueNamesWhatDiffers) {
   make_data(40);

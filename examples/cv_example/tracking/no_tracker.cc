@@ -10,8 +10,9 @@ struct Tracker::Files {};
 Tracker::~Tracker() = default;
 
 std::unique_ptr<Tracker> Tracker::open(const std::string&, std::string* error) {
-  *error = "--with_tracking: this build has no TensorBoard tracking (it was configured without "
-           "libprotobuf-dev, protobuf-compiler or libisal-dev)";
+  *error =
+      "--with_tracking: this build has no TensorBoard tracking (it was configured without "
+      "libprotobuf-dev, protobuf-compiler or libisal-dev)";
   return nullptr;
 }
 
