@@ -410,6 +410,31 @@ TEST(TarHeader, AGnuSparseMapOrRealSizeIsLeftToLibarchive) {
   }
 }
 
+// libarchive's checksum rule: octal digits, spaces and NULs only, all eight bytes read.
+TEST(TarHeader, TheChecksumFieldIsReadAsLibarchiveReadsIt) {
+  TarHeader header;
+  std::string stray = UstarHeader("f", '0', "0");
+  ASSERT_EQ(stray[155], ' ');  // "%06o\0 ": the sum counts the field as spaces either way
+  stray[155] = 'x';
+  EXPECT_EQ(Read(stray, &header), TarHeaderKind::kBadChecksum);
+  // Eight digits, no terminator, before a digit type flag: the ninth byte is not the field's.
+  std::string eight = UstarHeader("f", '0', "0");
+  std::memset(&eight[148], ' ', 8);
+  unsigned long sum = 0;
+  for (char c : eight) sum += static_cast<unsigned char>(c);
+  char field[9];
+  std::snprintf(field, sizeof field, "%08lo", sum);
+  std::memcpy(&eight[148], field, 8);
+  EXPECT_EQ(Read(eight, &header), TarHeaderKind::kMember);
+  EXPECT_EQ(FirstHeaderByLibarchive(eight + std::string(2 * kTarBlockSize, '\0')).path, "f");
+}
+
+TEST(TarHeader, NamesAreAsciiUpToAndIncludingDel) {
+  TarHeader header;
+  EXPECT_EQ(Read(UstarHeader("del\x7f", '0', "0"), &header), TarHeaderKind::kMember);
+  EXPECT_EQ(Read(UstarHeader("high\x80", '0', "0"), &header), TarHeaderKind::kNotUnderstood);
+}
+
 TEST(TarHeader, OnlyABlockOfZerosToItsLastByteEndsTheArchive) {
   TarHeader header;
   std::string block(kTarBlockSize, '\0');
@@ -469,7 +494,9 @@ TEST(PaxAttributes, UsualRecordsAreReadAndAnythingElseIsLeftToLibarchive) {
     EXPECT_FALSE(ReadPaxAttributes(Record(key, std::string(19, '7')), false, &pax)) << key;
   }
   // Malformed records: an empty key, a length with nothing after it, a length too short.
-  EXPECT_FALSE(ReadPaxAttributes("7 =path\n", false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes("8 =path\n", false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes("7 path\n", false, &pax));
+  EXPECT_FALSE(ReadPaxAttributes("99 path=x\n", false, &pax));
   EXPECT_FALSE(ReadPaxAttributes("30", false, &pax));
   EXPECT_FALSE(ReadPaxAttributes("3 =\n", false, &pax));
   EXPECT_TRUE(ReadPaxAttributes(Record("uname", "u"), false, &pax));
