@@ -46,6 +46,26 @@ TEST(SampleResizedCrop, CropsInsideImageWithinScaleAndRatio) {
   }
 }
 
+// Inside the ranges is not enough: the draws cover them, to both ends (a generator that drew
+// from half the range would pass the test above).
+TEST(SampleResizedCrop, AreasAndRatiosCoverTheirWholeRanges) {
+  std::mt19937_64 rng(11);
+  const CropParams params;
+  double min_area = 1, max_area = 0, min_ratio = 10, max_ratio = 0;
+  for (int i = 0; i < 4000; ++i) {
+    CropBox c = sample_resized_crop(1000, 1000, rng);
+    const double area = double(c.width) * c.height / 1e6, ratio = double(c.width) / c.height;
+    min_area = std::min(min_area, area);
+    max_area = std::max(max_area, area);
+    min_ratio = std::min(min_ratio, ratio);
+    max_ratio = std::max(max_ratio, ratio);
+  }
+  EXPECT_LT(min_area, params.min_scale + 0.02);
+  EXPECT_GT(max_area, 0.9);
+  EXPECT_LT(min_ratio, params.min_ratio * 1.03);
+  EXPECT_GT(max_ratio, params.max_ratio / 1.03);
+}
+
 TEST(SampleResizedCrop, PositionsSpanEveryValidOffset) {
   std::mt19937_64 rng(3);
   bool saw_zero = false, saw_last = false;
