@@ -415,6 +415,8 @@ TEST_F(CvExampleTest, EitherSpellingAndTheLastValueOfARepeatedOption) {
   EXPECT_EQ(short_help.status, 0);
   EXPECT_EQ(short_help.out, run({program("cv_example"), "--help"}, scratch_).out);
   EXPECT_THAT(short_help.out, HasSubstr("--data_dir PATH"));
+  EXPECT_EQ(short_help.out.find(" arg "), std::string::npos)
+      << "an option without its value's name";
   EXPECT_THAT(short_help.out, HasSubstr("Exit status: 0 on success, 1 when the work failed"));
   make_data(40);
   const Outcome hyphens = run({program("cv_example"), "--data-dir", data_.path(), "--cpu",
