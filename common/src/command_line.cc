@@ -78,8 +78,9 @@ std::optional<int> ParseCommandLine(const Program& program, const std::vector<st
       return 0;
     }
     if (vm->count("version")) {
-      std::cout << VersionLine(program.name) << "\n" << program.build_facts;
-      if (!program.build_facts.empty() && program.build_facts.back() != '\n') std::cout << "\n";
+      const std::string facts = program.build_facts ? program.build_facts() : std::string();
+      std::cout << VersionLine(program.name) << "\n" << facts;
+      if (!facts.empty() && facts.back() != '\n') std::cout << "\n";
       return 0;
     }
     // Arguments no option took: positional ones that `positional` does not map to an option.

@@ -181,9 +181,10 @@ int main(int argc, char** argv) {
   return common::RunProgram("cv_example", [&] {
     po::variables_map vm;
     const common::Program program{
-        "cv_example", kUsage,
-        loader::BuildInfoLine() + ", tracking: " +
-            (cv_example::tracking::available() ? "yes (TensorBoard, metrics.jsonl)" : "no")};
+        "cv_example", kUsage, [] {
+          return loader::BuildInfoLine() + ", tracking: " +
+                 (cv_example::tracking::available() ? "yes (TensorBoard, metrics.jsonl)" : "no");
+        }};
     if (auto exit_status = common::ParseCommandLine(
             program, std::vector<std::string>(argv + 1, argv + argc), options, &vm)) {
       return *exit_status;

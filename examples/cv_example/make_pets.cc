@@ -410,7 +410,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  make_pets --out /tmp/pets --count 740\n"
       "  make_pets --archive persistent-disk/cv_example/images.tar.gz --count 7390\n",
-      ""};
+      {}};
   return common::RunProgram("make_pets", [&] {
     po::variables_map vm;
     if (auto exit_status = common::ParseCommandLine(

@@ -158,7 +158,8 @@ po::options_description Options(CommandLine& c) {
 
 }  // namespace
 
-int RunFetch(const std::vector<std::string>& args, const std::string& build_facts) {
+int RunFetch(const std::vector<std::string>& args,
+             const std::function<std::string()>& build_facts) {
   CommandLine c;
   po::options_description desc = Options(c);
   po::positional_options_description positional;

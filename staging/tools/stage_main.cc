@@ -75,7 +75,7 @@ std::optional<int> Parse(const std::string& name, const std::string& usage,
                          const std::vector<std::string>& args, const po::options_description& desc,
                          po::variables_map* vm, const std::vector<std::string>& hints,
                          const po::positional_options_description* positional = nullptr) {
-  return common::ParseCommandLine({name, usage, BuildFacts()}, args, desc, vm, positional, hints);
+  return common::ParseCommandLine({name, usage, BuildFacts}, args, desc, vm, positional, hints);
 }
 
 // A count read as a signed number, so that "-1" is refused rather than wrapped round.
@@ -398,7 +398,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> rest(args.begin() + (subcommand ? 1 : 0), args.end());
     if (command == "stage clean") return RunClean(rest);
     if (command == "stage pack") return RunPack(rest);
-    if (command == "stage fetch") return staging::RunFetch(rest, BuildFacts());
+    if (command == "stage fetch") return staging::RunFetch(rest, BuildFacts);
     common::InstallStopSignals();
     return RunStage(rest);
   });

@@ -31,7 +31,8 @@ struct Program {
   std::string name;   // as messages start: "stage fetch"
   std::string usage;  // synopsis, description and examples, printed before the options
   // Printed by --version after the version line: what the build has ("libtorch: 2.11.0, ...").
-  std::string build_facts;
+  // Called only for --version: probing libraries and devices is no work for every start.
+  std::function<std::string()> build_facts;
 };
 
 // "stage 0.1.0 (git v0.1.0-12-gabcdef1)": the project's version from CMake and the checkout's
