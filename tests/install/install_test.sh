@@ -13,16 +13,21 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 export PATH="$prefix/bin:/usr/bin:/bin"
 
 # The programs, run from the prefix.
-stage --version | head -1 | grep -qE '^stage [0-9]+\.[0-9]+\.[0-9]+ \(git ' ||
-  fail "stage --version: $(stage --version 2>&1 | head -1)"
+# Outputs are captured before grep reads them: with pipefail, a writer that `grep -q` or `head`
+# stopped reading would fail the pipe.
+version=$(stage --version)
+grep -qE '^stage [0-9]+\.[0-9]+\.[0-9]+ \(git ' <<<"${version%%$'\n'*}" ||
+  fail "stage --version: ${version%%$'\n'*}"
 mkdir -p "$prefix/work/src/sub"
 echo data > "$prefix/work/src/sub/a.txt"
 tar -C "$prefix/work/src" -cf "$prefix/work/src/t.tar" sub
 stage --from "$prefix/work/src" --to "$prefix/work/dst" -q || fail "stage from the prefix failed"
 [ "$(cat "$prefix/work/dst/sub/a.txt")" = data ] || fail "the staged file differs"
 if [ "$trainer" = ON ]; then
-  cv_example --version | head -1 | grep -q '^cv_example ' || fail "cv_example --version"
-  make_pets --help | grep -q -- '--count N' || fail "make_pets --help"
+  version=$(cv_example --version)
+  [[ $version == "cv_example "* ]] || fail "cv_example --version"
+  help=$(make_pets --help)
+  grep -q -- '--count N' <<<"$help" || fail "make_pets --help"
 fi
 
 # Man pages from --help: every option of the program is in its page.
@@ -55,7 +60,9 @@ complete_words() {  # prints what completing the words given (the last one being
 }
 expect() {  # expect WORD WORDS...: completing WORDS offers WORD
   local want=$1; shift
-  complete_words "$@" | grep -qx -- "$want" || fail "completing '$*' does not offer $want"
+  local offered
+  offered=$(complete_words "$@")
+  grep -qx -- "$want" <<<"$offered" || fail "completing '$*' does not offer $want"
 }
 expect fetch stage f
 expect --from stage --fr
