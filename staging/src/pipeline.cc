@@ -58,6 +58,10 @@ void Pipeline::ReadAll() {
     if (on_read_) on_read_(*block.get());
     if (!compressed_->Push(std::move(block))) break;
   }
+  // The pool closed under a read because a later stage failed and Abort() stopped everything:
+  // that stage has the reason, and ranking this "aborted" first would hide it (a damaged gzip
+  // index then read as a read error, not retried sequentially).
+  if (!read_status_.ok() && aborting_) read_status_ = Status::Ok();
   source_reads_ = source->how();  // after the reads: a mapping that failed fell back to pread
   read_status_.ok() ? compressed_->Close() : compressed_->Fail();
 }
@@ -78,6 +82,7 @@ void Pipeline::DecodeAll() {
 }
 
 void Pipeline::Abort() {
+  aborting_ = true;
   decoded_->Fail();
   compressed_->Fail();
   source_pool_->Close();

@@ -70,6 +70,7 @@ class Pipeline {
   std::unique_ptr<EntryWriter> writer_;
   Status read_status_, decode_status_;
   std::atomic<bool> decoder_returned_{false};
+  std::atomic<bool> aborting_{false};  // Abort() began: a read it cuts short is no read error
   bool decoder_failed_ = false;
 };
 
