@@ -9,6 +9,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -19,6 +20,33 @@
 #include "common/file_io.h"
 
 namespace cv_example {
+
+std::string parse_checkpoint_schedule(const std::string& text, CheckpointSchedule* schedule) {
+  if (text.empty() || text == "epoch") {
+    *schedule = {text.empty() ? CheckpointSchedule::When::kNever : CheckpointSchedule::When::kEpoch,
+                 0};
+    return {};
+  }
+  int64_t steps = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), steps);
+  if (error != std::errc() || end != text.data() + text.size() || steps < 1) {
+    return "--checkpointing_steps must be epoch or a positive step count";
+  }
+  *schedule = {CheckpointSchedule::When::kSteps, steps};
+  return {};
+}
+
+std::string checkpoint_schedule_name(const CheckpointSchedule& schedule) {
+  switch (schedule.when) {
+    case CheckpointSchedule::When::kEpoch:
+      return "epoch";
+    case CheckpointSchedule::When::kSteps:
+      return std::to_string(schedule.steps);
+    case CheckpointSchedule::When::kNever:
+      break;
+  }
+  return "-";
+}
 namespace {
 
 namespace fs = std::filesystem;

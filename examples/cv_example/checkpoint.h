@@ -27,6 +27,24 @@ struct Progress {
   std::string fingerprint;
 };
 
+// When --checkpointing_steps saves: never, at each epoch's end, or after every `steps` steps.
+struct CheckpointSchedule {
+  enum class When { kNever, kEpoch, kSteps };
+  When when = When::kNever;
+  int64_t steps = 0;  // with kSteps: at least 1
+
+  bool after_step(int64_t global_step) const {
+    return when == When::kSteps && global_step % steps == 0;
+  }
+  bool at_epoch_end() const { return when == When::kEpoch; }
+};
+
+// "" (never), "epoch" or a positive step count into `*schedule`; otherwise a one-line usage
+// error and `*schedule` untouched.
+std::string parse_checkpoint_schedule(const std::string& text, CheckpointSchedule* schedule);
+// The command line's spelling of `schedule`: "-" for never, "epoch", or the step count.
+std::string checkpoint_schedule_name(const CheckpointSchedule& schedule);
+
 // The settings a resume must share, ("--epochs", "2") pairs, as one string to store.
 std::string encode_run_settings(const std::vector<std::pair<std::string, std::string>>& settings);
 

@@ -84,6 +84,7 @@ std::vector<std::string> rank_command_line(int argc, char** argv) {
 int main(int argc, char** argv) {
   prefer_passive_openmp(argv);
   cv_example::TrainConfig c;
+  std::string mixed_precision = "no", checkpointing_steps;  // parsed into `c` after the rest
   cv_example::distributed::LaunchOptions launch;
   launch.nproc_per_node = 0;  // no launcher unless asked
   po::options_description options("Options");
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
       "seed of the split, crops and init");
   add("cpu", po::bool_switch(&c.cpu), "run on the CPU even when CUDA is available");
   add("mixed_precision",
-      po::value(&c.mixed_precision)->value_name("MODE")->default_value(c.mixed_precision),
+      po::value(&mixed_precision)->value_name("MODE")->default_value(mixed_precision),
       "no, bf16 or fp16 (autocast; fp16 adds loss scaling and needs CUDA)");
   add("model", po::value(&c.model)->value_name("NAME")->default_value(c.model),
       "resnet50d, resnet50, resnet34, resnet26d, resnet18d, resnet18 or resnet10t");
@@ -125,7 +126,7 @@ int main(int argc, char** argv) {
   add("train_all", po::bool_switch(&c.train_all), "train every layer, not only fc");
   add("output_dir", po::value(&c.output_dir)->value_name("DIR"),
       "where checkpoints and the final model.safetensors go");
-  add("checkpointing_steps", po::value(&c.checkpointing_steps)->value_name("N|epoch"),
+  add("checkpointing_steps", po::value(&checkpointing_steps)->value_name("N|epoch"),
       "save a checkpoint every N steps, or at each epoch's end with 'epoch'");
   add("keep_checkpoints",
       po::value(&c.keep_checkpoints)->value_name("K")->default_value(c.keep_checkpoints),
@@ -193,8 +194,11 @@ int main(int argc, char** argv) {
     if (c.max_member_mb == 0 || c.max_member_mb > (uint64_t{1} << 40)) {
       throw common::UsageError("--max_member_mb must be a positive count of MiB");
     }
-    if (std::string error = cv_example::check_options(c); !error.empty()) {
-      throw common::UsageError(error);
+    for (const std::string& error :
+         {cv_example::parse_mixed_precision(mixed_precision, &c.mixed_precision),
+          cv_example::parse_checkpoint_schedule(checkpointing_steps, &c.checkpointing),
+          cv_example::check_options(c)}) {
+      if (!error.empty()) throw common::UsageError(error);
     }
     if (launch.nproc_per_node > 0) {
       if (std::getenv(cv_example::distributed::kLaunchedVariable) != nullptr) {

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <string>
 
+#include "checkpoint.h"
+#include "mixed_precision.h"
+
 namespace cv_example {
 
 // One run, as the command line describes it (cv_example --help explains each field).
@@ -20,13 +23,13 @@ struct TrainConfig {
   int image_size = 224;
   double lr = 3e-2;  // OneCycle's peak; training starts at lr / 25
   uint64_t seed = 42;
-  bool cpu = false;                    // CPU even when CUDA is available
-  std::string mixed_precision = "no";  // no, bf16 or fp16
+  bool cpu = false;  // CPU even when CUDA is available
+  MixedPrecision mixed_precision = MixedPrecision::kNo;
   std::string model = "resnet50d";
   std::string weights;                 // a .safetensors file, or empty for random weights
   bool train_all = false;              // train every layer, not only the classifier
   std::string output_dir;              // checkpoints and the final model.safetensors
-  std::string checkpointing_steps;     // empty (never), "epoch", or a step count
+  CheckpointSchedule checkpointing;    // --checkpointing_steps
   int keep_checkpoints = 0;            // newest checkpoints kept; 0 keeps all
   std::string resume_from_checkpoint;  // a checkpoint file, or "latest" in output_dir
   bool eval_only = false;              // evaluate every image of data_dir, no training

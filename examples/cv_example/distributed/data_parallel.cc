@@ -11,17 +11,29 @@
 namespace cv_example::distributed {
 
 std::unique_ptr<DataParallel> DataParallel::start(const GroupOptions& options, std::string* error) {
-  LaunchEnv env;
-  if (!read_launch_env(&env, error)) return nullptr;
-  if (!error->empty()) return nullptr;
-  std::unique_ptr<Communicator> communicator = Communicator::connect(env, options, error);
-  if (!communicator) return nullptr;
   auto self = std::make_unique<DataParallel>();
-  self->communicator_ = std::move(communicator);
-  return self;
+  LaunchEnv env;
+  if (!read_launch_env(&env, error)) return error->empty() ? std::move(self) : nullptr;
+  if (!error->empty()) return nullptr;
+  self->communicator_ = Communicator::connect(env, options, error);
+  return self->communicator_ ? std::move(self) : nullptr;
+}
+
+std::string DataParallel::rank_prefix() const {
+  return communicator_ ? "rank " + std::to_string(rank()) + ": " : std::string();
+}
+
+std::string DataParallel::check_every_rank_agrees(const RunFacts& facts) {
+  return communicator_ ? distributed::check_every_rank_agrees(*communicator_, facts)
+                       : std::string();
+}
+
+void DataParallel::report_failure(const std::string& reason) {
+  if (communicator_) communicator_->report_failure(reason);
 }
 
 void DataParallel::broadcast_state(torch::nn::Module& module, bool buffers_only) {
+  if (!communicator_) return;
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> tensors = module.buffers();
   if (!buffers_only) {
@@ -51,10 +63,12 @@ void DataParallel::broadcast_state(torch::nn::Module& module, bool buffers_only)
 }
 
 void DataParallel::prepare_gradients(const std::vector<at::Tensor>& params) {
+  if (!communicator_) return;
   averager_ = std::make_unique<GradientAverager>(*communicator_, params);
 }
 
 GradientAverager::Agreed DataParallel::average_gradients(bool stop, const at::Tensor& loss) {
+  if (!averager_) return {stop, loss};
   const auto start = std::chrono::steady_clock::now();
   GradientAverager::Agreed agreed = averager_->average(stop, loss);
   averaging_seconds_ +=
@@ -70,6 +84,7 @@ double DataParallel::take_averaging_seconds() {
 
 std::vector<EvalRecord> DataParallel::gather_eval(size_t samples,
                                                   const std::vector<EvalRecord>& mine) {
+  if (!communicator_) return mine;
   // One allreduce (max) of a dense table: rows seen, predicted class, logit, correct. Every rank
   // that saw a sample computed the same record, so the maximum is that record.
   constexpr double kUnseen = -std::numeric_limits<double>::infinity();

@@ -15,6 +15,7 @@
 
 #include "distributed/communicator.h"
 #include "distributed/gradient_averager.h"
+#include "distributed/run_agreement.h"
 
 namespace torch::nn {
 class Module;
@@ -30,17 +31,26 @@ struct EvalRecord {
   bool correct;
 };
 
+// Without torchrun's variables it is a group of one process: every collective is then a no-op
+// (a broadcast from itself, a mean of one), so the trainer has one code path for both.
 class DataParallel {
  public:
-  // Joins the job torchrun's variables describe, or returns null with `*error` empty when they
-  // are not set (a single process). `*error` holds one line when joining failed.
+  // Joins the job torchrun's variables describe, or makes a one-process group when they are not
+  // set. Returns null with `*error` set to one line when joining failed.
   static std::unique_ptr<DataParallel> start(const GroupOptions& options, std::string* error);
 
-  Communicator& communicator() { return *communicator_; }
-  int rank() const { return communicator_->rank(); }
-  int world_size() const { return communicator_->world_size(); }
-  int local_rank() const { return communicator_->env().local_rank; }
-  int local_world_size() const { return communicator_->env().local_world_size; }
+  // Whether other processes take part (torchrun's variables were set).
+  bool distributed() const { return communicator_ != nullptr; }
+  int rank() const { return communicator_ ? communicator_->rank() : 0; }
+  int world_size() const { return communicator_ ? communicator_->world_size() : 1; }
+  int local_rank() const { return communicator_ ? communicator_->env().local_rank : 0; }
+  int local_world_size() const { return communicator_ ? communicator_->env().local_world_size : 1; }
+  // "rank N: " in a data-parallel run, so that every line says which rank it comes from.
+  std::string rank_prefix() const;
+  // The run-wide agreement on `facts` (distributed/run_agreement.h); "" or one line.
+  std::string check_every_rank_agrees(const RunFacts& facts);
+  // Tells the other ranks why this one fails (Communicator::report_failure).
+  void report_failure(const std::string& reason);
 
   // Copies rank 0's parameters and buffers into `module` on every rank. Throws CollectiveError.
   void broadcast_state(torch::nn::Module& module, bool buffers_only);
@@ -53,13 +63,16 @@ class DataParallel {
   // Seconds spent averaging gradients since the last call (the allreduce's cost per step).
   double take_averaging_seconds();
   // Every rank's records merged: one per sample of an eval set of `samples`, in sample order.
-  // Duplicates (even_batches' wrap-around) give identical records and count once.
+  // Duplicates (even_batches' wrap-around) give identical records and count once. One process
+  // has them already: `mine` is returned as it is.
   std::vector<EvalRecord> gather_eval(size_t samples, const std::vector<EvalRecord>& mine);
   // Returns once every rank got here (before rank 0, which serves the store, may exit).
-  void barrier(const std::string& what) { communicator_->barrier(what); }
+  void barrier(const std::string& what) {
+    if (communicator_) communicator_->barrier(what);
+  }
 
  private:
-  std::unique_ptr<Communicator> communicator_;
+  std::unique_ptr<Communicator> communicator_;  // null for one process
   std::unique_ptr<GradientAverager> averager_;
   double averaging_seconds_ = 0;
 };
