@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/bounded_queue.h"
+#include "base/checksum_file.h"
 #include "base/digest.h"
 #include "base/interrupt.h"
 #include "base/pread_full.h"
@@ -30,27 +31,6 @@
 
 namespace staging {
 namespace {
-
-// A sha256sum line for one file is under a hundred bytes plus its name.
-constexpr uint64_t kMaxChecksumFileBytes = 64 << 10;
-
-// The expected digest from NAME.sha256 beside the source, in sha256sum's format.
-Status ExpectedDigest(const std::string& source, std::string* digest) {
-  const std::string path = source + ".sha256";
-  std::string text;
-  bool exists = false;
-  const std::string error =
-      common::ReadUntrustedFile(AT_FDCWD, path, kMaxChecksumFileBytes, &text, &exists);
-  if (!exists) return Status::Error("--verify: no checksum file " + path);
-  if (!error.empty()) return Status::Error("--verify: " + error);
-  std::istringstream fields(text.substr(0, text.find('\n')));
-  fields >> *digest;
-  const bool hex = digest->size() == 64 &&
-                   digest->find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
-  if (!hex) return Status::Error("--verify: " + path + " is not in sha256sum format");
-  for (char& c : *digest) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return Status::Ok();
-}
 
 class SourceStager {
  public:
@@ -93,7 +73,7 @@ class SourceStager {
       return Status::Ok();
     }
     // The checksum file is read before the source: a missing one fails at once.
-    if (options_.verify) STAGING_RETURN_IF_ERROR(ExpectedDigest(job_.path, &expected_digest_));
+    if (options_.verify) STAGING_RETURN_IF_ERROR(ReadExpectedDigest(job_.path, &expected_digest_));
     if (Status detected = Detect(source.get(), identity.size); !detected.ok()) {
       // A source rewritten since it was identified explains whatever its head now holds.
       STAGING_RETURN_IF_ERROR(ConfirmUnchanged(source.get(), identity));
@@ -114,6 +94,13 @@ class SourceStager {
     STAGING_RETURN_IF_ERROR(ConfirmUnchanged(source.get(), identity));
     STAGING_RETURN_IF_ERROR(transferred);
     if (options_.verify) STAGING_RETURN_IF_ERROR(Verify());
+    return Record(identity, previous, record_damaged, std::move(result));
+  }
+
+  // Replaces `previous` (the source's last record, if any) by what this staging made, and moves
+  // the staged tree into place.
+  Status Record(const SourceIdentity& identity, const std::optional<ManifestEntry>& previous,
+                bool record_damaged, ExtractResult result) {
     // Forget the old record first: a crash from here on re-stages rather than trusting it.
     if (previous) {
       STAGING_RETURN_IF_ERROR(manifest_.Forget(job_.path));

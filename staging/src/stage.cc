@@ -84,6 +84,64 @@ Status PrepareDestination(const StageOptions& options, OpenDestinationState* sta
   return Manifest::Open(state->stage_dir.get(), &state->manifest);
 }
 
+// The walk of --from as the options ask, leaving out the destination (`dest`) when it lies inside.
+SourceWalkOptions WalkOptions(const StageOptions& options, const struct stat& dest) {
+  SourceWalkOptions walk;
+  walk.follow_symlinks = options.follow_symlinks;
+  walk.max_entries = options.max_entries;
+  walk.max_depth = options.max_path_depth;
+  walk.interrupt = options.interrupt;
+  walk.skip_device = dest.st_dev;
+  walk.skip_inode = dest.st_ino;
+  return walk;
+}
+
+// Every checksum file is there before any source is read: a missing one is a set-up mistake
+// better told at once than after an hour of staging the others.
+Status CheckChecksumFiles(const std::vector<SourceJob>& jobs) {
+  std::vector<std::string> missing;
+  for (const SourceJob& job : jobs) {
+    struct stat st;
+    const std::string sum = job.path + ".sha256";
+    if (lstat(sum.c_str(), &st) < 0) {
+      missing.push_back("no checksum file " + sum);
+    } else if (!S_ISREG(st.st_mode)) {
+      missing.push_back(
+          sum + (S_ISLNK(st.st_mode) ? ": a symbolic link, not a file" : ": not a regular file"));
+    }
+  }
+  if (missing.empty()) return Status::Ok();
+  return Status::Error(
+      "--verify: " + missing.front() +
+      (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "") +
+      "; nothing staged");
+}
+
+// Stages `jobs` into `destination` on options.jobs threads, each source's report in its slot of
+// report->archives; stops starting sources after a failure (unless --keep-going) or a stop.
+void StageSources(const std::vector<SourceJob>& jobs, const StageOptions& options,
+                  const Destination& destination, const ProgressCallback& on_progress,
+                  int progress_interval_ms, StageReport* report) {
+  StageCounters counters;
+  Progress totals;
+  totals.archives_total = static_cast<uint32_t>(jobs.size());
+  for (const SourceJob& job : jobs) totals.source_bytes_total += job.size;
+  report->archives.resize(jobs.size());
+  {
+    ProgressThread progress(
+        on_progress, [&] { return Sample(totals, counters); },
+        std::chrono::milliseconds(progress_interval_ms), /*final_report=*/false);
+    RunJobs(
+        jobs.size(), options.jobs,
+        [&](size_t i) {
+          report->archives[i] = StageSource(jobs[i], options, destination, counters);
+          counters.archives_done++;
+          return report->archives[i].status.ok() || options.keep_going;
+        },
+        [&] { return InterruptRequested(options.interrupt); });
+  }
+}
+
 }  // namespace
 
 bool StageReport::ok() const {
@@ -126,64 +184,22 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
                               "itself would stage its own output"));
   }
   std::vector<SourceJob> jobs;
-  SourceWalkOptions walk;
-  walk.follow_symlinks = options.follow_symlinks;
-  walk.max_entries = options.max_entries;
-  walk.max_depth = options.max_path_depth;
-  walk.interrupt = options.interrupt;
-  walk.skip_device = dest_st.st_dev;
-  walk.skip_inode = dest_st.st_ino;
-  status = WalkSources(options.from, walk, &jobs, &report.warnings);
+  status = WalkSources(options.from, WalkOptions(options, dest_st), &jobs, &report.warnings);
   if (InterruptRequested(options.interrupt)) {
     report.interrupted = true;
     return report;
   }
   if (!status.ok()) return fail(status);
   if (options.verify) {
-    // Every checksum file is there before any source is read: a missing one is a set-up mistake
-    // better told at once than after an hour of staging the others.
-    std::vector<std::string> missing;
-    for (const SourceJob& job : jobs) {
-      struct stat st;
-      const std::string sum = job.path + ".sha256";
-      if (lstat(sum.c_str(), &st) < 0) {
-        missing.push_back("no checksum file " + sum);
-      } else if (!S_ISREG(st.st_mode)) {
-        missing.push_back(
-            sum + (S_ISLNK(st.st_mode) ? ": a symbolic link, not a file" : ": not a regular file"));
-      }
-    }
-    if (!missing.empty()) {
-      return fail(Status::Error(
-          "--verify: " + missing.front() +
-          (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "") +
-          "; nothing staged"));
-    }
+    status = CheckChecksumFiles(jobs);
+    if (!status.ok()) return fail(status);
   }
   status = PrepareDestination(options, &state);
   if (!status.ok()) return fail(status.WithContext(options.to));
   Destination destination{state.dest.get(), state.stage_dir.get(), &state.manifest,
                           &state.recorded};
 
-  StageCounters counters;
-  Progress totals;
-  totals.archives_total = static_cast<uint32_t>(jobs.size());
-  for (const SourceJob& job : jobs) totals.source_bytes_total += job.size;
-  report.archives.resize(jobs.size());
-  {
-    ProgressThread progress(
-        on_progress, [&] { return Sample(totals, counters); },
-        std::chrono::milliseconds(progress_interval_ms), /*final_report=*/false);
-    RunJobs(
-        jobs.size(), options.jobs,
-        [&](size_t i) {
-          report.archives[i] = StageSource(jobs[i], options, destination, counters);
-          counters.archives_done++;
-          return report.archives[i].status.ok() || options.keep_going;
-        },
-        [&] { return InterruptRequested(options.interrupt); });
-  }
-
+  StageSources(jobs, options, destination, on_progress, progress_interval_ms, &report);
   // Sources never started because an earlier one failed are not reported as staged.
   std::erase_if(report.archives, [](const ArchiveReport& a) { return a.path.empty(); });
   report.interrupted = InterruptRequested(options.interrupt);

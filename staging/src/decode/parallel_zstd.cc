@@ -56,6 +56,25 @@ struct Frame {
   }
 };
 
+// Adds what `frame` (of `compressed_size` bytes) still lacks from `data`, `len` bytes of `block`;
+// returns the bytes taken. A frame whole within one block is decoded where it lies; one split
+// across blocks is gathered into its own buffer.
+size_t TakeFrameBytes(const BlockRef& block, const std::byte* data, size_t len,
+                      uint64_t compressed_size, Frame* frame) {
+  if (frame->gathered.empty() && len >= compressed_size) {
+    frame->source = block;
+    frame->bytes = data;
+    frame->size = compressed_size;
+    return compressed_size;
+  }
+  const size_t taken = std::min<size_t>(len, compressed_size - frame->gathered.size());
+  frame->gathered.reserve(compressed_size);  // one allocation, no copy on growth
+  frame->gathered.insert(frame->gathered.end(), data, data + taken);
+  frame->bytes = frame->gathered.data();  // a moved vector keeps its buffer
+  frame->size = frame->gathered.size();
+  return taken;
+}
+
 Status Disagrees(const ZstdFrameInfo& info, size_t index, const char* what) {
   return Status::Error(FrameLabel(info, index) + ": the seek table disagrees with the " + what);
 }
@@ -138,19 +157,7 @@ Status ParallelZstdDecoder::Run(BoundedQueue<BlockRef>& in, BoundedQueue<BlockRe
     size_t len = (*block)->size;
     while (len > 0 && index < frames_.size()) {
       const ZstdFrameInfo& info = frames_[index];
-      size_t taken;
-      if (frame.gathered.empty() && len >= info.compressed_size) {
-        frame.source = *block;  // whole within this block: decoded where it lies
-        frame.bytes = data;
-        frame.size = info.compressed_size;
-        taken = info.compressed_size;
-      } else {
-        taken = std::min<size_t>(len, info.compressed_size - frame.gathered.size());
-        frame.gathered.reserve(info.compressed_size);  // one allocation, no copy on growth
-        frame.gathered.insert(frame.gathered.end(), data, data + taken);
-        frame.bytes = frame.gathered.data();  // a moved vector keeps its buffer
-        frame.size = frame.gathered.size();
-      }
+      const size_t taken = TakeFrameBytes(*block, data, len, info.compressed_size, &frame);
       data += taken;
       len -= taken;
       if (frame.size < info.compressed_size) break;  // the rest is in the next block

@@ -15,6 +15,8 @@ uint64_t Padding(uint64_t size) { return (kTarBlockSize - size % kTarBlockSize) 
 
 }  // namespace
 
+// shape: long function: one switch over the kinds of header in a member's chain; the chain's
+// state (long name, long link, pax records, whether each was seen) lives in this frame.
 Status FastTarReader::Next(TarMember* member, Outcome* outcome) {
   // What the extractor did not read of the last member (it stops at a refused one).
   const uint64_t rest = data_left_ + padding_left_;
