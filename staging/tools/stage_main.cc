@@ -14,10 +14,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "command_support.h"
 #include "common/command_line.h"
 #include "common/human_units.h"
 #include "common/stop_signals.h"
 #include "fetch_command.h"
+#include "pack_command.h"
 #include "progress_printer.h"
 #include "staging/archive_members.h"
 #include "staging/names.h"
@@ -28,6 +30,13 @@ namespace po = boost::program_options;
 using staging::StageOptions;
 
 namespace {
+
+using common::UsageError;
+using staging::tools::AddStandardOptions;
+using staging::tools::BuildFacts;
+using staging::tools::Count;
+using staging::tools::Parse;
+using staging::tools::StderrIsTerminal;
 
 constexpr char kUsage[] = R"(Usage:
   stage --from DIR [--to DIR] [options]     extract archives, copy other files
@@ -49,43 +58,6 @@ Examples:
   stage clean
   stage fetch https://host/images.tar.gz --md5 HEX --to ../persistent-disk/cv_example
 )";
-
-bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
-
-using common::UsageError;
-
-// The facts --version prints after the version line: the libraries this build runs on.
-std::string BuildFacts() {
-  std::string facts = std::string(archive_version_details()) + "\n" + curl_version() + "\nzstd " +
-                      ZSTD_versionString() + "\nio_uring: ";
-  facts += staging::UringAvailable() ? "available"
-                                     : "unavailable (" + staging::UringUnavailableReason() + ")";
-  return facts + "\n";
-}
-
-// Every subcommand's --help, -h and --version.
-void AddStandardOptions(po::options_description& desc) {
-  desc.add_options()("help,h", "show this help and exit")(
-      "version", "show the version and the libraries it runs on, and exit");
-}
-
-// Parses a subcommand's arguments as every program does (common/command_line.h); nullopt to go
-// on, or the status to exit with after --help or --version.
-std::optional<int> Parse(const std::string& name, const std::string& usage,
-                         const std::vector<std::string>& args, const po::options_description& desc,
-                         po::variables_map* vm, const std::vector<std::string>& hints,
-                         const po::positional_options_description* positional = nullptr) {
-  return common::ParseCommandLine({name, usage, BuildFacts}, args, desc, vm, positional, hints);
-}
-
-// A count read as a signed number, so that "-1" is refused rather than wrapped round.
-uint64_t Count(const std::string& option, int64_t value, int64_t minimum) {
-  if (value < minimum) {
-    throw UsageError(option + " takes a count of at least " + std::to_string(minimum) + ", not " +
-                     std::to_string(value));
-  }
-  return static_cast<uint64_t>(value);
-}
 
 int RunClean(const std::vector<std::string>& args) {
   std::string to = ".";
@@ -111,89 +83,6 @@ int RunClean(const std::vector<std::string>& args) {
   if (!quiet) {
     std::cerr << "stage clean: removed " << common::Counted(removed, "path", "paths") << " from "
               << staging::DisplayText(to) << "\n";
-  }
-  return 0;
-}
-
-constexpr char kPackUsage[] =
-    "Usage: stage pack --from DIR|ARCHIVE --to FILE.tar.zst [options]\n\n"
-    "Writes a tar cut into independent zstd frames with a seek table (zstd's seekable\n"
-    "format), so stage decodes it on every core while zstd -d and tar read it as usual.\n\n"
-    "Examples:\n  stage pack --from images.tar.gz --to images.tar.zst\n"
-    "  stage pack --from ./images --to images.tar.zst --level 3\n"
-    "  stage pack --from images.tar.gz --to images.tar.zst --random-access\n";
-
-int RunPack(const std::vector<std::string>& args) {
-  staging::PackOptions options;
-  bool json = false, quiet = false;
-  auto frame_bytes = static_cast<int64_t>(options.frame_bytes);
-  po::options_description desc("Options");
-  AddStandardOptions(desc);
-  desc.add_options()("from", po::value(&options.from)->required()->value_name("PATH"),
-                     "a directory, or an archive to re-pack")(
-      "to", po::value(&options.to)->required()->value_name("FILE"), "the .tar.zst to write")(
-      "level", po::value(&options.level)->default_value(options.level)->value_name("N"),
-      "zstd level, 1 to 22")(
-      "frame-size", po::value(&frame_bytes)->default_value(frame_bytes)->value_name("BYTES"),
-      "target bytes of tar per independent frame (at least 4096)")(
-      "threads", po::value(&options.threads)->default_value(0)->value_name("N"),
-      "compression threads (0 = cores)")(
-      "random-access", po::bool_switch(&options.random_access),
-      "one frame per member, so that training reads a member in place for the cost of its own "
-      "bytes: for JPEGs and other already compressed members, which zstd keeps almost as they "
-      "are at any level")("json", po::bool_switch(&json), "print the summary as JSON on stdout")(
-      "quiet,q", po::bool_switch(&quiet), "no progress and no summary on stderr; errors only");
-  po::variables_map vm;
-  if (auto exit_status = Parse("stage pack", kPackUsage, args, desc, &vm, {"--from", "--to"})) {
-    return *exit_status;
-  }
-  if (options.level < 1 || options.level > 22) {
-    throw UsageError("--level takes zstd's levels, 1 to 22, not " + std::to_string(options.level));
-  }
-  options.frame_bytes = Count("--frame-size", frame_bytes, 4096);
-  Count("--threads", options.threads, 0);
-  common::InstallStopSignals();
-  options.interrupt = &common::StopRequested();
-  staging::ProgressPrinter printer("pack", StderrIsTerminal(), std::chrono::seconds(5), quiet);
-  staging::PackReport report =
-      staging::Pack(options, [&](const staging::Progress& p) { printer.Update(p); });
-  printer.Finish();
-  if (common::StopRequested()) {  // nothing was written under --to's name
-    std::cerr << "stage pack: interrupted\n";
-    return common::StopExitStatus();
-  }
-  if (!report.status.ok()) {
-    std::cerr << "stage pack: " << staging::DisplayText(report.status.message()) << "\n";
-    return 1;
-  }
-  // A frame per member is for reading in place: the member index goes beside it now, from the
-  // page cache, so that the first training job finds it. Its failure leaves a valid archive.
-  bool indexed = false;
-  if (options.random_access) {
-    staging::Status status = staging::IndexArchiveMembers(options.to, "", &indexed);
-    if (!status.ok()) {
-      std::cerr << "stage pack: warning: no member index: "
-                << staging::DisplayText(status.message()) << "\n";
-    }
-  }
-  if (json) {
-    std::cout << nlohmann::json{{"path", staging::DisplayText(options.to)},
-                                {"member_indexed", indexed},
-                                {"files", report.files},
-                                {"bytes", report.bytes},
-                                {"frames", report.frames},
-                                {"compressed_bytes", report.compressed_bytes},
-                                {"seconds", report.seconds}}
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-              << "\n";
-  }
-  if (!quiet) {
-    std::cerr << "stage pack: " << common::Counted(report.files, "file", "files") << ", "
-              << common::HumanBytes(report.bytes) << " -> "
-              << common::HumanBytes(report.compressed_bytes) << " in "
-              << common::Counted(report.frames, "frame", "frames") << ", "
-              << common::HumanSeconds(report.seconds) << (indexed ? ", member index written" : "")
-              << "\n";
   }
   return 0;
 }
@@ -292,24 +181,26 @@ std::string ReportJson(const staging::StageReport& report) {
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-int RunStage(const std::vector<std::string>& args) {
-  StageOptions options;
+// What `stage`'s command line says beyond StageOptions' own fields, read by ApplyStageFlags.
+struct StageFlags {
   bool json = false, no_wait = false, plain = false, uring_writes = false, verbose = false,
        quiet = false;
   std::string reads = "auto";
-  auto max_bytes = static_cast<int64_t>(options.max_bytes);
-  auto max_entries = static_cast<int64_t>(options.max_entries);
-  po::options_description desc("Options");
-  AddStandardOptions(desc);
+  int64_t max_bytes = static_cast<int64_t>(StageOptions().max_bytes);
+  int64_t max_entries = static_cast<int64_t>(StageOptions().max_entries);
+};
+
+// `stage`'s options, into `options` and `flags`.
+void AddStageOptions(po::options_description& desc, StageOptions& options, StageFlags& flags) {
   desc.add_options()("from", po::value(&options.from)->value_name("DIR"),
                      "source directory (or one file) to stage")(
       "to", po::value(&options.to)->default_value(".")->value_name("DIR"), "destination directory")(
       "jobs,j", po::value(&options.jobs)->default_value(0)->value_name("N"),
-      "sources staged at once (0 = cores)")("json", po::bool_switch(&json),
+      "sources staged at once (0 = cores)")("json", po::bool_switch(&flags.json),
                                             "print the summary as one JSON object on stdout")(
-      "verbose,v", po::bool_switch(&verbose),
+      "verbose,v", po::bool_switch(&flags.verbose),
       "one line per source: its kind, files, and how they were written")(
-      "quiet,q", po::bool_switch(&quiet),
+      "quiet,q", po::bool_switch(&flags.quiet),
       "no progress and no summary on stderr; warnings and errors only")(
       "verify", po::bool_switch(&options.verify), "check each source against NAME.sha256")(
       "overwrite", po::bool_switch(&options.overwrite),
@@ -321,56 +212,71 @@ int RunStage(const std::vector<std::string>& args) {
                     "stage the other sources after a failure")(
       "force", po::bool_switch(&options.force), "stage again even when already staged")(
       "sync", po::bool_switch(&options.sync), "flush the destination to disk at the end (syncfs)")(
-      "no-wait", po::bool_switch(&no_wait), "fail at once if another stage run holds --to")(
-      "plain-io", po::bool_switch(&plain),
+      "no-wait", po::bool_switch(&flags.no_wait), "fail at once if another stage run holds --to")(
+      "plain-io", po::bool_switch(&flags.plain),
       "read with pread and write with plain system calls (by default a source already in "
       "the page cache is mapped, any other read through io_uring)")(
-      "reads", po::value(&reads)->default_value(reads)->value_name("HOW"),
+      "reads", po::value(&flags.reads)->default_value(flags.reads)->value_name("HOW"),
       "how sources are read: auto (io_uring, or mapped when already in the page cache), "
       "mapped, io_uring or plain (pread); --json's source_reads says which ran")(
-      "uring-writes", po::bool_switch(&uring_writes),
+      "uring-writes", po::bool_switch(&flags.uring_writes),
       "create files through io_uring too (by default plain calls from the writer threads: "
       "faster on local filesystems)")(
       "writers", po::value(&options.writers)->default_value(0)->value_name("N"),
       "threads creating each archive's files (0 = cores)")(
-      "max-bytes", po::value(&max_bytes)->default_value(max_bytes)->value_name("BYTES"),
+      "max-bytes", po::value(&flags.max_bytes)->default_value(flags.max_bytes)->value_name("BYTES"),
       "cap on bytes one archive may write")(
-      "max-entries", po::value(&max_entries)->default_value(max_entries)->value_name("N"),
+      "max-entries",
+      po::value(&flags.max_entries)->default_value(flags.max_entries)->value_name("N"),
       "cap on entries in one archive, and on entries under --from");
+}
+
+// Checks the parsed command line and completes `*options` from `flags`. Throws UsageError.
+void ApplyStageFlags(const StageFlags& flags, StageOptions* options) {
+  if (options->from.empty()) throw UsageError("--from DIR is required");
+  if (options->jobs < 0 || options->writers < 0) {
+    throw UsageError("--jobs and --writers take 0 (automatic) or a positive count");
+  }
+  if (flags.verbose && flags.quiet) throw UsageError("--verbose and --quiet contradict each other");
+  std::error_code same_ec;
+  if (std::filesystem::equivalent(options->from, options->to, same_ec)) {
+    throw UsageError("--to " + options->to +
+                     " is --from itself: staging a folder into itself "
+                     "would stage its own output");
+  }
+  options->max_bytes = Count("--max-bytes", flags.max_bytes, 1);
+  if (!staging::ParseSourceReads(flags.reads, &options->reads)) {
+    throw UsageError("--reads takes auto, mapped, io_uring or plain, not '" + flags.reads + "'");
+  }
+  options->max_entries = Count("--max-entries", flags.max_entries, 1);
+  options->wait_for_lock = !flags.no_wait;
+  if (flags.plain && flags.uring_writes) {
+    throw UsageError("--plain-io and --uring-writes contradict each other");
+  }
+  if (flags.plain) options->io = staging::IoKind::kPlain;
+  if (flags.uring_writes) options->io = staging::IoKind::kUring;
+  // Said with -v only: on a machine without io_uring (an old kernel, a container's seccomp
+  // policy) every run would print it; --json's "io" tells the same to tools.
+  if (flags.verbose && !flags.plain && !staging::UringAvailable()) {
+    std::cerr << "stage: io_uring unavailable (" << staging::UringUnavailableReason()
+              << "); using plain system calls\n";
+  }
+}
+
+int RunStage(const std::vector<std::string>& args) {
+  StageOptions options;
+  StageFlags flags;
+  po::options_description desc("Options");
+  AddStandardOptions(desc);
+  AddStageOptions(desc, options, flags);
   po::variables_map vm;
   if (auto exit_status = Parse("stage", kUsage, args, desc, &vm, {"--from", "--to"})) {
     return *exit_status;
   }
-  if (options.from.empty()) throw UsageError("--from DIR is required");
-  if (options.jobs < 0 || options.writers < 0) {
-    throw UsageError("--jobs and --writers take 0 (automatic) or a positive count");
-  }
-  if (verbose && quiet) throw UsageError("--verbose and --quiet contradict each other");
-  std::error_code same_ec;
-  if (std::filesystem::equivalent(options.from, options.to, same_ec)) {
-    throw UsageError("--to " + options.to +
-                     " is --from itself: staging a folder into itself "
-                     "would stage its own output");
-  }
-  options.max_bytes = Count("--max-bytes", max_bytes, 1);
-  if (!staging::ParseSourceReads(reads, &options.reads)) {
-    throw UsageError("--reads takes auto, mapped, io_uring or plain, not '" + reads + "'");
-  }
-  options.max_entries = Count("--max-entries", max_entries, 1);
-  options.wait_for_lock = !no_wait;
-  if (plain && uring_writes) {
-    throw UsageError("--plain-io and --uring-writes contradict each other");
-  }
-  if (plain) options.io = staging::IoKind::kPlain;
-  if (uring_writes) options.io = staging::IoKind::kUring;
-  // Said with -v only: on a machine without io_uring (an old kernel, a container's seccomp
-  // policy) every run would print it; --json's "io" tells the same to tools.
-  if (verbose && !plain && !staging::UringAvailable()) {
-    std::cerr << "stage: io_uring unavailable (" << staging::UringUnavailableReason()
-              << "); using plain system calls\n";
-  }
+  ApplyStageFlags(flags, &options);
   options.interrupt = &common::StopRequested();
-  staging::ProgressPrinter printer("stage", StderrIsTerminal(), std::chrono::seconds(5), quiet);
+  staging::ProgressPrinter printer("stage", StderrIsTerminal(), std::chrono::seconds(5),
+                                   flags.quiet);
   staging::StageReport report =
       staging::Stage(options, [&](const staging::Progress& p) { printer.Update(p); });
   printer.Finish();
@@ -382,8 +288,8 @@ int RunStage(const std::vector<std::string>& args) {
     return common::StopExitStatus();
   }
 
-  PrintReport(report, verbose, quiet);
-  if (json) std::cout << ReportJson(report) << "\n";
+  PrintReport(report, flags.verbose, flags.quiet);
+  if (flags.json) std::cout << ReportJson(report) << "\n";
   return report.ok() ? 0 : 1;
 }
 
@@ -397,7 +303,7 @@ int main(int argc, char** argv) {
   return common::RunProgram(command, [&] {
     const std::vector<std::string> rest(args.begin() + (subcommand ? 1 : 0), args.end());
     if (command == "stage clean") return RunClean(rest);
-    if (command == "stage pack") return RunPack(rest);
+    if (command == "stage pack") return staging::tools::RunPack(rest);
     if (command == "stage fetch") return staging::RunFetch(rest, BuildFacts);
     common::InstallStopSignals();
     return RunStage(rest);
