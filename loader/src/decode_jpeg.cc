@@ -133,6 +133,63 @@ void adobe_cmyk_to_bgr(const uint8_t* in, uint8_t* out, int width) {
   }
 }
 
+// Limits the decode to job->region (one column of margin each side, for fancy upsampling) and
+// skips to its first row; [*first_row, *end_row) the rows then read. False with the error set.
+// Called after run_jpeg's setjmp: nothing here has a destructor.
+bool crop_to_region(JpegJob* job, JDIMENSION* first_row, JDIMENSION* end_row) {
+  jpeg_decompress_struct& cinfo = job->cinfo;
+  const cv::Rect* region = job->region;
+  if (region->x < 0 || region->y < 0 || region->width <= 0 || region->height <= 0 ||
+      JDIMENSION(region->x) + region->width > cinfo.output_width ||
+      JDIMENSION(region->y) + region->height > cinfo.output_height) {
+    job->result.error = "region outside the image";
+    return false;
+  }
+  // Fancy upsampling treats the first and last decoded columns as image edges (replicating
+  // chroma instead of blending with the neighbour), so keep one column of margin on each side:
+  // the region's own pixels then equal a full decode's. libjpeg widens the range further, to
+  // whole iMCU columns.
+  JDIMENSION left = static_cast<JDIMENSION>(std::max(region->x - 1, 0));
+  JDIMENSION right =
+      std::min<JDIMENSION>(JDIMENSION(region->x) + region->width + 1, cinfo.output_width);
+  JDIMENSION width = right - left;
+  jpeg_crop_scanline(&cinfo, &left, &width);
+  *first_row = static_cast<JDIMENSION>(region->y);
+  *end_row = *first_row + static_cast<JDIMENSION>(region->height);
+  if (*first_row > 0 && jpeg_skip_scanlines(&cinfo, *first_row) != *first_row) {
+    job->result.error = "JPEG: could not skip to the region";
+    return false;
+  }
+  job->result.origin = cv::Point(static_cast<int>(left), static_cast<int>(*first_row));
+  return true;
+}
+
+// Reads rows [first_row, end_row) into job->result.bgr (CMYK converted as PIL does); stops early
+// only on a libjpeg failure, which the caller tells by output_scanline. Nothing with a
+// destructor, as above.
+void read_rows(JpegJob* job, bool cmyk, JDIMENSION first_row, JDIMENSION end_row) {
+  jpeg_decompress_struct& cinfo = job->cinfo;
+  cv::Mat& image = job->result.bgr;
+  if (cmyk) {
+    job->cmyk.resize(size_t(4) * cinfo.output_width);
+    JSAMPROW row = job->cmyk.data();
+    while (cinfo.output_scanline < end_row) {
+      int y = static_cast<int>(cinfo.output_scanline - first_row);
+      if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
+      adobe_cmyk_to_bgr(row, image.ptr<uint8_t>(y), image.cols);
+    }
+  } else {
+    job->rows.resize(static_cast<size_t>(image.rows));
+    for (int y = 0; y < image.rows; ++y) job->rows[y] = image.ptr<uint8_t>(y);
+    while (cinfo.output_scanline < end_row) {
+      JDIMENSION done = cinfo.output_scanline - first_row;
+      if (jpeg_read_scanlines(&cinfo, job->rows.data() + done, end_row - cinfo.output_scanline) ==
+          0)
+        break;
+    }
+  }
+}
+
 // The libjpeg calls; false with job->result.error set on a libjpeg error. Kept free of C++
 // objects with destructors (see JpegJob).
 bool run_jpeg(JpegJob* job) {
@@ -156,51 +213,11 @@ bool run_jpeg(JpegJob* job) {
   }
   jpeg_start_decompress(&cinfo);
   JDIMENSION first_row = 0, end_row = cinfo.output_height;
-  if (const cv::Rect* region = job->region) {
-    if (region->x < 0 || region->y < 0 || region->width <= 0 || region->height <= 0 ||
-        JDIMENSION(region->x) + region->width > cinfo.output_width ||
-        JDIMENSION(region->y) + region->height > cinfo.output_height) {
-      job->result.error = "region outside the image";
-      return false;
-    }
-    // Fancy upsampling treats the first and last decoded columns as image edges (replicating
-    // chroma instead of blending with the neighbour), so keep one column of margin on each side:
-    // the region's own pixels then equal a full decode's. libjpeg widens the range further, to
-    // whole iMCU columns.
-    JDIMENSION left = static_cast<JDIMENSION>(std::max(region->x - 1, 0));
-    JDIMENSION right =
-        std::min<JDIMENSION>(JDIMENSION(region->x) + region->width + 1, cinfo.output_width);
-    JDIMENSION width = right - left;
-    jpeg_crop_scanline(&cinfo, &left, &width);
-    first_row = static_cast<JDIMENSION>(region->y);
-    end_row = first_row + static_cast<JDIMENSION>(region->height);
-    if (first_row > 0 && jpeg_skip_scanlines(&cinfo, first_row) != first_row) {
-      job->result.error = "JPEG: could not skip to the region";
-      return false;
-    }
-    job->result.origin = cv::Point(static_cast<int>(left), static_cast<int>(first_row));
-  }
+  if (job->region && !crop_to_region(job, &first_row, &end_row)) return false;
   cv::Mat& image = job->result.bgr;
   image.create(static_cast<int>(end_row - first_row), static_cast<int>(cinfo.output_width),
                CV_8UC3);
-  if (cmyk) {
-    job->cmyk.resize(size_t(4) * cinfo.output_width);
-    JSAMPROW row = job->cmyk.data();
-    while (cinfo.output_scanline < end_row) {
-      int y = static_cast<int>(cinfo.output_scanline - first_row);
-      if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
-      adobe_cmyk_to_bgr(row, image.ptr<uint8_t>(y), image.cols);
-    }
-  } else {
-    job->rows.resize(static_cast<size_t>(image.rows));
-    for (int y = 0; y < image.rows; ++y) job->rows[y] = image.ptr<uint8_t>(y);
-    while (cinfo.output_scanline < end_row) {
-      JDIMENSION done = cinfo.output_scanline - first_row;
-      if (jpeg_read_scanlines(&cinfo, job->rows.data() + done, end_row - cinfo.output_scanline) ==
-          0)
-        break;
-    }
-  }
+  read_rows(job, cmyk, first_row, end_row);
   if (cinfo.output_scanline < end_row) {
     job->result.error = "JPEG: decoding stopped early";
     return false;
