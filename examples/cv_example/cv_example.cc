@@ -79,14 +79,12 @@ std::vector<std::string> rank_command_line(int argc, char** argv) {
   return args;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  prefer_passive_openmp(argv);
-  cv_example::TrainConfig c;
-  std::string mixed_precision = "no", checkpointing_steps;  // parsed into `c` after the rest
-  cv_example::distributed::LaunchOptions launch;
-  launch.nproc_per_node = 0;  // no launcher unless asked
+// shape: long function: the option table, one entry per option in --help's order.
+// Every option of cv_example, bound to where its value goes: `c`, the two texts parsed into `c`
+// once the others are known, and the built-in launcher's `launch`.
+po::options_description describe_options(cv_example::TrainConfig& c, std::string& mixed_precision,
+                                         std::string& checkpointing_steps,
+                                         cv_example::distributed::LaunchOptions& launch) {
   po::options_description options("Options");
   auto add = options.add_options();
   add("help,h", "show this help and exit");
@@ -179,6 +177,19 @@ int main(int argc, char** argv) {
   add("master_port",
       po::value(&launch.master_port)->value_name("PORT")->default_value(launch.master_port),
       "port of rank 0's store");
+  return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  prefer_passive_openmp(argv);
+  cv_example::TrainConfig c;
+  std::string mixed_precision = "no", checkpointing_steps;  // parsed into `c` after the rest
+  cv_example::distributed::LaunchOptions launch;
+  launch.nproc_per_node = 0;  // no launcher unless asked
+  const po::options_description options =
+      describe_options(c, mixed_precision, checkpointing_steps, launch);
   return common::RunProgram("cv_example", [&] {
     po::variables_map vm;
     const common::Program program{
