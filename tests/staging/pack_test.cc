@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "base/bounded_queue.h"
+#include "base/tar_header.h"
 #include "common/unique_fd.h"
 #include "decode/parallel_zstd.h"
 #include "decode/source_format.h"
@@ -273,7 +274,7 @@ TEST(PackTest, FramesEndOnMemberBoundariesUnlessAMemberIsLarger) {
   std::vector<std::pair<uint64_t, uint64_t>> members;  // header offset, end of its data
   for (uint64_t at = 0; at + 512 <= tar.size();) {
     const auto* block = reinterpret_cast<const std::byte*>(tar.data() + at);
-    if (!staging::IsChecksumValidTarHeader(block)) break;  // the end-of-archive zeros
+    if (!staging::TarChecksumMatches(block)) break;  // the end-of-archive zeros
     const uint64_t data_end = at + 512 + (UstarSize(tar.data() + at) + 511) / 512 * 512;
     members.emplace_back(at, data_end);
     at = data_end;

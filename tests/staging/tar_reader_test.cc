@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "base/tar_header.h"
 #include "extract/decoded_stream.h"
 #include "extract/libarchive_members.h"
-#include "extract/tar_header.h"
 #include "extract/tar_members.h"
 #include "sample_tree.h"
 #include "test_support.h"
@@ -427,6 +427,34 @@ TEST(TarHeader, TheChecksumFieldIsReadAsLibarchiveReadsIt) {
   std::memcpy(&eight[148], field, 8);
   EXPECT_EQ(Read(eight, &header), TarHeaderKind::kMember);
   EXPECT_EQ(FirstHeaderByLibarchive(eight + std::string(2 * kTarBlockSize, '\0')).path, "f");
+}
+
+// The two field readers format detection and the member index share with the header reader.
+TEST(TarHeader, TheSharedChecksumAndSizeReadersAgreeWithTheHeaderReader) {
+  const auto block = [](const std::string& h) {
+    return reinterpret_cast<const std::byte*>(h.data());
+  };
+  EXPECT_TRUE(TarChecksumMatches(block(UstarHeader("plain", '0', "00000001750"))));
+  EXPECT_TRUE(TarChecksumMatches(block(UstarHeader("caf\xc3\xa9", '0', "1", true))));
+  std::string damaged = UstarHeader("plain", '0', "00000001750");
+  damaged[10] = 'x';
+  EXPECT_FALSE(TarChecksumMatches(block(damaged)));
+  std::string stray = UstarHeader("f", '0', "0");
+  stray[155] = 'x';  // a byte the checksum field may not hold, though the sum still matches
+  EXPECT_FALSE(TarChecksumMatches(block(stray)));
+  EXPECT_FALSE(TarChecksumMatches(block(std::string(kTarBlockSize, '\0'))));
+
+  EXPECT_EQ(TarSizeField(block(UstarHeader("f", '0', "00000001750"))), 1000u);
+  EXPECT_EQ(TarSizeField(block(UstarHeader("f", '0', "  1750 "))), 1000u);
+  EXPECT_EQ(TarSizeField(block(UstarHeader("f", '0', "0000000175x"))), std::nullopt);
+  // GNU tar's base-256 for 8 GiB and more: the high bit, then the value big-endian.
+  std::string big = UstarHeader("f", '0', "");
+  const uint64_t ten_gib = uint64_t{10} << 30;
+  big[124] = static_cast<char>(0x80);
+  for (int i = 0; i < 8; ++i) big[124 + 4 + i] = static_cast<char>(ten_gib >> (8 * (7 - i)));
+  EXPECT_EQ(TarSizeField(block(big)), ten_gib);
+  big[125] = 1;  // more than 64 bits
+  EXPECT_EQ(TarSizeField(block(big)), std::nullopt);
 }
 
 TEST(TarHeader, NamesAreAsciiUpToAndIncludingDel) {

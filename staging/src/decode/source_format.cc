@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "base/pread_full.h"
+#include "base/tar_header.h"
 #include "decode/archive_reader.h"
 
 namespace staging {
@@ -96,35 +97,7 @@ size_t DecodeFirstBlock(const std::byte* head, size_t size, std::byte* out, bool
   return got;
 }
 
-// An octal number field as GNU tar reads one: leading blanks, digits, then a NUL or blank.
-bool ParseOctal(const unsigned char* field, size_t width, uint64_t* value) {
-  size_t i = 0;
-  while (i < width && field[i] == ' ') ++i;
-  size_t digits = 0;
-  *value = 0;
-  for (; i < width && field[i] >= '0' && field[i] <= '7'; ++i, ++digits) {
-    *value = *value * 8 + (field[i] - '0');
-  }
-  return digits > 0 && (i == width || field[i] == '\0' || field[i] == ' ');
-}
-
 }  // namespace
-
-bool IsChecksumValidTarHeader(const std::byte* block) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(block);
-  constexpr size_t kChecksumOffset = 148, kChecksumWidth = 8;
-  uint64_t recorded;
-  if (!ParseOctal(bytes + kChecksumOffset, kChecksumWidth, &recorded)) return false;
-  uint64_t unsigned_sum = 0;
-  int64_t signed_sum = 0;
-  for (size_t i = 0; i < kTarBlock; ++i) {
-    const bool in_field = i >= kChecksumOffset && i < kChecksumOffset + kChecksumWidth;
-    const unsigned char byte = in_field ? ' ' : bytes[i];
-    unsigned_sum += byte;
-    signed_sum += static_cast<signed char>(byte);
-  }
-  return recorded == unsigned_sum || static_cast<int64_t>(recorded) == signed_sum;
-}
 
 bool LooksLikeTarArchive(const std::byte* head, size_t size) {
   if (size == 0) return false;
@@ -138,7 +111,7 @@ bool LooksLikeTarArchive(const std::byte* head, size_t size) {
   } else {
     decoded = DecodeFirstBlock(head, size, first, &failed);
   }
-  if (decoded == kTarBlock) return IsChecksumValidTarHeader(first);
+  if (decoded == kTarBlock) return TarChecksumMatches(first);
   return failed;
 }
 

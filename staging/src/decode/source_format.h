@@ -37,10 +37,6 @@ bool NamedLikeTar(const std::string& file_name);
 // What a source that is not a tar holds, in a few words, for that error.
 std::string NotTarDescription(Codec codec, uint64_t size);
 
-// True when `block` (512 bytes) is a tar header whose checksum matches, as GNU tar checks it
-// (the unsigned or the signed byte sum).
-bool IsChecksumValidTarHeader(const std::byte* block);
-
 // A lower bound on the decoded size of the `size`-byte source `fd` compressed with `codec`, from
 // what the stream declares: gzip's trailer (the last member's size mod 2^32) or the first zstd
 // frame's content size. 0 when nothing is declared. Never trusted as more than a floor.

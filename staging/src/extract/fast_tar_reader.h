@@ -9,7 +9,7 @@
 #include <string>
 
 #include "extract/decoded_stream.h"
-#include "extract/tar_header.h"
+#include "base/tar_header.h"
 #include "extract/tar_members.h"
 
 namespace staging {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "base/tar_header.h"
 #include "decode/source_format.h"
 #include "inplace/archive_file.h"
 #include "inplace/header_pass.h"
@@ -23,21 +24,6 @@ constexpr size_t kMemberReadChunk = 256 << 10;
 // An archive this much in the page cache already is not preloaded by default: a copy would only
 // double its memory and take a core from the decoders while the first batches are made.
 constexpr double kCachedEnough = 0.9;
-
-// The size field of a tar header: octal, or base-256 when its first byte has the high bit.
-uint64_t HeaderSize(const std::byte* header) {
-  const auto* field = reinterpret_cast<const unsigned char*>(header) + 124;
-  uint64_t value = 0;
-  if (field[0] & 0x80) {
-    for (int i = 1; i < 12; ++i) value = (value << 8) | field[i];
-    return value;
-  }
-  for (int i = 0; i < 12 && field[i] != 0 && field[i] != ' '; ++i) {
-    if (field[i] < '0' || field[i] > '7') return UINT64_MAX;
-    value = value * 8 + (field[i] - '0');
-  }
-  return value;
-}
 
 // NFS, SMB, 9p, Ceph, Lustre, GlusterFS, AFS and FUSE (gcsfuse, s3fs, blobfuse): where
 // persistent disks of rented machines are mounted, and random reads cost a round trip.
@@ -62,7 +48,7 @@ bool OnNetworkFilesystem(const ArchiveFile& file) {
 
 // True when `header` (512 bytes) is a checksum-valid tar header whose size field says `size`.
 bool HeaderSays(const std::byte* header, uint64_t size) {
-  return IsChecksumValidTarHeader(header) && HeaderSize(header) == size;
+  return TarChecksumMatches(header) && TarSizeField(header) == size;
 }
 
 class InPlaceMembers : public ArchiveMembers {

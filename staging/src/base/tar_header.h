@@ -43,6 +43,17 @@ struct TarHeader {
   int64_t mtime = 0;  // seconds
 };
 
+// libarchive's test of a header block (512 bytes): the checksum field holds only octal digits,
+// spaces and NULs, and its value is the sum of the block's bytes with the field counted as
+// spaces, unsigned or, for old writers, signed. The one checksum test of the project: format
+// detection and the member index use it too.
+bool TarChecksumMatches(const std::byte* block);
+
+// The size field of a header block as libarchive reads it: octal (leading spaces, digits up to a
+// space or NUL), or base-256 (GNU, for members of 8 GiB and more) when its first byte has the
+// high bit; none when it is neither.
+std::optional<uint64_t> TarSizeField(const std::byte* block);
+
 // True when every byte of `text` is ASCII (1-127, or NUL): names no conversion can change.
 bool IsAsciiName(std::string_view text);
 

@@ -1,4 +1,4 @@
-#include "extract/tar_header.h"
+#include "base/tar_header.h"
 
 #include <algorithm>
 #include <cstring>
@@ -175,6 +175,30 @@ bool ReadRecord(std::string_view key, std::string_view value, bool global,
 }
 
 }  // namespace
+
+bool TarChecksumMatches(const std::byte* block) {
+  return ChecksumMatches(reinterpret_cast<const unsigned char*>(block));
+}
+
+std::optional<uint64_t> TarSizeField(const std::byte* block) {
+  const auto* field = reinterpret_cast<const unsigned char*>(block) + kSize.at;
+  uint64_t value = 0;
+  if (field[0] & 0x80) {
+    // Base-256: the other 11 bytes, big-endian (88 bits, of which a size uses 64).
+    for (size_t i = 1; i < kSize.length; ++i) {
+      if (value >> 56) return std::nullopt;
+      value = (value << 8) | field[i];
+    }
+    return value;
+  }
+  size_t i = 0;
+  while (i < kSize.length && field[i] == ' ') ++i;
+  for (; i < kSize.length && field[i] != 0 && field[i] != ' '; ++i) {
+    if (field[i] < '0' || field[i] > '7') return std::nullopt;
+    value = value * 8 + (field[i] - '0');
+  }
+  return value;
+}
 
 bool IsAsciiName(std::string_view text) {
   return std::all_of(text.begin(), text.end(),
