@@ -361,8 +361,8 @@ class SourceStager {
     const std::string& expected = expected_digest_;
     std::string actual = sha_->HexDigest();
     if (actual != expected) {
-      return Status::Error("--verify: SHA-256 mismatch: file has " + actual + ", " + job_.path +
-                           ".sha256 says " + expected);
+      return Status::Error("--verify: SHA-256 mismatch: file has " + actual + ", " +
+                           ChecksumFilePath(job_.path) + " says " + expected);
     }
     return Status::Ok();
   }

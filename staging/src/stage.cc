@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "base/checksum_file.h"
 #include "base/interrupt.h"
 #include "base/progress_thread.h"
 #include "base/run_jobs.h"
@@ -84,6 +85,12 @@ Status PrepareDestination(const StageOptions& options, OpenDestinationState* sta
   return Manifest::Open(state->stage_dir.get(), &state->manifest);
 }
 
+std::vector<std::string> SourcePaths(const std::vector<SourceJob>& jobs) {
+  std::vector<std::string> paths;
+  for (const SourceJob& job : jobs) paths.push_back(job.path);
+  return paths;
+}
+
 // The walk of --from as the options ask, leaving out the destination (`dest`) when it lies inside.
 SourceWalkOptions WalkOptions(const StageOptions& options, const struct stat& dest) {
   SourceWalkOptions walk;
@@ -94,27 +101,6 @@ SourceWalkOptions WalkOptions(const StageOptions& options, const struct stat& de
   walk.skip_device = dest.st_dev;
   walk.skip_inode = dest.st_ino;
   return walk;
-}
-
-// Every checksum file is there before any source is read: a missing one is a set-up mistake
-// better told at once than after an hour of staging the others.
-Status CheckChecksumFiles(const std::vector<SourceJob>& jobs) {
-  std::vector<std::string> missing;
-  for (const SourceJob& job : jobs) {
-    struct stat st;
-    const std::string sum = job.path + ".sha256";
-    if (lstat(sum.c_str(), &st) < 0) {
-      missing.push_back("no checksum file " + sum);
-    } else if (!S_ISREG(st.st_mode)) {
-      missing.push_back(
-          sum + (S_ISLNK(st.st_mode) ? ": a symbolic link, not a file" : ": not a regular file"));
-    }
-  }
-  if (missing.empty()) return Status::Ok();
-  return Status::Error(
-      "--verify: " + missing.front() +
-      (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "") +
-      "; nothing staged");
 }
 
 // Stages `jobs` into `destination` on options.jobs threads, each source's report in its slot of
@@ -191,7 +177,7 @@ StageReport Stage(const StageOptions& options, const ProgressCallback& on_progre
   }
   if (!status.ok()) return fail(status);
   if (options.verify) {
-    status = CheckChecksumFiles(jobs);
+    status = CheckChecksumFilesPresent(SourcePaths(jobs));
     if (!status.ok()) return fail(status);
   }
   status = PrepareDestination(options, &state);

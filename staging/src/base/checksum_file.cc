@@ -1,6 +1,7 @@
 #include "base/checksum_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cctype>
 #include <sstream>
@@ -16,7 +17,7 @@ constexpr uint64_t kMaxChecksumFileBytes = 64 << 10;
 }  // namespace
 
 Status ReadExpectedDigest(const std::string& source, std::string* digest) {
-  const std::string path = source + ".sha256";
+  const std::string path = ChecksumFilePath(source);
   std::string text;
   bool exists = false;
   const std::string error =
@@ -30,6 +31,27 @@ Status ReadExpectedDigest(const std::string& source, std::string* digest) {
   if (!hex) return Status::Error("--verify: " + path + " is not in sha256sum format");
   for (char& c : *digest) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return Status::Ok();
+}
+
+std::string ChecksumFilePath(const std::string& source) { return source + ".sha256"; }
+
+Status CheckChecksumFilesPresent(const std::vector<std::string>& sources) {
+  std::vector<std::string> missing;
+  for (const std::string& source : sources) {
+    struct stat st;
+    const std::string sum = ChecksumFilePath(source);
+    if (lstat(sum.c_str(), &st) < 0) {
+      missing.push_back("no checksum file " + sum);
+    } else if (!S_ISREG(st.st_mode)) {
+      missing.push_back(
+          sum + (S_ISLNK(st.st_mode) ? ": a symbolic link, not a file" : ": not a regular file"));
+    }
+  }
+  if (missing.empty()) return Status::Ok();
+  return Status::Error(
+      "--verify: " + missing.front() +
+      (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "") +
+      "; nothing staged");
 }
 
 }  // namespace staging

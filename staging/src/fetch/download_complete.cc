@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "base/checksum_file.h"
 #include "base/stage_layout.h"
 #include "common/file_io.h"
 #include "fetch/download.h"
@@ -114,7 +115,8 @@ Status Download::PublishPacked(const SinkResult& result, FetchedFile* report) {
 // NAME.sha256 in sha256sum's format, what `stage --verify` and `sha256sum -c` read.
 Status Download::WriteChecksumFile(const std::string& path, const std::string& sha256) {
   const std::string name = std::filesystem::path(path).filename().string();
-  std::string error = common::WriteFileAtomically(path + ".sha256", sha256 + "  " + name + "\n");
+  std::string error =
+      common::WriteFileAtomically(ChecksumFilePath(path), sha256 + "  " + name + "\n");
   return error.empty() ? Status::Ok() : Status::Error(error);
 }
 
